@@ -1,0 +1,113 @@
+package training
+
+import (
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+
+	"github.com/genstudio/genstudio/models"
+)
+
+// GridGutter is the gap in pixels between images in a grid.
+const GridGutter = 2
+
+// SampleImage turns image i of samples (values in [0, 1]) into an RGBA image.
+func SampleImage(samples []float32, i int, s models.ImageShape) *image.RGBA {
+	img := image.NewRGBA(image.Rect(0, 0, s.Width, s.Height))
+	drawSample(img, 0, 0, samples[i*s.Size():(i+1)*s.Size()], s)
+	return img
+}
+
+func toByte(v float32) uint8 {
+	if !(v > 0) { // also NaN
+		return 0
+	}
+	if v >= 1 {
+		return 255
+	}
+	return uint8(math.Round(float64(v) * 255))
+}
+
+// drawSample draws one image (channel-major planes: C×H×W) at (x0, y0).
+func drawSample(dst *image.RGBA, x0, y0 int, px []float32, s models.ImageShape) {
+	plane := s.Width * s.Height
+	for y := 0; y < s.Height; y++ {
+		for x := 0; x < s.Width; x++ {
+			i := y*s.Width + x
+			var c color.RGBA
+			if s.Channels >= 3 {
+				c = color.RGBA{toByte(px[i]), toByte(px[plane+i]), toByte(px[2*plane+i]), 255}
+			} else {
+				v := toByte(px[i])
+				c = color.RGBA{v, v, v, 255}
+			}
+			dst.SetRGBA(x0+x, y0+y, c)
+		}
+	}
+}
+
+// GridImage lays n samples out in rows of cols with a dark gutter.
+func GridImage(samples []float32, n, cols int, s models.ImageShape) *image.RGBA {
+	if cols < 1 {
+		cols = 1
+	}
+	rows := (n + cols - 1) / cols
+	w := cols*s.Width + (cols+1)*GridGutter
+	h := rows*s.Height + (rows+1)*GridGutter
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	bg := color.RGBA{40, 40, 48, 255}
+	for i := 0; i < len(img.Pix); i += 4 {
+		img.Pix[i], img.Pix[i+1], img.Pix[i+2], img.Pix[i+3] = bg.R, bg.G, bg.B, bg.A
+	}
+	for k := 0; k < n; k++ {
+		r, c := k/cols, k%cols
+		drawSample(img, GridGutter+c*(s.Width+GridGutter), GridGutter+r*(s.Height+GridGutter), samples[k*s.Size():(k+1)*s.Size()], s)
+	}
+	return img
+}
+
+// GridCols is the number of columns for a square-ish grid of n images.
+func GridCols(n int) int {
+	c := int(math.Ceil(math.Sqrt(float64(n))))
+	return max(c, 1)
+}
+
+// WritePNG writes img to path atomically.
+func WritePNG(path string, img image.Image) error {
+	return writeFileAtomic(path, func(w io.Writer) error { return png.Encode(w, img) })
+}
+
+// Gallery is what ExportGallery wrote.
+type Gallery struct {
+	Grid   string   // the grid PNG
+	Images []string // one PNG per sample
+}
+
+// ExportGallery writes n samples into dir: grid.png and sample-0001.png ...
+// It creates dir if needed and never overwrites files of an earlier export
+// it did not write: existing sample files with the same names are replaced.
+func ExportGallery(dir string, samples []float32, n int, s models.ImageShape) (*Gallery, error) {
+	if n < 1 || len(samples) < n*s.Size() {
+		return nil, fmt.Errorf("export gallery: %d samples of %d values needed, have %d values", n, s.Size(), len(samples))
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("export gallery: %w", err)
+	}
+	g := &Gallery{Grid: filepath.Join(dir, "grid.png")}
+	if err := WritePNG(g.Grid, GridImage(samples, n, GridCols(n), s)); err != nil {
+		return nil, fmt.Errorf("export gallery: %w", err)
+	}
+	for i := 0; i < n; i++ {
+		p := filepath.Join(dir, fmt.Sprintf("sample-%04d.png", i+1))
+		if err := WritePNG(p, SampleImage(samples, i, s)); err != nil {
+			return nil, fmt.Errorf("export gallery: %w", err)
+		}
+		g.Images = append(g.Images, p)
+	}
+	return g, nil
+}

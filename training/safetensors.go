@@ -1,0 +1,208 @@
+package training
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"sort"
+)
+
+// Tensor is one float32 tensor of a checkpoint, row-major.
+type Tensor struct {
+	Shape []int
+	Data  []float32
+}
+
+const (
+	maxHeaderBytes = 16 << 20 // a checkpoint header larger than this is refused
+	maxTensors     = 100000
+)
+
+type stEntry struct {
+	DType       string  `json:"dtype"`
+	Shape       []int   `json:"shape"`
+	DataOffsets [2]int64 `json:"data_offsets"`
+}
+
+// WriteSafetensors writes tensors and string metadata in the safetensors
+// format: an 8-byte little-endian header length, a JSON header, then the
+// raw little-endian float32 data in header order.
+func WriteSafetensors(w io.Writer, tensors map[string]Tensor, meta map[string]string) error {
+	names := make([]string, 0, len(tensors))
+	for n := range tensors {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	header := map[string]any{}
+	if len(meta) > 0 {
+		header["__metadata__"] = meta
+	}
+	var off int64
+	for _, n := range names {
+		t := tensors[n]
+		if numel(t.Shape) != len(t.Data) {
+			return fmt.Errorf("tensor %s: shape %v does not hold %d values", n, t.Shape, len(t.Data))
+		}
+		size := int64(len(t.Data)) * 4
+		header[n] = stEntry{DType: "F32", Shape: t.Shape, DataOffsets: [2]int64{off, off + size}}
+		off += size
+	}
+	hj, err := json.Marshal(header)
+	if err != nil {
+		return fmt.Errorf("encode checkpoint header: %w", err)
+	}
+	for len(hj)%8 != 0 {
+		hj = append(hj, ' ')
+	}
+	bw := bufio.NewWriterSize(w, 1<<20)
+	var lenBuf [8]byte
+	binary.LittleEndian.PutUint64(lenBuf[:], uint64(len(hj)))
+	if _, err := bw.Write(lenBuf[:]); err != nil {
+		return err
+	}
+	if _, err := bw.Write(hj); err != nil {
+		return err
+	}
+	buf := make([]byte, 4*4096)
+	for _, n := range names {
+		data := tensors[n].Data
+		for len(data) > 0 {
+			k := min(len(data), 4096)
+			for i, v := range data[:k] {
+				binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(v))
+			}
+			if _, err := bw.Write(buf[:4*k]); err != nil {
+				return err
+			}
+			data = data[k:]
+		}
+	}
+	return bw.Flush()
+}
+
+// ReadSafetensors reads a safetensors file written by WriteSafetensors (or
+// by the Python library, float32 tensors only). It checks the header's size,
+// every tensor's dtype, shape and byte range against the file's size before
+// it allocates anything, so a hostile header cannot make it allocate more
+// than the file holds.
+func ReadSafetensors(path string) (map[string]Tensor, map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	size := st.Size()
+	var lenBuf [8]byte
+	if _, err := io.ReadFull(f, lenBuf[:]); err != nil {
+		return nil, nil, fmt.Errorf("%s is not a checkpoint: too short", path)
+	}
+	hlen := binary.LittleEndian.Uint64(lenBuf[:])
+	if hlen > maxHeaderBytes || int64(hlen) > size-8 {
+		return nil, nil, fmt.Errorf("%s is not a checkpoint: header length %d is impossible for a %d-byte file", path, hlen, size)
+	}
+	hj := make([]byte, hlen)
+	if _, err := io.ReadFull(f, hj); err != nil {
+		return nil, nil, fmt.Errorf("%s: truncated header: %w", path, err)
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(hj, &raw); err != nil {
+		return nil, nil, fmt.Errorf("%s is not a checkpoint: header is not JSON: %w", path, err)
+	}
+	if len(raw) > maxTensors {
+		return nil, nil, fmt.Errorf("%s: header lists %d tensors", path, len(raw))
+	}
+	meta := map[string]string{}
+	if m, ok := raw["__metadata__"]; ok {
+		if err := json.Unmarshal(m, &meta); err != nil {
+			return nil, nil, fmt.Errorf("%s: bad metadata: %w", path, err)
+		}
+		delete(raw, "__metadata__")
+	}
+	dataSize := size - 8 - int64(hlen)
+	entries := map[string]stEntry{}
+	for name, m := range raw {
+		var e stEntry
+		if err := json.Unmarshal(m, &e); err != nil {
+			return nil, nil, fmt.Errorf("%s: tensor %s: bad entry: %w", path, name, err)
+		}
+		if e.DType != "F32" {
+			return nil, nil, fmt.Errorf("%s: tensor %s has dtype %s; Gen Studio reads F32", path, name, e.DType)
+		}
+		n := numel(e.Shape)
+		if n < 0 || e.DataOffsets[0] < 0 || e.DataOffsets[1] < e.DataOffsets[0] || e.DataOffsets[1] > dataSize ||
+			e.DataOffsets[1]-e.DataOffsets[0] != int64(n)*4 {
+			return nil, nil, fmt.Errorf("%s: tensor %s: shape %v and byte range %v do not fit the file", path, name, e.Shape, e.DataOffsets)
+		}
+		entries[name] = e
+	}
+	body := make([]byte, dataSize)
+	if _, err := io.ReadFull(f, body); err != nil {
+		return nil, nil, fmt.Errorf("%s: truncated data: %w", path, err)
+	}
+	out := make(map[string]Tensor, len(entries))
+	for name, e := range entries {
+		b := body[e.DataOffsets[0]:e.DataOffsets[1]]
+		data := make([]float32, len(b)/4)
+		for i := range data {
+			data[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+		}
+		out[name] = Tensor{Shape: append([]int(nil), e.Shape...), Data: data}
+	}
+	return out, meta, nil
+}
+
+func numel(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		if d < 0 || (d > 0 && n > math.MaxInt32/d) {
+			return -1
+		}
+		n *= d
+	}
+	return n
+}
+
+// writeFileAtomic writes path through a temporary file in the same folder,
+// fsyncs it and renames it into place, so a crash or a full disk never
+// leaves a half-written file under the real name.
+func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
+	dir, base := splitPath(path)
+	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("create temporary file: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err = write(tmp); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = tmp.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", path, err)
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", path, err)
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("rename into %s: %w", path, err)
+	}
+	if d, derr := os.Open(dir); derr == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+var errNotCheckpoint = errors.New("not a Gen Studio checkpoint")

@@ -1,0 +1,489 @@
+// Package training runs models on a background worker: the training loop,
+// its events, checkpoints, preview grids and galleries. It never imports the
+// UI: the worker sends events, whoever listens renders them.
+package training
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/genstudio/genstudio/models"
+	"github.com/genstudio/genstudio/project"
+)
+
+// Options configure a training run.
+type Options struct {
+	Steps           int           // stop after this many steps in total (0: run until stopped)
+	Seed            uint64        // batch order and per-step noise derive from (Seed, step)
+	StartStep       int           // steps already done (when continuing from a checkpoint)
+	PreviewEvery    int           // a preview every N steps (0: only by time)
+	PreviewPeriod   time.Duration // and at least one preview this often (default 2 s)
+	PreviewSeed     uint64        // seed of the fixed preview noise
+	PreviewDir      string        // if set, each preview grid is also written there as PNG
+	CheckpointDir   string        // if set, checkpoints are written there periodically and on Stop
+	CheckpointEvery time.Duration // default 5 minutes
+	Keep            int           // checkpoints kept in CheckpointDir (default 3)
+	MetricsPath     string        // if set, one JSON line of losses per step is appended there
+	ProgressPeriod  time.Duration // how often progress events go out (default 100 ms)
+}
+
+// State is the worker's run state.
+type State int
+
+// The worker's states.
+const (
+	Idle State = iota
+	Running
+	Paused
+	Finished
+)
+
+func (s State) String() string {
+	return [...]string{"idle", "running", "paused", "finished"}[s]
+}
+
+// Event is something the worker reports. The concrete types are
+// ProgressEvent, PreviewEvent, StateEvent, CheckpointEvent and DoneEvent.
+type Event interface{ isEvent() }
+
+// LossPoint is the losses of one step.
+type LossPoint struct {
+	Step   int       `json:"step"`
+	Losses []float64 `json:"losses"`
+}
+
+// ProgressEvent reports training progress with every loss since the last one.
+type ProgressEvent struct {
+	Step, Total, Epoch int
+	LossNames          []string
+	Points             []LossPoint
+	StepsPerSec        float64
+	ETA                time.Duration // 0 when unknown
+}
+
+// PreviewEvent carries the fixed-noise preview grid at Step.
+type PreviewEvent struct {
+	Step int
+	Grid *image.RGBA
+}
+
+// StateEvent reports a change of run state.
+type StateEvent struct{ State State }
+
+// CheckpointEvent reports a written checkpoint (or a failed write in Err).
+type CheckpointEvent struct {
+	Step int
+	Path string
+	Err  error
+}
+
+// DoneEvent is the last event of a run. Err is nil for a finished or
+// stopped run, and says why otherwise (a NaN loss, a graph error).
+type DoneEvent struct {
+	Step int
+	Err  error
+}
+
+func (ProgressEvent) isEvent()   {}
+func (PreviewEvent) isEvent()    {}
+func (StateEvent) isEvent()      {}
+func (CheckpointEvent) isEvent() {}
+func (DoneEvent) isEvent()       {}
+
+// Worker trains one model on one data set in its own goroutine. The worker
+// goroutine owns the model while it runs; everything else talks to it with
+// messages (Pause, Resume, Stop, Do).
+type Worker struct {
+	model  models.Model
+	data   *project.Dataset
+	opts   Options
+	events chan Event
+	cmds   chan func(models.Model)
+	cancel context.CancelFunc
+	done   chan struct{}
+	mu     sync.Mutex
+	state  State
+	err    error
+	step   int
+	pause  chan bool
+}
+
+// NewWorker prepares a run. The model's image shape must match the data set's.
+func NewWorker(m models.Model, data *project.Dataset, opts Options) (*Worker, error) {
+	s := m.Shape()
+	if data == nil || data.Len() == 0 {
+		return nil, errors.New("no data set loaded")
+	}
+	if s.Width != data.Width || s.Height != data.Height || s.Channels != 1 {
+		return nil, fmt.Errorf("model makes %dx%dx%d images but the data set has %dx%d grayscale images", s.Width, s.Height, s.Channels, data.Width, data.Height)
+	}
+	if opts.PreviewPeriod <= 0 {
+		opts.PreviewPeriod = 2 * time.Second
+	}
+	if opts.CheckpointEvery <= 0 {
+		opts.CheckpointEvery = 5 * time.Minute
+	}
+	if opts.Keep <= 0 {
+		opts.Keep = 3
+	}
+	if opts.ProgressPeriod <= 0 {
+		opts.ProgressPeriod = 100 * time.Millisecond
+	}
+	if opts.PreviewSeed == 0 {
+		opts.PreviewSeed = opts.Seed ^ 0x5eed
+	}
+	return &Worker{
+		model: m, data: data, opts: opts,
+		events: make(chan Event, 1024),
+		cmds:   make(chan func(models.Model)),
+		pause:  make(chan bool, 1),
+		done:   make(chan struct{}),
+		step:   opts.StartStep,
+	}, nil
+}
+
+// Events is the worker's event stream. It is closed after the DoneEvent.
+func (w *Worker) Events() <-chan Event { return w.events }
+
+// State returns the current run state.
+func (w *Worker) State() State {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.state
+}
+
+// Step returns the number of steps done so far.
+func (w *Worker) Step() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.step
+}
+
+// Start runs the training loop in a new goroutine until Steps are done, Stop
+// is called, ctx ends or a step fails.
+func (w *Worker) Start(ctx context.Context) {
+	ctx, w.cancel = context.WithCancel(ctx)
+	w.setState(Running)
+	go w.run(ctx)
+}
+
+// Pause asks the worker to pause after the current step.
+func (w *Worker) Pause() { w.sendPause(true) }
+
+// Resume continues a paused run.
+func (w *Worker) Resume() { w.sendPause(false) }
+
+func (w *Worker) sendPause(p bool) {
+	select {
+	case <-w.pause: // replace an unread request with the newest one
+	default:
+	}
+	select {
+	case w.pause <- p:
+	default:
+	}
+}
+
+// Stop ends the run (writing a final checkpoint when CheckpointDir is set)
+// and waits for the worker to finish.
+func (w *Worker) Stop() error {
+	if w.cancel != nil {
+		w.cancel()
+	}
+	return w.Wait()
+}
+
+// Wait blocks until the worker goroutine has ended and returns its error.
+func (w *Worker) Wait() error {
+	<-w.done
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// Done is closed when the worker goroutine has ended.
+func (w *Worker) Done() <-chan struct{} { return w.done }
+
+// Do runs f with the model on the worker goroutine between two steps (also
+// while paused) and waits for it. After the run has ended it calls f
+// directly. Use it to sample or save a checkpoint during training.
+func (w *Worker) Do(f func(models.Model)) {
+	reply := make(chan struct{})
+	select {
+	case w.cmds <- func(m models.Model) { f(m); close(reply) }:
+		<-reply
+	case <-w.done:
+		f(w.model)
+	}
+}
+
+// SaveCheckpoint writes a checkpoint of the current state to path.
+func (w *Worker) SaveCheckpoint(path string) error {
+	var err error
+	w.Do(func(m models.Model) { err = SaveCheckpoint(path, m, w.info()) })
+	return err
+}
+
+func (w *Worker) info() CheckpointInfo {
+	return CheckpointInfo{Step: w.Step(), Seed: w.opts.Seed, Dataset: w.data.Source}
+}
+
+func (w *Worker) setState(s State) {
+	w.mu.Lock()
+	w.state = s
+	w.mu.Unlock()
+	w.emit(StateEvent{State: s})
+}
+
+// emit sends an event that must arrive (it blocks while the buffer is full).
+func (w *Worker) emit(e Event) { w.events <- e }
+
+// offer sends an event if there is room, and reports whether it did.
+func (w *Worker) offer(e Event) bool {
+	if len(w.events) > cap(w.events)/2 {
+		return false
+	}
+	select {
+	case w.events <- e:
+		return true
+	default:
+		return false
+	}
+}
+
+// Batcher yields the batches of an epoch-wise shuffled data set: each epoch
+// is a fresh permutation drawn from (seed, epoch), and the last incomplete
+// batch is dropped, as PyTorch's DataLoader(drop_last=True) does.
+type Batcher struct {
+	data      *project.Dataset
+	batch     int
+	seed      uint64
+	epoch     int
+	perm      []int
+	buf       []uint8
+	PerEpoch  int
+	imageSize int
+}
+
+// NewBatcher prepares batches of size batch from data.
+func NewBatcher(data *project.Dataset, batch int, seed uint64) (*Batcher, error) {
+	if data.Len() < batch {
+		return nil, fmt.Errorf("the data set has %d images, fewer than one batch of %d", data.Len(), batch)
+	}
+	size := data.Width * data.Height
+	return &Batcher{data: data, batch: batch, seed: seed, epoch: -1, PerEpoch: data.Len() / batch,
+		imageSize: size, buf: make([]uint8, batch*size)}, nil
+}
+
+// Batch returns the pixels of the batch used at step (a reused buffer).
+func (b *Batcher) Batch(step int) []uint8 {
+	epoch, k := step/b.PerEpoch, step%b.PerEpoch
+	if epoch != b.epoch {
+		rng := rand.New(rand.NewPCG(b.seed, uint64(epoch)^0xda7a5e7))
+		b.perm = rng.Perm(b.data.Len())
+		b.epoch = epoch
+	}
+	for i, idx := range b.perm[k*b.batch : (k+1)*b.batch] {
+		copy(b.buf[i*b.imageSize:], b.data.Image(idx))
+	}
+	return b.buf
+}
+
+// StepRNG returns the random stream of one step: it depends only on (seed,
+// step), so a run continued from a checkpoint draws exactly what an
+// uninterrupted run would.
+func StepRNG(src *rand.PCG, seed uint64, step int) *rand.Rand {
+	src.Seed(seed, uint64(step)*0x9e3779b97f4a7c15+1)
+	return rand.New(src)
+}
+
+func batchSizeOf(m models.Model) int {
+	var c struct {
+		Batch int `json:"batch"`
+	}
+	b, _ := json.Marshal(m.Config())
+	_ = json.Unmarshal(b, &c)
+	if c.Batch <= 0 {
+		return 64
+	}
+	return c.Batch
+}
+
+func (w *Worker) run(ctx context.Context) {
+	err := w.loop(ctx)
+	if w.opts.CheckpointDir != "" && w.Step() > w.opts.StartStep {
+		if cerr := w.checkpoint(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
+	w.mu.Lock()
+	w.err = err
+	w.state = Finished
+	w.mu.Unlock()
+	w.emit(StateEvent{State: Finished})
+	w.emit(DoneEvent{Step: w.Step(), Err: err})
+	close(w.done)
+	close(w.events)
+}
+
+func (w *Worker) checkpoint() error {
+	path := filepath.Join(w.opts.CheckpointDir, CheckpointName(w.Step()))
+	err := SaveCheckpoint(path, w.model, w.info())
+	if err == nil {
+		err = pruneCheckpoints(w.opts.CheckpointDir, w.opts.Keep)
+	}
+	w.emit(CheckpointEvent{Step: w.Step(), Path: path, Err: err})
+	return err
+}
+
+func (w *Worker) preview(step int, z []float32) error {
+	out, err := w.model.Sample(z)
+	if err != nil {
+		return fmt.Errorf("preview: %w", err)
+	}
+	n := len(z) / w.model.NoiseDim()
+	grid := GridImage(out, n, GridCols(n), w.model.Shape())
+	if w.opts.PreviewDir != "" {
+		if err := WritePNG(filepath.Join(w.opts.PreviewDir, fmt.Sprintf("preview-%08d.png", step)), grid); err != nil {
+			return err
+		}
+	}
+	w.offer(PreviewEvent{Step: step, Grid: grid})
+	return nil
+}
+
+func (w *Worker) loop(ctx context.Context) error {
+	batcher, err := NewBatcher(w.data, batchSizeOf(w.model), w.opts.Seed)
+	if err != nil {
+		return err
+	}
+	if w.opts.PreviewDir != "" {
+		if err := os.MkdirAll(w.opts.PreviewDir, 0o755); err != nil {
+			return fmt.Errorf("preview folder: %w", err)
+		}
+	}
+	var metrics *os.File
+	if w.opts.MetricsPath != "" {
+		if metrics, err = os.OpenFile(w.opts.MetricsPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err != nil {
+			return fmt.Errorf("metrics file: %w", err)
+		}
+		defer metrics.Close()
+	}
+	z := models.NoiseFromSeed(64, w.model.NoiseDim(), w.opts.PreviewSeed)
+	names := w.model.LossNames()
+	src := rand.NewPCG(0, 0)
+	var pending []LossPoint
+	start := time.Now()
+	lastPreview, lastProgress, lastCkpt := time.Time{}, time.Now(), time.Now()
+	rate := 0.0
+	rateStep, rateTime := w.Step(), time.Now()
+	sendProgress := func(step int) {
+		ev := ProgressEvent{Step: step, Total: w.opts.Steps, Epoch: step / batcher.PerEpoch, LossNames: names, Points: pending, StepsPerSec: rate}
+		if rate > 0 && w.opts.Steps > 0 {
+			ev.ETA = time.Duration(float64(w.opts.Steps-step) / rate * float64(time.Second))
+		}
+		if w.offer(ev) {
+			pending = nil
+		}
+		lastProgress = time.Now()
+	}
+	if err := w.preview(w.Step(), z); err != nil {
+		return err
+	}
+	lastPreview = time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			sendProgress(w.Step())
+			return nil
+		case f := <-w.cmds:
+			f(w.model)
+			continue
+		case p := <-w.pause:
+			if p {
+				sendProgress(w.Step())
+				if stopped := w.paused(ctx); stopped {
+					return nil
+				}
+				rateStep, rateTime = w.Step(), time.Now()
+			}
+			continue
+		default:
+		}
+		step := w.Step()
+		if w.opts.Steps > 0 && step >= w.opts.Steps {
+			sendProgress(step)
+			return nil
+		}
+		losses, err := w.model.TrainStep(batcher.Batch(step), StepRNG(src, w.opts.Seed, step))
+		if err != nil {
+			sendProgress(step)
+			return fmt.Errorf("step %d: %w", step+1, err)
+		}
+		step++
+		w.mu.Lock()
+		w.step = step
+		w.mu.Unlock()
+		pending = append(pending, LossPoint{Step: step, Losses: losses})
+		if metrics != nil {
+			line, _ := json.Marshal(LossPoint{Step: step, Losses: losses})
+			if _, err := metrics.Write(append(line, '\n')); err != nil {
+				return fmt.Errorf("write metrics: %w", err)
+			}
+		}
+		now := time.Now()
+		if dt := now.Sub(rateTime).Seconds(); dt >= 0.5 {
+			r := float64(step-rateStep) / dt
+			if rate == 0 {
+				rate = r
+			} else {
+				rate = 0.7*rate + 0.3*r
+			}
+			rateStep, rateTime = step, now
+		} else if rate == 0 && step > w.opts.StartStep {
+			rate = float64(step-w.opts.StartStep) / now.Sub(start).Seconds()
+		}
+		if now.Sub(lastProgress) >= w.opts.ProgressPeriod || (w.opts.Steps > 0 && step == w.opts.Steps) {
+			sendProgress(step)
+		}
+		if (w.opts.PreviewEvery > 0 && step%w.opts.PreviewEvery == 0) || now.Sub(lastPreview) >= w.opts.PreviewPeriod || (w.opts.Steps > 0 && step == w.opts.Steps) {
+			if err := w.preview(step, z); err != nil {
+				return err
+			}
+			lastPreview = time.Now()
+		}
+		if w.opts.CheckpointDir != "" && now.Sub(lastCkpt) >= w.opts.CheckpointEvery {
+			if err := w.checkpoint(); err != nil {
+				return err
+			}
+			lastCkpt = time.Now()
+		}
+	}
+}
+
+// paused blocks until Resume or the end of the run, serving commands. It
+// reports whether the run was stopped.
+func (w *Worker) paused(ctx context.Context) bool {
+	w.setState(Paused)
+	for {
+		select {
+		case <-ctx.Done():
+			return true
+		case f := <-w.cmds:
+			f(w.model)
+		case p := <-w.pause:
+			if !p {
+				w.setState(Running)
+				return false
+			}
+		}
+	}
+}

@@ -1,0 +1,276 @@
+package training_test
+
+import (
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/genstudio/genstudio/models"
+	"github.com/genstudio/genstudio/project"
+	"github.com/genstudio/genstudio/training"
+)
+
+var (
+	mnistOnce sync.Once
+	mnist     *project.Dataset
+	mnistErr  error
+)
+
+func loadMNIST(t testing.TB) *project.Dataset {
+	t.Helper()
+	mnistOnce.Do(func() { mnist, mnistErr = project.LoadMNIST() })
+	if mnistErr != nil {
+		t.Fatal(mnistErr)
+	}
+	return mnist
+}
+
+func smallGAN(t testing.TB, seed uint64) models.Model {
+	t.Helper()
+	c := models.DefaultGANConfig()
+	c.GHidden, c.DHidden, c.Batch, c.Seed = []int{64, 128}, []int{128, 64}, 32, seed
+	m, err := models.NewGAN(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// drain collects a run's events until the DoneEvent.
+func drain(w *training.Worker) (losses []training.LossPoint, previews int, states []training.State, done training.DoneEvent) {
+	for ev := range w.Events() {
+		switch e := ev.(type) {
+		case training.ProgressEvent:
+			losses = append(losses, e.Points...)
+		case training.PreviewEvent:
+			previews++
+		case training.StateEvent:
+			states = append(states, e.State)
+		case training.DoneEvent:
+			done = e
+		}
+	}
+	return
+}
+
+func train(t *testing.T, m models.Model, opts training.Options) []training.LossPoint {
+	t.Helper()
+	w, err := training.NewWorker(m, loadMNIST(t).Subset(4096), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Start(context.Background())
+	losses, _, _, done := drain(w)
+	if done.Err != nil {
+		t.Fatal(done.Err)
+	}
+	return losses
+}
+
+func weights(m models.Model) [][]float32 {
+	var out [][]float32
+	for _, nt := range m.State() {
+		out = append(out, slices.Clone(nt.T.Data().([]float32)))
+	}
+	return out
+}
+
+func sameWeights(a, b [][]float32) bool {
+	for i := range a {
+		if !slices.Equal(a[i], b[i]) {
+			return false
+		}
+	}
+	return len(a) == len(b)
+}
+
+// TestSeedGANLossesOn200MNISTSteps trains the full seed GAN for 200 steps and
+// checks the losses behave as a working GAN's do: they start at the
+// chance values (D: 2 ln 2, G: ln 2), stay finite, and D gains the upper hand
+// (its loss falls, G's rises) as it does in the PyTorch reference.
+func TestSeedGANLossesOn200MNISTSteps(t *testing.T) {
+	if testing.Short() {
+		t.Skip("200 full-size steps")
+	}
+	m, err := models.NewGAN(models.DefaultGANConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	losses := train(t, m, training.Options{Steps: 200, Seed: 1})
+	if len(losses) != 200 {
+		t.Fatalf("got %d loss points, want 200", len(losses))
+	}
+	mean := func(from, to, k int) float64 {
+		s := 0.0
+		for _, p := range losses[from:to] {
+			s += p.Losses[k]
+		}
+		return s / float64(to-from)
+	}
+	for _, p := range losses {
+		for _, v := range p.Losses {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				t.Fatalf("step %d: loss %v", p.Step, v)
+			}
+		}
+	}
+	d0, g0 := losses[0].Losses[0], losses[0].Losses[1]
+	if math.Abs(d0-2*math.Ln2) > 0.15 || math.Abs(g0-math.Ln2) > 0.15 {
+		t.Errorf("first step losses D %.3f G %.3f, want near %.3f and %.3f", d0, g0, 2*math.Ln2, math.Ln2)
+	}
+	dEnd, gEnd := mean(150, 200, 0), mean(150, 200, 1)
+	t.Logf("mean losses over steps 151-200: D %.3f G %.3f", dEnd, gEnd)
+	if dEnd > 1.2 {
+		t.Errorf("D loss did not fall: %.3f", dEnd)
+	}
+	if gEnd < 1.0 {
+		t.Errorf("G loss did not rise as D learned: %.3f", gEnd)
+	}
+}
+
+func TestSameSeedSameRun(t *testing.T) {
+	a, b := smallGAN(t, 5), smallGAN(t, 5)
+	la := train(t, a, training.Options{Steps: 30, Seed: 5})
+	lb := train(t, b, training.Options{Steps: 30, Seed: 5})
+	if !sameWeights(weights(a), weights(b)) {
+		t.Fatal("same seed, different weights")
+	}
+	for i := range la {
+		if !slices.Equal(la[i].Losses, lb[i].Losses) {
+			t.Fatalf("step %d: losses %v vs %v", la[i].Step, la[i].Losses, lb[i].Losses)
+		}
+	}
+}
+
+// TestCheckpointContinuesIdentically: 20 steps, checkpoint, load, 20 more
+// must equal 40 uninterrupted steps bit for bit.
+func TestCheckpointContinuesIdentically(t *testing.T) {
+	dir := t.TempDir()
+	whole := smallGAN(t, 9)
+	train(t, whole, training.Options{Steps: 40, Seed: 9})
+
+	first := smallGAN(t, 9)
+	train(t, first, training.Options{Steps: 20, Seed: 9, CheckpointDir: dir})
+	cks, err := training.ListCheckpoints(dir)
+	if err != nil || len(cks) != 1 {
+		t.Fatalf("checkpoints %v, %v", cks, err)
+	}
+	ck, err := training.LoadCheckpoint(cks[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ck.Model.Close()
+	if ck.Info.Step != 20 || ck.Info.Seed != 9 || ck.Info.Family != "gan" {
+		t.Fatalf("checkpoint info %+v", ck.Info)
+	}
+	if !sameWeights(weights(first), weights(ck.Model)) {
+		t.Fatal("loaded weights differ from saved ones")
+	}
+	train(t, ck.Model, training.Options{Steps: 40, Seed: ck.Info.Seed, StartStep: ck.Info.Step})
+	if !sameWeights(weights(whole), weights(ck.Model)) {
+		t.Fatal("continued run differs from the uninterrupted one")
+	}
+}
+
+func TestPauseResumeStop(t *testing.T) {
+	m := smallGAN(t, 3)
+	w, err := training.NewWorker(m, loadMNIST(t).Subset(2048), training.Options{Seed: 3, CheckpointDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Start(context.Background())
+	evs := make(chan training.Event, 4096)
+	go func() {
+		for e := range w.Events() {
+			evs <- e
+		}
+		close(evs)
+	}()
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitFor("5 steps", func() bool { return w.Step() >= 5 })
+	w.Pause()
+	waitFor("pause", func() bool { return w.State() == training.Paused })
+	at := w.Step()
+	time.Sleep(200 * time.Millisecond)
+	if w.Step() != at {
+		t.Fatalf("paused worker went on: %d -> %d", at, w.Step())
+	}
+	// Commands still run while paused.
+	var sampled []float32
+	w.Do(func(m models.Model) { sampled, err = m.Sample(models.NoiseFromSeed(2, m.NoiseDim(), 1)) })
+	if err != nil || len(sampled) != 2*784 {
+		t.Fatalf("sampling while paused: %v, %d values", err, len(sampled))
+	}
+	w.Resume()
+	waitFor("steps after resume", func() bool { return w.Step() > at+3 })
+	if err := w.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if w.State() != training.Finished {
+		t.Fatalf("state after stop: %v", w.State())
+	}
+	var states []training.State
+	var ckpt, done bool
+	for e := range evs {
+		switch e := e.(type) {
+		case training.StateEvent:
+			states = append(states, e.State)
+		case training.CheckpointEvent:
+			ckpt = e.Err == nil && e.Step == w.Step()
+			if _, err := os.Stat(e.Path); err != nil {
+				t.Fatal(err)
+			}
+		case training.DoneEvent:
+			done = e.Err == nil
+		}
+	}
+	want := []training.State{training.Running, training.Paused, training.Running, training.Finished}
+	if !slices.Equal(states, want) {
+		t.Fatalf("states %v, want %v", states, want)
+	}
+	if !ckpt || !done {
+		t.Fatalf("stop wrote checkpoint: %v, done cleanly: %v", ckpt, done)
+	}
+}
+
+func TestPreviewsAndMetricsFiles(t *testing.T) {
+	dir := t.TempDir()
+	m := smallGAN(t, 4)
+	w, err := training.NewWorker(m, loadMNIST(t).Subset(1024), training.Options{Steps: 10, Seed: 4, PreviewEvery: 5,
+		PreviewDir: filepath.Join(dir, "samples"), MetricsPath: filepath.Join(dir, "metrics.jsonl")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Start(context.Background())
+	_, previews, _, done := drain(w)
+	if done.Err != nil {
+		t.Fatal(done.Err)
+	}
+	if previews < 3 { // step 0, 5, 10
+		t.Fatalf("%d previews", previews)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "samples", "preview-*.png"))
+	if len(files) < 3 {
+		t.Fatalf("preview files %v", files)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "metrics.jsonl"))
+	if err != nil || len(b) == 0 {
+		t.Fatalf("metrics: %v", err)
+	}
+}
