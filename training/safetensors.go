@@ -24,8 +24,8 @@ const (
 )
 
 type stEntry struct {
-	DType       string  `json:"dtype"`
-	Shape       []int   `json:"shape"`
+	DType       string   `json:"dtype"`
+	Shape       []int    `json:"shape"`
 	DataOffsets [2]int64 `json:"data_offsets"`
 }
 

@@ -1,0 +1,69 @@
+# Gen Studio build targets.
+#
+#   make run     build and open the studio window
+#   make test    vet and run the whole test suite
+#
+# Other targets: deps, test-deps, build, bench, windows, package, clean.
+
+GO ?= go
+export CGO_ENABLED := 1
+
+# Go's default install location, used when go is not already on PATH.
+ifeq ($(shell command -v $(GO) 2>/dev/null),)
+ifneq ($(wildcard /usr/local/go/bin/go),)
+export PATH := /usr/local/go/bin:$(PATH)
+endif
+endif
+
+BIN := bin/genstudio
+FYNE_VERSION := v1.7.4
+
+.PHONY: all deps test-deps build run test bench windows package clean
+
+all: build
+
+# Checks for (and, as root on Debian/Ubuntu, installs) the system packages
+# and the Go toolchain, then downloads the Go modules.
+deps:
+	bash scripts/deps.sh
+
+# deps plus what the tests need (Xvfb, xauth, ImageMagick, PyTorch, NumPy).
+test-deps:
+	bash scripts/deps.sh test
+
+build: deps
+	$(GO) build -o $(BIN) .
+
+# Opens the studio window.
+run: build
+	./$(BIN)
+
+# The tests that need a display start Xvfb themselves.
+test: test-deps
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 25m ./...
+
+bench: build
+	./$(BIN) bench
+
+# Cross-build for 64-bit Windows from Linux. Needs the mingw-w64 cross
+# compiler: sudo apt-get install -y gcc-mingw-w64-x86-64
+# OpenBLAS is left out (-tags noopenblas) and the console window is hidden.
+windows:
+	CGO_ENABLED=1 CC=x86_64-w64-mingw32-gcc GOOS=windows GOARCH=amd64 \
+		$(GO) build -tags noopenblas -ldflags -H=windowsgui -o bin/genstudio.exe .
+
+# Builds a Linux desktop package (.tar.xz with .desktop file and icon) with
+# the fyne CLI, installing it into $(go env GOPATH)/bin when missing.
+package: deps
+	@gobin="$$($(GO) env GOPATH)/bin"; \
+	if ! command -v fyne >/dev/null 2>&1 && [ ! -x "$$gobin/fyne" ]; then \
+		echo "installing fyne.io/tools/cmd/fyne@$(FYNE_VERSION)"; \
+		$(GO) install fyne.io/tools/cmd/fyne@$(FYNE_VERSION) || exit 1; \
+	fi; \
+	PATH="$$gobin:$$PATH"; export PATH; \
+	echo "fyne package -os linux -icon Icon.png"; \
+	fyne package -os linux -icon Icon.png
+
+clean:
+	rm -rf bin dist genstudio genstudio.exe "Gen Studio.tar.xz"

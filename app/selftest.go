@@ -1,0 +1,160 @@
+package app
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"github.com/genstudio/genstudio/training"
+)
+
+// selftestDir finds "--selftest DIR" in args. The self-test drives the real
+// window as a user would (Train, Pause, Resume, wait, Export gallery, Save
+// checkpoint), writes what it saw to DIR/selftest.json and a capture of the
+// window to DIR/window.png, then quits. The end-to-end test uses it.
+func selftestDir(args []string) (string, bool) {
+	for i, a := range args {
+		if a == "--selftest" && i+1 < len(args) {
+			return args[i+1], true
+		}
+	}
+	return "", false
+}
+
+func selftestSteps() int {
+	if n, err := strconv.Atoi(os.Getenv("GENSTUDIO_SELFTEST_STEPS")); err == nil && n > 0 {
+		return n
+	}
+	return 40
+}
+
+// SelftestReport is what the self-test writes to selftest.json.
+type SelftestReport struct {
+	Steps      int      `json:"steps"`
+	Previews   int      `json:"previews"`
+	States     []string `json:"states"`
+	Gallery    string   `json:"gallery"`
+	Images     int      `json:"images"`
+	Checkpoint string   `json:"checkpoint"`
+	Window     string   `json:"window"`
+	Error      string   `json:"error,omitempty"`
+	Seconds    float64  `json:"seconds"`
+}
+
+func (s *Studio) selftest(dir string) {
+	start := time.Now()
+	rep := SelftestReport{}
+	err := s.runSelftest(dir, &rep)
+	if err != nil {
+		rep.Error = err.Error()
+	}
+	rep.Seconds = time.Since(start).Seconds()
+	b, _ := json.MarshalIndent(rep, "", "  ")
+	os.WriteFile(filepath.Join(dir, "selftest.json"), b, 0o644)
+	fyne.Do(func() { s.app.Quit() })
+}
+
+func (s *Studio) runSelftest(dir string, rep *SelftestReport) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	waitUI := func(what string, ok func() bool) error {
+		deadline := time.Now().Add(5 * time.Minute)
+		for {
+			var done bool
+			fyne.DoAndWait(func() { done = ok() })
+			if done {
+				return nil
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("timed out waiting for %s", what)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if err := waitUI("MNIST", func() bool { return s.data != nil }); err != nil {
+		return err
+	}
+	events := make(chan training.Event, 4096)
+	s.mu.Lock()
+	s.onEvent = func(e training.Event) {
+		select {
+		case events <- e:
+		default:
+		}
+	}
+	s.mu.Unlock()
+	steps := selftestSteps()
+	fyne.DoAndWait(func() {
+		s.form.steps.SetText(strconv.Itoa(steps))
+		s.form.preview.SetText("10")
+		s.trainBtn.OnTapped()
+	})
+	paused, resumed := false, false
+	for done := false; !done; {
+		select {
+		case e := <-events:
+			switch e := e.(type) {
+			case training.PreviewEvent:
+				rep.Previews++
+			case training.StateEvent:
+				rep.States = append(rep.States, e.State.String())
+				if e.State == training.Paused && !resumed {
+					resumed = true
+					fyne.DoAndWait(func() { s.pauseBtn.OnTapped() })
+				}
+			case training.ProgressEvent:
+				if !paused && e.Step >= steps/4 {
+					paused = true
+					fyne.DoAndWait(func() { s.pauseBtn.OnTapped() })
+				}
+			case training.DoneEvent:
+				if e.Err != nil {
+					return e.Err
+				}
+				rep.Steps = e.Step
+				done = true
+			}
+		case <-time.After(5 * time.Minute):
+			return errors.New("timed out waiting for training to finish")
+		}
+	}
+	gallery := filepath.Join(dir, "gallery")
+	ch := make(chan error, 2)
+	fyne.DoAndWait(func() {
+		s.ExportGallery(gallery, func(g *training.Gallery, err error) {
+			if err == nil {
+				rep.Gallery, rep.Images = g.Grid, len(g.Images)
+			}
+			ch <- err
+		})
+	})
+	if err := <-ch; err != nil {
+		return err
+	}
+	rep.Checkpoint = filepath.Join(dir, "checkpoint.safetensors")
+	fyne.DoAndWait(func() { s.SaveCheckpoint(rep.Checkpoint, func(err error) { ch <- err }) })
+	if err := <-ch; err != nil {
+		return err
+	}
+	time.Sleep(300 * time.Millisecond) // let the last frame render
+	rep.Window = filepath.Join(dir, "window.png")
+	var capErr error
+	fyne.DoAndWait(func() {
+		img := s.win.Canvas().Capture()
+		f, err := os.Create(rep.Window)
+		if err != nil {
+			capErr = err
+			return
+		}
+		defer f.Close()
+		capErr = png.Encode(f, img)
+	})
+	return capErr
+}

@@ -1,0 +1,616 @@
+// Package app is Gen Studio's window: the data set panel, the model form,
+// the run controls, the live preview and loss chart, and the dialogs. It is
+// the only package that knows both the widgets and the training library: it
+// turns worker events into widget updates (inside fyne.Do) and user actions
+// into worker commands.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/genstudio/genstudio/models"
+	"github.com/genstudio/genstudio/project"
+	"github.com/genstudio/genstudio/training"
+	"github.com/genstudio/genstudio/widgets"
+)
+
+const thumbCount = 16
+
+// Studio is the main window and its state. Its fields are touched only on
+// the UI goroutine; the worker reaches them through events and fyne.Do.
+type Studio struct {
+	app fyne.App
+	win fyne.Window
+
+	data    *project.Dataset
+	model   models.Model // the current model (owned by the worker while one runs)
+	step    int          // steps the current model has trained
+	seed    uint64       // training seed of the current model
+	worker  *training.Worker
+	runDir  string
+	history map[string][]float64
+	steps   []int
+	loading context.CancelFunc
+
+	// data set panel
+	dataName, dataInfo, dataNote *widget.Label
+	thumbs                       []*canvas.Image
+	loadBar                      *widget.ProgressBar
+	openBtn                      *widget.Button
+
+	form *modelForm
+
+	trainBtn, pauseBtn, stopBtn, newBtn *widget.Button
+	exportBtn, saveBtn, loadBtn         *widget.Button
+	progress                            *widget.ProgressBar
+	status                              *widget.Label
+	grid                                *widgets.SampleGrid
+	chart                               *widgets.LossChart
+
+	// onEvent, when set (tests), sees every worker event after the UI has.
+	onEvent func(training.Event)
+	mu      sync.Mutex // guards onEvent
+}
+
+// NewStudio builds the studio in win. Call it on the UI goroutine.
+func NewStudio(a fyne.App, win fyne.Window) *Studio {
+	s := &Studio{app: a, win: win, history: map[string][]float64{}}
+	s.dataName = widget.NewLabelWithStyle("No data set", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	s.dataInfo = widget.NewLabel("")
+	s.dataNote = widget.NewLabel("Drop a folder of images anywhere on this window, or open one.")
+	s.dataNote.Wrapping = fyne.TextWrapWord
+	s.loadBar = widget.NewProgressBar()
+	s.loadBar.Hide()
+	s.openBtn = widget.NewButtonWithIcon("Open folder…", theme.FolderOpenIcon(), func() {
+		pickFolder(s.win, "Open a folder of images", func(p string) { s.LoadDataset(p) })
+	})
+	mnistBtn := widget.NewButton("MNIST", func() { s.LoadDataset("mnist") })
+	thumbBox := container.NewGridWithColumns(8)
+	for i := 0; i < thumbCount; i++ {
+		img := canvas.NewImageFromImage(image.NewGray(image.Rect(0, 0, 28, 28)))
+		img.ScaleMode = canvas.ImageScalePixels
+		img.FillMode = canvas.ImageFillContain
+		img.SetMinSize(fyne.NewSize(28, 28))
+		s.thumbs = append(s.thumbs, img)
+		thumbBox.Add(img)
+	}
+	dataCard := widget.NewCard("Data set", "", container.NewVBox(
+		s.dataName, s.dataInfo, thumbBox, s.loadBar, s.dataNote,
+		container.NewGridWithColumns(2, s.openBtn, mnistBtn)))
+
+	s.form = newModelForm()
+	modelCard := widget.NewCard("Model: MLP GAN", "", s.form.form)
+
+	s.trainBtn = widget.NewButtonWithIcon("Train", theme.MediaPlayIcon(), s.Train)
+	s.trainBtn.Importance = widget.HighImportance
+	s.pauseBtn = widget.NewButtonWithIcon("Pause", theme.MediaPauseIcon(), s.TogglePause)
+	s.stopBtn = widget.NewButtonWithIcon("Stop", theme.MediaStopIcon(), s.Stop)
+	s.newBtn = widget.NewButtonWithIcon("New model", theme.ContentClearIcon(), s.NewModel)
+	s.exportBtn = widget.NewButtonWithIcon("Export gallery…", theme.DownloadIcon(), func() {
+		pickFolder(s.win, "Export the gallery into", func(p string) { s.ExportGallery(p, nil) })
+	})
+	s.saveBtn = widget.NewButtonWithIcon("Save checkpoint…", theme.DocumentSaveIcon(), func() {
+		pickSaveFile(s.win, "Save checkpoint", training.CheckpointName(s.step), "Checkpoints", []string{".safetensors"},
+			func(p string) { s.SaveCheckpoint(p, nil) })
+	})
+	s.loadBtn = widget.NewButtonWithIcon("Load checkpoint…", theme.FolderOpenIcon(), func() {
+		pickOpenFile(s.win, "Load checkpoint", "Checkpoints", []string{".safetensors"}, func(p string) { s.LoadCheckpoint(p, nil) })
+	})
+	s.progress = widget.NewProgressBar()
+	s.status = widget.NewLabel("Ready.")
+	s.status.Truncation = fyne.TextTruncateEllipsis
+	s.grid = widgets.NewSampleGrid()
+	s.grid.SetPlaceholder("Press Train: samples from fixed noise appear here")
+	s.chart = widgets.NewLossChart()
+
+	controls := container.NewHBox(s.trainBtn, s.pauseBtn, s.stopBtn, s.newBtn, widget.NewSeparator(), s.exportBtn, s.saveBtn, s.loadBtn)
+	top := container.NewVBox(controls, container.NewBorder(nil, nil, nil, nil, s.progress), s.status)
+	previewCard := widget.NewCard("Samples (fixed noise, 8×8)", "", s.grid)
+	chartCard := widget.NewCard("Losses", "", s.chart)
+	centre := container.NewHSplit(previewCard, chartCard)
+	centre.Offset = 0.5
+	left := container.NewVScroll(container.NewVBox(dataCard, modelCard))
+	left.SetMinSize(fyne.NewSize(360, 0))
+	main := container.NewBorder(top, nil, nil, nil, centre)
+	split := container.NewHSplit(left, main)
+	split.Offset = 0.28
+	win.SetContent(split)
+	win.SetOnDropped(func(_ fyne.Position, uris []fyne.URI) { s.Dropped(uris) })
+	s.updateControls()
+	return s
+}
+
+// Dropped handles files or folders dropped on the window: the first one
+// becomes the data set.
+func (s *Studio) Dropped(uris []fyne.URI) {
+	for _, u := range uris {
+		if u.Scheme() == "file" {
+			s.LoadDataset(u.Path())
+			return
+		}
+	}
+	s.showError(errors.New("only local files and folders can be dropped here"))
+}
+
+func (s *Studio) showError(err error) {
+	s.status.SetText("Error: " + firstLine(err.Error()))
+	dialog.ShowError(err, s.win)
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i] + " …"
+	}
+	return s
+}
+
+// LoadDataset loads "mnist" or a folder off the UI goroutine, with progress.
+// A failed load keeps the current data set.
+func (s *Studio) LoadDataset(src string) {
+	if s.worker != nil {
+		s.showError(errors.New("stop training before changing the data set"))
+		return
+	}
+	if s.loading != nil {
+		s.loading()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.loading = cancel
+	s.loadBar.SetValue(0)
+	s.loadBar.Show()
+	s.status.SetText("Loading " + src + " …")
+	go func() {
+		var d *project.Dataset
+		var err error
+		if src == "mnist" {
+			d, err = project.LoadMNIST()
+		} else {
+			d, err = project.LoadFolder(ctx, src, 28, func(done, total int) {
+				if total > 0 {
+					v := float64(done) / float64(total)
+					fyne.Do(func() { s.loadBar.SetValue(v) })
+				}
+			})
+		}
+		fyne.Do(func() {
+			if ctx.Err() != nil {
+				return
+			}
+			s.loading = nil
+			s.loadBar.Hide()
+			if err != nil {
+				msg := err
+				if d != nil && len(d.Skipped) > 0 {
+					msg = fmt.Errorf("%w\n\n%s", err, skippedText(d.Skipped, 10))
+				}
+				s.showError(msg)
+				return
+			}
+			s.setData(d)
+		})
+	}()
+}
+
+func skippedText(sk []project.Skipped, max int) string {
+	var b strings.Builder
+	for i, x := range sk {
+		if i == max {
+			fmt.Fprintf(&b, "… and %d more", len(sk)-max)
+			break
+		}
+		fmt.Fprintf(&b, "%s: %s\n", filepath.Base(x.Path), x.Reason)
+	}
+	return strings.TrimSpace(b.String())
+}
+
+func (s *Studio) setData(d *project.Dataset) {
+	s.data = d
+	s.dataName.SetText(d.Name)
+	info := fmt.Sprintf("%d images, %d×%d grayscale", d.Len(), d.Width, d.Height)
+	if len(d.Classes) > 0 {
+		info += fmt.Sprintf(", %d classes", len(d.Classes))
+	}
+	s.dataInfo.SetText(info)
+	for i, t := range s.thumbs {
+		k := i * d.Len() / len(s.thumbs)
+		if th := d.Thumbnail(k); th != nil {
+			t.Image = th
+		} else {
+			t.Image = image.NewGray(image.Rect(0, 0, d.Width, d.Height))
+		}
+		t.Refresh()
+	}
+	if len(d.Skipped) > 0 {
+		s.dataNote.SetText(fmt.Sprintf("%d files skipped:\n%s", len(d.Skipped), skippedText(d.Skipped, 5)))
+	} else {
+		s.dataNote.SetText("Drop a folder of images anywhere on this window to use it instead.")
+	}
+	s.status.SetText(fmt.Sprintf("Loaded %s: %d images. Press Train.", d.Name, d.Len()))
+	s.updateControls()
+}
+
+func (s *Studio) updateControls() {
+	running := s.worker != nil
+	paused := running && s.worker.State() == training.Paused
+	set := func(b *widget.Button, on bool) {
+		if on {
+			b.Enable()
+		} else {
+			b.Disable()
+		}
+	}
+	set(s.trainBtn, !running && s.data != nil)
+	set(s.pauseBtn, running)
+	set(s.stopBtn, running)
+	set(s.newBtn, !running && s.model != nil)
+	set(s.exportBtn, s.model != nil)
+	set(s.saveBtn, s.model != nil)
+	set(s.loadBtn, !running)
+	set(s.openBtn, !running)
+	if paused {
+		s.pauseBtn.SetText("Resume")
+		s.pauseBtn.SetIcon(theme.MediaPlayIcon())
+	} else {
+		s.pauseBtn.SetText("Pause")
+		s.pauseBtn.SetIcon(theme.MediaPauseIcon())
+	}
+	s.form.setEnabled(s.model == nil)
+	s.form.steps.Enable()
+	s.form.preview.Enable()
+	if running {
+		s.form.steps.Disable()
+		s.form.preview.Disable()
+	}
+}
+
+// runsRoot is where runs without a project keep their checkpoints and previews.
+func runsRoot() string {
+	if d := os.Getenv("GENSTUDIO_HOME"); d != "" {
+		return filepath.Join(d, "runs")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, "GenStudio", "runs")
+	}
+	return filepath.Join(os.TempDir(), "GenStudio", "runs")
+}
+
+// Train starts (or continues) training the current model, building one
+// from the form when there is none.
+func (s *Studio) Train() {
+	if s.worker != nil || s.data == nil {
+		return
+	}
+	set, err := s.form.read()
+	if err != nil {
+		s.showError(err)
+		return
+	}
+	if s.model != nil && set.steps <= s.step {
+		s.showError(fmt.Errorf("the model has already trained %d steps: set Steps higher to continue", s.step))
+		return
+	}
+	s.trainBtn.Disable()
+	s.status.SetText("Building the model …")
+	fresh := s.model == nil
+	go func() {
+		m := s.modelForTraining(fresh, set)
+		if m.err != nil {
+			fyne.Do(func() { s.showError(m.err); s.updateControls() })
+			return
+		}
+		fyne.Do(func() { s.startWorker(m.model, set) })
+	}()
+}
+
+type builtModel struct {
+	model models.Model
+	err   error
+}
+
+func (s *Studio) modelForTraining(fresh bool, set runSettings) builtModel {
+	if !fresh {
+		return builtModel{model: s.model}
+	}
+	m, err := models.NewGAN(set.cfg)
+	return builtModel{model: m, err: err}
+}
+
+func (s *Studio) startWorker(m models.Model, set runSettings) {
+	if s.model == nil {
+		s.model, s.step, s.seed = m, 0, set.seed
+		s.history, s.steps = map[string][]float64{}, nil
+		s.chart.Clear()
+		s.runDir = filepath.Join(runsRoot(), time.Now().Format("20060102-150405"))
+	}
+	w, err := training.NewWorker(s.model, s.data, training.Options{
+		Steps: set.steps, Seed: s.seed, StartStep: s.step, PreviewEvery: set.previewEvery,
+		CheckpointDir: filepath.Join(s.runDir, "checkpoints"), CheckpointEvery: 5 * time.Minute,
+		MetricsPath: filepath.Join(s.runDir, "metrics.jsonl"),
+	})
+	if err == nil {
+		err = os.MkdirAll(s.runDir, 0o755)
+	}
+	if err != nil {
+		s.showError(err)
+		s.updateControls()
+		return
+	}
+	s.worker = w
+	w.Start(context.Background())
+	s.status.SetText(fmt.Sprintf("Training on %s, run folder %s", s.data.Name, s.runDir))
+	s.updateControls()
+	go s.listen(w)
+}
+
+// listen forwards a worker's events to the UI goroutine.
+func (s *Studio) listen(w *training.Worker) {
+	for ev := range w.Events() {
+		ev := ev
+		fyne.DoAndWait(func() { s.apply(w, ev) })
+		s.mu.Lock()
+		hook := s.onEvent
+		s.mu.Unlock()
+		if hook != nil {
+			hook(ev)
+		}
+	}
+}
+
+// apply renders one event. It runs on the UI goroutine.
+func (s *Studio) apply(w *training.Worker, ev training.Event) {
+	if w != s.worker {
+		return
+	}
+	switch e := ev.(type) {
+	case training.ProgressEvent:
+		s.step = e.Step
+		for _, p := range e.Points {
+			s.steps = append(s.steps, p.Step)
+			for i, n := range e.LossNames {
+				s.history[n] = append(s.history[n], p.Losses[i])
+			}
+		}
+		if len(e.Points) > 0 {
+			for _, n := range e.LossNames {
+				s.chart.SetSeries(n, s.steps, s.history[n])
+			}
+		}
+		if e.Total > 0 {
+			s.progress.SetValue(float64(e.Step) / float64(e.Total))
+		}
+		s.status.SetText(progressText(e))
+	case training.PreviewEvent:
+		s.grid.SetImage(e.Grid)
+	case training.StateEvent:
+		s.updateControls()
+	case training.CheckpointEvent:
+		if e.Err != nil {
+			s.showError(fmt.Errorf("checkpoint at step %d was not written: %w", e.Step, e.Err))
+		}
+	case training.DoneEvent:
+		s.worker = nil
+		s.step = e.Step
+		if e.Err != nil {
+			var nf *models.NonFiniteLossError
+			if errors.As(e.Err, &nf) {
+				// The weights may be half-updated: go back to the last checkpoint.
+				s.showError(fmt.Errorf("%w\n\nLoad the last checkpoint from %s to go on", e.Err, filepath.Join(s.runDir, "checkpoints")))
+			} else {
+				s.showError(e.Err)
+			}
+		} else {
+			s.status.SetText(fmt.Sprintf("Stopped at step %d. Checkpoint in %s", e.Step, filepath.Join(s.runDir, "checkpoints")))
+		}
+		s.updateControls()
+	}
+}
+
+func progressText(e training.ProgressEvent) string {
+	var b strings.Builder
+	if e.Total > 0 {
+		fmt.Fprintf(&b, "Step %d / %d", e.Step, e.Total)
+	} else {
+		fmt.Fprintf(&b, "Step %d", e.Step)
+	}
+	fmt.Fprintf(&b, " · epoch %d", e.Epoch+1)
+	if e.StepsPerSec > 0 {
+		fmt.Fprintf(&b, " · %.1f steps/s", e.StepsPerSec)
+	}
+	if e.ETA > 0 {
+		fmt.Fprintf(&b, " · ETA %s", e.ETA.Round(time.Second))
+	}
+	if n := len(e.Points); n > 0 {
+		for i, name := range e.LossNames {
+			fmt.Fprintf(&b, " · %s %.3f", name, e.Points[n-1].Losses[i])
+		}
+	}
+	return b.String()
+}
+
+// TogglePause pauses a running worker or resumes a paused one.
+func (s *Studio) TogglePause() {
+	if s.worker == nil {
+		return
+	}
+	if s.worker.State() == training.Paused {
+		s.worker.Resume()
+		s.status.SetText("Resuming …")
+	} else {
+		s.worker.Pause()
+		s.status.SetText("Pausing …")
+	}
+}
+
+// Stop ends the run; the worker writes a checkpoint and sends DoneEvent.
+func (s *Studio) Stop() {
+	if s.worker == nil {
+		return
+	}
+	s.stopBtn.Disable()
+	s.pauseBtn.Disable()
+	s.status.SetText("Stopping and writing a checkpoint …")
+	w := s.worker
+	go w.Stop()
+}
+
+// NewModel discards the current model so the next Train builds a new one.
+func (s *Studio) NewModel() {
+	if s.worker != nil || s.model == nil {
+		return
+	}
+	s.model.Close()
+	s.model, s.step = nil, 0
+	s.grid.SetImage(nil)
+	s.chart.Clear()
+	s.progress.SetValue(0)
+	s.status.SetText("New model: change the settings and press Train.")
+	s.updateControls()
+}
+
+// withModel runs f with the current model off the UI goroutine: through the
+// worker while one runs (it owns the model), directly otherwise.
+func (s *Studio) withModel(f func(models.Model) error, done func(error)) {
+	m, w := s.model, s.worker
+	go func() {
+		var err error
+		if w != nil {
+			w.Do(func(m models.Model) { err = f(m) })
+		} else {
+			err = f(m)
+		}
+		fyne.Do(func() {
+			if done != nil {
+				done(err)
+			}
+		})
+	}()
+}
+
+// ExportGallery writes 64 samples (grid and single PNGs) into dir. done, if
+// set, gets the result on the UI goroutine.
+func (s *Studio) ExportGallery(dir string, done func(*training.Gallery, error)) {
+	if s.model == nil {
+		return
+	}
+	prog := dialog.NewCustomWithoutButtons("Exporting gallery", widget.NewProgressBarInfinite(), s.win)
+	prog.Show()
+	var g *training.Gallery
+	seed := uint64(time.Now().UnixNano())
+	s.withModel(func(m models.Model) error {
+		out, err := m.Sample(models.NoiseFromSeed(64, m.NoiseDim(), seed))
+		if err != nil {
+			return err
+		}
+		g, err = training.ExportGallery(dir, out, 64, m.Shape())
+		return err
+	}, func(err error) {
+		prog.Hide()
+		if err != nil {
+			s.showError(err)
+		} else {
+			s.status.SetText(fmt.Sprintf("Exported %s and %d images", g.Grid, len(g.Images)))
+		}
+		if done != nil {
+			done(g, err)
+		}
+	})
+}
+
+// SaveCheckpoint writes the current model to path.
+func (s *Studio) SaveCheckpoint(path string, done func(error)) {
+	if s.model == nil {
+		return
+	}
+	if filepath.Ext(path) == "" {
+		path += ".safetensors"
+	}
+	info := training.CheckpointInfo{Step: s.step, Seed: s.seed}
+	if s.data != nil {
+		info.Dataset = s.data.Source
+	}
+	w := s.worker
+	s.withModel(func(m models.Model) error {
+		if w != nil {
+			return w.SaveCheckpoint(path)
+		}
+		return training.SaveCheckpoint(path, m, info)
+	}, func(err error) {
+		if err != nil {
+			s.showError(err)
+		} else {
+			s.status.SetText("Saved checkpoint " + path)
+		}
+		if done != nil {
+			done(err)
+		}
+	})
+}
+
+// LoadCheckpoint replaces the current model with the one in path; Train
+// then continues it, and Export samples from it.
+func (s *Studio) LoadCheckpoint(path string, done func(error)) {
+	if s.worker != nil {
+		return
+	}
+	s.status.SetText("Loading " + path + " …")
+	go func() {
+		ck, err := training.LoadCheckpoint(path)
+		var grid *image.RGBA
+		if err == nil {
+			var out []float32
+			m := ck.Model
+			if out, err = m.Sample(models.NoiseFromSeed(64, m.NoiseDim(), ck.Info.Seed^0x5eed)); err == nil {
+				grid = training.GridImage(out, 64, 8, m.Shape())
+			} else {
+				m.Close()
+			}
+		}
+		fyne.Do(func() {
+			if err != nil {
+				s.showError(err)
+			} else {
+				if s.model != nil {
+					s.model.Close()
+				}
+				s.model, s.step, s.seed = ck.Model, ck.Info.Step, ck.Info.Seed
+				s.runDir = filepath.Join(runsRoot(), time.Now().Format("20060102-150405"))
+				s.history, s.steps = map[string][]float64{}, nil
+				s.chart.Clear()
+				if cfg, ok := ck.Model.Config().(models.GANConfig); ok {
+					s.form.show(cfg, ck.Info.Seed)
+				}
+				s.grid.SetImage(grid)
+				s.status.SetText(fmt.Sprintf("Loaded %s (step %d). Train continues it; Export samples from it.", filepath.Base(path), ck.Info.Step))
+				s.updateControls()
+			}
+			if done != nil {
+				done(err)
+			}
+		})
+	}()
+}
+
+// Close stops a run (writing its checkpoint) and releases the model.
+func (s *Studio) Close() {
+	if s.worker != nil {
+		s.worker.Stop()
+	}
+	if s.model != nil {
+		s.model.Close()
+	}
+}

@@ -1,0 +1,217 @@
+package app
+
+import (
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/storage"
+	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/genstudio/genstudio/project"
+	"github.com/genstudio/genstudio/training"
+)
+
+func newTestStudio(t *testing.T) *Studio {
+	t.Helper()
+	t.Setenv("GENSTUDIO_HOME", t.TempDir())
+	t.Setenv("GENSTUDIO_NATIVE_DIALOGS", "0")
+	a := test.NewTempApp(t)
+	w := test.NewTempWindow(t, nil)
+	w.Resize(fyne.NewSize(1280, 820))
+	s := NewStudio(a, w)
+	t.Cleanup(s.Close)
+	return s
+}
+
+// waitFor polls ok on the UI goroutine.
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var done bool
+		fyne.DoAndWait(func() { done = ok() })
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func smallForm(s *Studio, steps string) {
+	s.form.gHidden.SetText("32, 64")
+	s.form.dHidden.SetText("64, 32")
+	s.form.batch.SetText("16")
+	s.form.steps.SetText(steps)
+	s.form.preview.SetText("5")
+}
+
+func loadSmallMNIST(t *testing.T, s *Studio) {
+	t.Helper()
+	d, err := project.LoadMNIST()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.setData(d.Subset(512))
+}
+
+func TestStudioTrainExportSaveLoad(t *testing.T) {
+	s := newTestStudio(t)
+	if !s.trainBtn.Disabled() {
+		t.Fatal("Train is enabled without a data set")
+	}
+	loadSmallMNIST(t, s)
+	if !strings.Contains(s.dataInfo.Text, "512 images") {
+		t.Fatalf("data info %q", s.dataInfo.Text)
+	}
+	smallForm(s, "12")
+	test.Tap(s.trainBtn)
+	waitFor(t, "training to finish", func() bool {
+		return s.model != nil && s.worker == nil && s.step == 12 && s.stopBtn.Disabled() && !s.trainBtn.Disabled()
+	})
+	if s.grid.Image() == nil {
+		t.Fatal("no preview shown")
+	}
+	if n := s.chart.Len("D loss"); n != 12 {
+		t.Fatalf("chart has %d D loss points", n)
+	}
+	if !strings.Contains(s.status.Text, "Stopped at step 12") {
+		t.Fatalf("status %q", s.status.Text)
+	}
+	if s.trainBtn.Disabled() || s.exportBtn.Disabled() || s.saveBtn.Disabled() || !s.stopBtn.Disabled() {
+		t.Fatalf("controls not in the finished state: train %v export %v save %v stop %v", s.trainBtn.Disabled(), s.exportBtn.Disabled(), s.saveBtn.Disabled(), s.stopBtn.Disabled())
+	}
+
+	dir := t.TempDir()
+	errs := make(chan error, 1)
+	var gal *training.Gallery
+	s.ExportGallery(filepath.Join(dir, "gallery"), func(g *training.Gallery, err error) { gal = g; errs <- err })
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range append([]string{gal.Grid}, gal.Images[0]) {
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := png.Decode(f); err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		f.Close()
+	}
+
+	ck := filepath.Join(dir, "model") // the extension is added
+	s.SaveCheckpoint(ck, func(err error) { errs <- err })
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	test.Tap(s.newBtn)
+	if s.model != nil || !s.exportBtn.Disabled() {
+		t.Fatal("New model kept the model")
+	}
+	s.LoadCheckpoint(ck+".safetensors", func(err error) { errs <- err })
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	if s.model == nil || s.step != 12 || s.form.gHidden.Text != "32, 64" {
+		t.Fatalf("loaded step %d, form %q", s.step, s.form.gHidden.Text)
+	}
+	// Train continues the loaded model up to the new step count.
+	s.form.steps.SetText("15")
+	test.Tap(s.trainBtn)
+	waitFor(t, "continued training", func() bool { return s.worker == nil && s.step == 15 })
+}
+
+func TestStudioPauseResumeStop(t *testing.T) {
+	s := newTestStudio(t)
+	loadSmallMNIST(t, s)
+	smallForm(s, "100000")
+	test.Tap(s.trainBtn)
+	waitFor(t, "training", func() bool { return s.worker != nil && s.step >= 3 })
+	test.Tap(s.pauseBtn)
+	waitFor(t, "pause", func() bool { return s.pauseBtn.Text == "Resume" })
+	at := s.worker.Step()
+	time.Sleep(150 * time.Millisecond)
+	if s.worker.Step() != at {
+		t.Fatal("paused run went on")
+	}
+	test.Tap(s.pauseBtn)
+	waitFor(t, "resume", func() bool { return s.pauseBtn.Text == "Pause" && s.worker.Step() > at })
+	test.Tap(s.stopBtn)
+	waitFor(t, "stop", func() bool { return s.worker == nil && !s.trainBtn.Disabled() })
+	cks, _ := filepath.Glob(filepath.Join(s.runDir, "checkpoints", "*.safetensors"))
+	if len(cks) != 1 {
+		t.Fatalf("stop wrote checkpoints %v", cks)
+	}
+}
+
+func TestStudioFormValidation(t *testing.T) {
+	s := newTestStudio(t)
+	loadSmallMNIST(t, s)
+	for _, tc := range []struct {
+		entry func() *widget.Entry
+		text  string
+	}{
+		{func() *widget.Entry { return s.form.latent }, "abc"},
+		{func() *widget.Entry { return s.form.lr }, "2"},
+		{func() *widget.Entry { return s.form.gHidden }, "256, x"},
+		{func() *widget.Entry { return s.form.batch }, "0"},
+	} {
+		e := tc.entry()
+		old := e.Text
+		e.SetText(tc.text)
+		if e.Validate() == nil {
+			t.Fatalf("%q accepted", tc.text)
+		}
+		test.Tap(s.trainBtn)
+		if s.worker != nil || s.model != nil {
+			t.Fatalf("training started with %q", tc.text)
+		}
+		if !strings.HasPrefix(s.status.Text, "Error:") {
+			t.Fatalf("status %q", s.status.Text)
+		}
+		e.SetText(old)
+	}
+}
+
+func TestStudioDropFolder(t *testing.T) {
+	s := newTestStudio(t)
+	dir := t.TempDir()
+	// Write a few images from MNIST into two class folders, plus junk.
+	d, err := project.LoadMNIST()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 6; i++ {
+		cls := filepath.Join(dir, []string{"even", "odd"}[i%2])
+		os.MkdirAll(cls, 0o755)
+		f, _ := os.Create(filepath.Join(cls, strings.Repeat("x", i+1)+".png"))
+		png.Encode(f, d.Thumbnail(i))
+		f.Close()
+	}
+	os.WriteFile(filepath.Join(dir, "odd", "broken.png"), []byte("nope"), 0o644)
+	s.Dropped([]fyne.URI{storage.NewFileURI(dir)})
+	waitFor(t, "folder load", func() bool { return s.data != nil })
+	if s.data.Len() != 6 || len(s.data.Classes) != 2 {
+		t.Fatalf("loaded %d images, classes %v", s.data.Len(), s.data.Classes)
+	}
+	if !strings.Contains(s.dataNote.Text, "1 files skipped") || !strings.Contains(s.dataNote.Text, "broken.png") {
+		t.Fatalf("skip note %q", s.dataNote.Text)
+	}
+	// A folder with nothing usable keeps the current data set.
+	empty := t.TempDir()
+	os.WriteFile(filepath.Join(empty, "a.txt"), []byte("hi"), 0o644)
+	s.Dropped([]fyne.URI{storage.NewFileURI(empty)})
+	waitFor(t, "error", func() bool { return strings.HasPrefix(s.status.Text, "Error:") })
+	if s.data.Len() != 6 {
+		t.Fatal("failed load replaced the data set")
+	}
+}

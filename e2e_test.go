@@ -1,0 +1,177 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/genstudio/genstudio/app"
+)
+
+// buildBinary builds genstudio once into a temp dir.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "genstudio")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startXvfb starts a virtual display and returns its DISPLAY value.
+func startXvfb(t *testing.T) string {
+	t.Helper()
+	xvfb, err := exec.LookPath("Xvfb")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("Xvfb is not installed (make test installs it)")
+		}
+		t.Skip("Xvfb is not installed; run make test to install it")
+	}
+	for n := 90; n < 140; n++ {
+		if _, err := os.Stat(fmt.Sprintf("/tmp/.X11-unix/X%d", n)); err == nil {
+			continue
+		}
+		if _, err := os.Stat(fmt.Sprintf("/tmp/.X%d-lock", n)); err == nil {
+			continue
+		}
+		disp := fmt.Sprintf(":%d", n)
+		cmd := exec.Command(xvfb, disp, "-screen", "0", "1400x900x24", "-nolisten", "tcp")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		for i := 0; i < 100; i++ {
+			if _, err := os.Stat(fmt.Sprintf("/tmp/.X11-unix/X%d", n)); err == nil {
+				return disp
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("Xvfb %s did not start", disp)
+	}
+	t.Fatal("no free X display number")
+	return ""
+}
+
+func decodePNG(t *testing.T, path string) image.Image {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return img
+}
+
+func run(t *testing.T, env []string, bin string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", bin, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// TestEndToEnd starts the real binary under Xvfb, lets its self-test press
+// Train, Pause, Resume, wait for 30 steps, Export gallery and Save
+// checkpoint in the real window, then samples from that checkpoint and runs
+// the headless train command.
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	bin := buildBinary(t)
+	disp := startXvfb(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "selftest")
+	env := []string{"DISPLAY=" + disp, "GENSTUDIO_HOME=" + filepath.Join(dir, "home"), "GENSTUDIO_SELFTEST_STEPS=30", "GENSTUDIO_NATIVE_DIALOGS=0"}
+	run(t, env, bin, "--selftest", out)
+	b, err := os.ReadFile(filepath.Join(out, "selftest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep app.SelftestReport
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Error != "" {
+		t.Fatalf("self-test failed: %s", rep.Error)
+	}
+	if rep.Steps != 30 || rep.Images != 64 || rep.Previews < 2 {
+		t.Fatalf("self-test report %+v", rep)
+	}
+	if strings.Join(rep.States, ",") != "running,paused,running,finished" {
+		t.Fatalf("states %v", rep.States)
+	}
+	grid := decodePNG(t, rep.Gallery)
+	if grid.Bounds().Dx() != 8*28+9*2 {
+		t.Fatalf("grid is %v", grid.Bounds())
+	}
+	singles, _ := filepath.Glob(filepath.Join(out, "gallery", "sample-*.png"))
+	if len(singles) != 64 {
+		t.Fatalf("%d single images", len(singles))
+	}
+	for _, p := range singles[:4] {
+		if b := decodePNG(t, p).Bounds(); b.Dx() != 28 || b.Dy() != 28 {
+			t.Fatalf("%s is %v", p, b)
+		}
+	}
+	// The run folder got the automatic checkpoint written on finishing.
+	cks, _ := filepath.Glob(filepath.Join(dir, "home", "runs", "*", "checkpoints", "step-00000030.safetensors"))
+	if len(cks) != 1 {
+		t.Fatalf("run checkpoints %v", cks)
+	}
+
+	// genstudio sample draws from the window's checkpoint.
+	sample := filepath.Join(dir, "sample.png")
+	run(t, nil, bin, "sample", "--checkpoint", rep.Checkpoint, "--n", "16", "--seed", "2", "--out", sample)
+	if b := decodePNG(t, sample).Bounds(); b.Dx() != 4*28+5*2 {
+		t.Fatalf("sample grid %v", b)
+	}
+
+	// Headless training, then continuing it from its checkpoint.
+	tr := filepath.Join(dir, "train")
+	log := run(t, nil, bin, "train", "--data", "mnist", "--steps", "12", "--seed", "3", "--out", tr, "--preview-every", "6", "--g-hidden", "64,128", "--d-hidden", "128,64")
+	if !strings.Contains(log, "done at step 12") {
+		t.Fatalf("train output:\n%s", log)
+	}
+	ck := filepath.Join(tr, "checkpoints", "step-00000012.safetensors")
+	log = run(t, nil, bin, "train", "--resume", ck, "--steps", "18", "--out", tr)
+	if !strings.Contains(log, "done at step 18") {
+		t.Fatalf("resume output:\n%s", log)
+	}
+	previews, _ := filepath.Glob(filepath.Join(tr, "samples", "preview-*.png"))
+	if len(previews) < 3 {
+		t.Fatalf("previews %v", previews)
+	}
+	decodePNG(t, previews[len(previews)-1])
+}
+
+// TestSampleRejectsBadCheckpoint: a wrong file gives a clear error, not a panic.
+func TestSampleRejectsBadCheckpoint(t *testing.T) {
+	bin := buildBinary(t)
+	bad := filepath.Join(t.TempDir(), "bad.safetensors")
+	os.WriteFile(bad, []byte("this is not a checkpoint at all"), 0o644)
+	cmd := exec.Command(bin, "sample", "--checkpoint", bad, "--out", filepath.Join(t.TempDir(), "x.png"))
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatal("a bad checkpoint was accepted")
+	}
+	if !strings.Contains(string(out), "not a checkpoint") || strings.Contains(string(out), "panic") {
+		t.Fatalf("unclear error:\n%s", out)
+	}
+}

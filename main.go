@@ -1,0 +1,55 @@
+// Command genstudio is Gen Studio: with no arguments it opens the studio
+// window; with a subcommand it works headless on the same library.
+//
+//	genstudio                       open the studio
+//	genstudio train  --data mnist|DIR --steps N --seed S --out DIR
+//	genstudio sample --checkpoint FILE --n 64 --seed S --out grid.png
+//	genstudio bench  [--steps N] [--torch]
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/genstudio/genstudio/app"
+)
+
+func main() {
+	if len(os.Args) > 1 {
+		if cmd, ok := commands[os.Args[1]]; ok {
+			if err := cmd(os.Args[2:]); err != nil {
+				fmt.Fprintln(os.Stderr, "genstudio "+os.Args[1]+":", err)
+				os.Exit(1)
+			}
+			return
+		}
+		switch os.Args[1] {
+		case "-h", "--help", "help":
+			usage()
+			return
+		}
+	}
+	if err := app.Run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "genstudio:", err)
+		os.Exit(1)
+	}
+}
+
+var commands = map[string]func([]string) error{
+	"train":  cmdTrain,
+	"sample": cmdSample,
+	"bench":  cmdBench,
+}
+
+func usage() {
+	fmt.Print(`Gen Studio: train, explore and export generative models.
+
+Usage:
+  genstudio                 open the studio window
+  genstudio train  --data mnist|DIR --steps N --seed S --out DIR
+  genstudio sample --checkpoint FILE --n 64 --seed S --out grid.png [--gallery DIR]
+  genstudio bench  [--steps N] [--torch=false]
+
+Run "genstudio COMMAND -h" for a command's flags.
+`)
+}

@@ -1,0 +1,90 @@
+// Package project holds the data side of a Gen Studio project: loading
+// image data sets (the built-in MNIST digits, IDX files and folders of
+// ordinary image files) into an in-memory grayscale Dataset.
+//
+// The package has no user-interface dependencies; it is shared by the
+// desktop window and by headless commands.
+package project
+
+import "image"
+
+// Dataset is an in-memory set of grayscale images, row-major uint8 pixels.
+//
+// A Dataset returned by LoadMNIST or Subset may share its Pixels and Labels
+// storage with other Datasets; treat them as read-only.
+type Dataset struct {
+	Name          string    // e.g. "MNIST (train)" or the folder's base name
+	Source        string    // "mnist" or the folder path
+	Width, Height int       // 28, 28
+	Pixels        []uint8   // N*Width*Height, 0=black..255=white (MNIST convention: digit strokes are bright)
+	Labels        []int     // len N, -1 when unknown; for folders: index into Classes from the sub-folder name
+	Classes       []string  // class names (MNIST: "0".."9"; folder: sub-folder names sorted; empty if none)
+	Skipped       []Skipped // files that could not be used, with the reason
+}
+
+// Skipped records a file that could not be used and why.
+type Skipped struct {
+	Path   string // path of the file (or folder) that was skipped
+	Reason string // human-readable reason, e.g. "not an image"
+}
+
+// Len returns the number of images in the data set. A nil Dataset or one
+// with a zero image size has length 0.
+func (d *Dataset) Len() int {
+	if d == nil {
+		return 0
+	}
+	n := d.Width * d.Height
+	if n <= 0 {
+		return 0
+	}
+	return len(d.Pixels) / n
+}
+
+// Image returns the i-th image's pixels as a sub-slice of Pixels (not a
+// copy), Width*Height bytes in row-major order. It returns nil when i is out
+// of range.
+func (d *Dataset) Image(i int) []uint8 {
+	if i < 0 || i >= d.Len() {
+		return nil
+	}
+	n := d.Width * d.Height
+	off := i * n
+	return d.Pixels[off : off+n : off+n]
+}
+
+// Thumbnail returns a copy of the i-th image as an *image.Gray with bounds
+// (0,0)-(Width,Height). It returns nil when i is out of range.
+func (d *Dataset) Thumbnail(i int) *image.Gray {
+	px := d.Image(i)
+	if px == nil {
+		return nil
+	}
+	g := image.NewGray(image.Rect(0, 0, d.Width, d.Height))
+	copy(g.Pix, px)
+	return g
+}
+
+// Subset returns a Dataset holding the first n images (all of them when n
+// exceeds Len, none when n <= 0). Pixels and Labels share storage with d;
+// Classes and Skipped are copied.
+func (d *Dataset) Subset(n int) *Dataset {
+	if d == nil {
+		return nil
+	}
+	n = max(0, min(n, d.Len()))
+	s := &Dataset{
+		Name:    d.Name,
+		Source:  d.Source,
+		Width:   d.Width,
+		Height:  d.Height,
+		Classes: append([]string(nil), d.Classes...),
+		Skipped: append([]Skipped(nil), d.Skipped...),
+	}
+	np := n * d.Width * d.Height
+	s.Pixels = d.Pixels[:np:np]
+	if len(d.Labels) >= n {
+		s.Labels = d.Labels[:n:n]
+	}
+	return s
+}
