@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"time"
 
-	"fyne.io/fyne/v2"
 	"github.com/genstudio/genstudio/training"
 )
 
@@ -57,7 +56,7 @@ func (s *Studio) selftest(dir string) {
 	rep.Seconds = time.Since(start).Seconds()
 	b, _ := json.MarshalIndent(rep, "", "  ")
 	os.WriteFile(filepath.Join(dir, "selftest.json"), b, 0o644)
-	fyne.Do(func() { s.app.Quit() })
+	s.do(func() { s.app.Quit() })
 }
 
 func (s *Studio) runSelftest(dir string, rep *SelftestReport) error {
@@ -68,7 +67,7 @@ func (s *Studio) runSelftest(dir string, rep *SelftestReport) error {
 		deadline := time.Now().Add(5 * time.Minute)
 		for {
 			var done bool
-			fyne.DoAndWait(func() { done = ok() })
+			s.doWait(func() { done = ok() })
 			if done {
 				return nil
 			}
@@ -91,7 +90,7 @@ func (s *Studio) runSelftest(dir string, rep *SelftestReport) error {
 	}
 	s.mu.Unlock()
 	steps := selftestSteps()
-	fyne.DoAndWait(func() {
+	s.doWait(func() {
 		s.form.steps.SetText(strconv.Itoa(steps))
 		s.form.preview.SetText("10")
 		s.trainBtn.OnTapped()
@@ -107,12 +106,12 @@ func (s *Studio) runSelftest(dir string, rep *SelftestReport) error {
 				rep.States = append(rep.States, e.State.String())
 				if e.State == training.Paused && !resumed {
 					resumed = true
-					fyne.DoAndWait(func() { s.pauseBtn.OnTapped() })
+					s.doWait(func() { s.pauseBtn.OnTapped() })
 				}
 			case training.ProgressEvent:
 				if !paused && e.Step >= steps/4 {
 					paused = true
-					fyne.DoAndWait(func() { s.pauseBtn.OnTapped() })
+					s.doWait(func() { s.pauseBtn.OnTapped() })
 				}
 			case training.DoneEvent:
 				if e.Err != nil {
@@ -127,7 +126,7 @@ func (s *Studio) runSelftest(dir string, rep *SelftestReport) error {
 	}
 	gallery := filepath.Join(dir, "gallery")
 	ch := make(chan error, 2)
-	fyne.DoAndWait(func() {
+	s.doWait(func() {
 		s.ExportGallery(gallery, func(g *training.Gallery, err error) {
 			if err == nil {
 				rep.Gallery, rep.Images = g.Grid, len(g.Images)
@@ -139,14 +138,14 @@ func (s *Studio) runSelftest(dir string, rep *SelftestReport) error {
 		return err
 	}
 	rep.Checkpoint = filepath.Join(dir, "checkpoint.safetensors")
-	fyne.DoAndWait(func() { s.SaveCheckpoint(rep.Checkpoint, func(err error) { ch <- err }) })
+	s.doWait(func() { s.SaveCheckpoint(rep.Checkpoint, func(err error) { ch <- err }) })
 	if err := <-ch; err != nil {
 		return err
 	}
 	time.Sleep(300 * time.Millisecond) // let the last frame render
 	rep.Window = filepath.Join(dir, "window.png")
 	var capErr error
-	fyne.DoAndWait(func() {
+	s.doWait(func() {
 		img := s.win.Canvas().Capture()
 		f, err := os.Create(rep.Window)
 		if err != nil {

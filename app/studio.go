@@ -62,6 +62,10 @@ type Studio struct {
 	grid                                *widgets.SampleGrid
 	chart                               *widgets.LossChart
 
+	// do and doWait run a function on the UI goroutine (fyne.Do and
+	// fyne.DoAndWait; tests serialise them, as Fyne's test driver does not).
+	do, doWait func(func())
+
 	// onEvent, when set (tests), sees every worker event after the UI has.
 	onEvent func(training.Event)
 	mu      sync.Mutex // guards onEvent
@@ -69,7 +73,7 @@ type Studio struct {
 
 // NewStudio builds the studio in win. Call it on the UI goroutine.
 func NewStudio(a fyne.App, win fyne.Window) *Studio {
-	s := &Studio{app: a, win: win, history: map[string][]float64{}}
+	s := &Studio{app: a, win: win, history: map[string][]float64{}, do: fyne.Do, doWait: fyne.DoAndWait}
 	s.dataName = widget.NewLabelWithStyle("No data set", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	s.dataInfo = widget.NewLabel("")
 	s.dataNote = widget.NewLabel("Drop a folder of images anywhere on this window, or open one.")
@@ -183,11 +187,11 @@ func (s *Studio) LoadDataset(src string) {
 			d, err = project.LoadFolder(ctx, src, 28, func(done, total int) {
 				if total > 0 {
 					v := float64(done) / float64(total)
-					fyne.Do(func() { s.loadBar.SetValue(v) })
+					s.do(func() { s.loadBar.SetValue(v) })
 				}
 			})
 		}
-		fyne.Do(func() {
+		s.do(func() {
 			if ctx.Err() != nil {
 				return
 			}
@@ -310,10 +314,10 @@ func (s *Studio) Train() {
 	go func() {
 		m := s.modelForTraining(fresh, set)
 		if m.err != nil {
-			fyne.Do(func() { s.showError(m.err); s.updateControls() })
+			s.do(func() { s.showError(m.err); s.updateControls() })
 			return
 		}
-		fyne.Do(func() { s.startWorker(m.model, set) })
+		s.do(func() { s.startWorker(m.model, set) })
 	}()
 }
 
@@ -361,7 +365,7 @@ func (s *Studio) startWorker(m models.Model, set runSettings) {
 func (s *Studio) listen(w *training.Worker) {
 	for ev := range w.Events() {
 		ev := ev
-		fyne.DoAndWait(func() { s.apply(w, ev) })
+		s.doWait(func() { s.apply(w, ev) })
 		s.mu.Lock()
 		hook := s.onEvent
 		s.mu.Unlock()
@@ -493,7 +497,7 @@ func (s *Studio) withModel(f func(models.Model) error, done func(error)) {
 		} else {
 			err = f(m)
 		}
-		fyne.Do(func() {
+		s.do(func() {
 			if done != nil {
 				done(err)
 			}
@@ -580,7 +584,7 @@ func (s *Studio) LoadCheckpoint(path string, done func(error)) {
 				m.Close()
 			}
 		}
-		fyne.Do(func() {
+		s.do(func() {
 			if err != nil {
 				s.showError(err)
 			} else {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,9 +26,20 @@ func newTestStudio(t *testing.T) *Studio {
 	w := test.NewTempWindow(t, nil)
 	w.Resize(fyne.NewSize(1280, 820))
 	s := NewStudio(a, w)
+	// Fyne's test driver runs fyne.Do at once on the calling goroutine; one
+	// lock stands in for the single UI goroutine of the real driver.
+	s.do = func(f func()) { uiMu.Lock(); defer uiMu.Unlock(); f() }
+	s.doWait = s.do
 	t.Cleanup(s.Close)
 	return s
 }
+
+var uiMu sync.Mutex
+
+// ui runs f as if on the UI goroutine.
+func ui(f func()) { uiMu.Lock(); defer uiMu.Unlock(); f() }
+
+func tap(b *widget.Button) { ui(func() { test.Tap(b) }) }
 
 // waitFor polls ok on the UI goroutine.
 func waitFor(t *testing.T, what string, ok func() bool) {
@@ -35,7 +47,7 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		var done bool
-		fyne.DoAndWait(func() { done = ok() })
+		ui(func() { done = ok() })
 		if done {
 			return
 		}
@@ -73,7 +85,7 @@ func TestStudioTrainExportSaveLoad(t *testing.T) {
 		t.Fatalf("data info %q", s.dataInfo.Text)
 	}
 	smallForm(s, "12")
-	test.Tap(s.trainBtn)
+	tap(s.trainBtn)
 	waitFor(t, "training to finish", func() bool {
 		return s.model != nil && s.worker == nil && s.step == 12 && s.stopBtn.Disabled() && !s.trainBtn.Disabled()
 	})
@@ -113,7 +125,7 @@ func TestStudioTrainExportSaveLoad(t *testing.T) {
 	if err := <-errs; err != nil {
 		t.Fatal(err)
 	}
-	test.Tap(s.newBtn)
+	tap(s.newBtn)
 	if s.model != nil || !s.exportBtn.Disabled() {
 		t.Fatal("New model kept the model")
 	}
@@ -126,7 +138,7 @@ func TestStudioTrainExportSaveLoad(t *testing.T) {
 	}
 	// Train continues the loaded model up to the new step count.
 	s.form.steps.SetText("15")
-	test.Tap(s.trainBtn)
+	tap(s.trainBtn)
 	waitFor(t, "continued training", func() bool { return s.worker == nil && s.step == 15 })
 }
 
@@ -134,18 +146,18 @@ func TestStudioPauseResumeStop(t *testing.T) {
 	s := newTestStudio(t)
 	loadSmallMNIST(t, s)
 	smallForm(s, "100000")
-	test.Tap(s.trainBtn)
+	tap(s.trainBtn)
 	waitFor(t, "training", func() bool { return s.worker != nil && s.step >= 3 })
-	test.Tap(s.pauseBtn)
+	tap(s.pauseBtn)
 	waitFor(t, "pause", func() bool { return s.pauseBtn.Text == "Resume" })
 	at := s.worker.Step()
 	time.Sleep(150 * time.Millisecond)
 	if s.worker.Step() != at {
 		t.Fatal("paused run went on")
 	}
-	test.Tap(s.pauseBtn)
+	tap(s.pauseBtn)
 	waitFor(t, "resume", func() bool { return s.pauseBtn.Text == "Pause" && s.worker.Step() > at })
-	test.Tap(s.stopBtn)
+	tap(s.stopBtn)
 	waitFor(t, "stop", func() bool { return s.worker == nil && !s.trainBtn.Disabled() })
 	cks, _ := filepath.Glob(filepath.Join(s.runDir, "checkpoints", "*.safetensors"))
 	if len(cks) != 1 {
@@ -171,7 +183,7 @@ func TestStudioFormValidation(t *testing.T) {
 		if e.Validate() == nil {
 			t.Fatalf("%q accepted", tc.text)
 		}
-		test.Tap(s.trainBtn)
+		tap(s.trainBtn)
 		if s.worker != nil || s.model != nil {
 			t.Fatalf("training started with %q", tc.text)
 		}

@@ -319,10 +319,10 @@ func batchSizeOf(m models.Model) int {
 
 func (w *Worker) run(ctx context.Context) {
 	err := w.loop(ctx)
-	if w.opts.CheckpointDir != "" && w.Step() > w.opts.StartStep {
-		if cerr := w.checkpoint(); cerr != nil && err == nil {
-			err = cerr
-		}
+	// A failed step (a NaN loss, say) may have left the weights half-updated:
+	// then the last good checkpoint stays the newest one.
+	if err == nil && w.opts.CheckpointDir != "" && w.Step() > w.opts.StartStep {
+		err = w.checkpoint()
 	}
 	w.mu.Lock()
 	w.err = err
