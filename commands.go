@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -34,18 +33,6 @@ func loadData(spec string) (*project.Dataset, error) {
 		}
 	}
 	return d, err
-}
-
-func parseInts(s string) ([]int, error) {
-	var out []int
-	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '-' || r == ' ' }) {
-		n, err := strconv.Atoi(f)
-		if err != nil {
-			return nil, fmt.Errorf("%q is not a list of sizes", s)
-		}
-		out = append(out, n)
-	}
-	return out, nil
 }
 
 func cmdTrain(args []string) error {
@@ -82,10 +69,10 @@ func cmdTrain(args []string) error {
 	} else {
 		cfg := def
 		cfg.Batch, cfg.LR, cfg.Beta1, cfg.Latent, cfg.Seed = *batch, *lr, *beta1, *latent, *seed
-		if cfg.GHidden, err = parseInts(*gHidden); err != nil {
+		if cfg.GHidden, err = models.ParseSizes(*gHidden); err != nil {
 			return err
 		}
-		if cfg.DHidden, err = parseInts(*dHidden); err != nil {
+		if cfg.DHidden, err = models.ParseSizes(*dHidden); err != nil {
 			return err
 		}
 		if m, err = models.NewGAN(cfg); err != nil {

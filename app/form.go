@@ -62,17 +62,7 @@ func sizesValidator(name string) fyne.StringValidator {
 	}
 }
 
-func parseSizes(s string) ([]int, error) {
-	var out []int
-	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '-' }) {
-		n, err := strconv.Atoi(f)
-		if err != nil {
-			return nil, fmt.Errorf("%q is not a layer size", f)
-		}
-		out = append(out, n)
-	}
-	return out, nil
-}
+func parseSizes(s string) ([]int, error) { return models.ParseSizes(s) }
 
 func newEntry(text string, v fyne.StringValidator) *widget.Entry {
 	e := widget.NewEntry()

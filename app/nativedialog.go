@@ -2,7 +2,6 @@ package app
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"runtime"
 
@@ -44,25 +43,31 @@ func tryNative(call func() (string, error)) (path string, ok bool) {
 	return p, true
 }
 
-// pickFolder asks for a folder: native dialog first, Fyne's as fallback.
-// done runs on the UI goroutine with the chosen path ("" when cancelled).
-func pickFolder(win fyne.Window, title string, done func(string)) {
-	if nativeDialogs() {
-		go func() {
-			p, ok := tryNative(func() (string, error) { return native.Directory().Title(title).Browse() })
-			fyne.Do(func() {
-				if ok {
-					if p != "" {
-						done(p)
-					}
-					return
-				}
-				fyneFolder(win, done)
-			})
-		}()
+// pick shows a native dialog (call) off the UI goroutine, or Fyne's
+// (fallback) where no native one can open. done runs on the UI goroutine
+// with the chosen path; it is not called when the user cancels.
+func pick(call func() (string, error), fallback func(done func(string)), done func(string)) {
+	if !nativeDialogs() {
+		fallback(done)
 		return
 	}
-	fyneFolder(win, done)
+	go func() {
+		p, ok := tryNative(call)
+		fyne.Do(func() {
+			switch {
+			case !ok:
+				fallback(done)
+			case p != "":
+				done(p)
+			}
+		})
+	}()
+}
+
+// pickFolder asks for a folder.
+func pickFolder(win fyne.Window, title string, done func(string)) {
+	pick(func() (string, error) { return native.Directory().Title(title).Browse() },
+		func(done func(string)) { fyneFolder(win, done) }, done)
 }
 
 func fyneFolder(win fyne.Window, done func(string)) {
@@ -81,24 +86,8 @@ func fyneFolder(win fyne.Window, done func(string)) {
 
 // pickOpenFile asks for an existing file with one of exts (like ".safetensors").
 func pickOpenFile(win fyne.Window, title, filterName string, exts []string, done func(string)) {
-	if nativeDialogs() {
-		go func() {
-			p, ok := tryNative(func() (string, error) {
-				return native.File().Title(title).Filter(filterName, trimDots(exts)...).Load()
-			})
-			fyne.Do(func() {
-				if ok {
-					if p != "" {
-						done(p)
-					}
-					return
-				}
-				fyneOpenFile(win, exts, done)
-			})
-		}()
-		return
-	}
-	fyneOpenFile(win, exts, done)
+	pick(func() (string, error) { return native.File().Title(title).Filter(filterName, trimDots(exts)...).Load() },
+		func(done func(string)) { fyneOpenFile(win, exts, done) }, done)
 }
 
 func fyneOpenFile(win fyne.Window, exts []string, done func(string)) {
@@ -119,24 +108,9 @@ func fyneOpenFile(win fyne.Window, exts []string, done func(string)) {
 
 // pickSaveFile asks where to save a file, suggesting name.
 func pickSaveFile(win fyne.Window, title, name, filterName string, exts []string, done func(string)) {
-	if nativeDialogs() {
-		go func() {
-			p, ok := tryNative(func() (string, error) {
-				return native.File().Title(title).Filter(filterName, trimDots(exts)...).SetStartFile(name).Save()
-			})
-			fyne.Do(func() {
-				if ok {
-					if p != "" {
-						done(p)
-					}
-					return
-				}
-				fyneSaveFile(win, name, done)
-			})
-		}()
-		return
-	}
-	fyneSaveFile(win, name, done)
+	pick(func() (string, error) {
+		return native.File().Title(title).Filter(filterName, trimDots(exts)...).SetStartFile(name).Save()
+	}, func(done func(string)) { fyneSaveFile(win, name, done) }, done)
 }
 
 func fyneSaveFile(win fyne.Window, name string, done func(string)) {
@@ -170,5 +144,3 @@ func trimDots(exts []string) []string {
 	}
 	return out
 }
-
-func errorf(format string, a ...any) error { return fmt.Errorf(format, a...) }

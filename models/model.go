@@ -4,8 +4,25 @@
 package models
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"strconv"
+	"strings"
 )
+
+// ParseSizes reads a list of layer sizes such as "256, 512, 1024" (commas,
+// spaces or dashes between the numbers).
+func ParseSizes(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '-' }) {
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a layer size", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
 
 // Model is what every family (GAN, VAE, diffusion) implements so that one
 // worker, one preview and one checkpoint format serve them all.

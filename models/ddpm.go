@@ -1,0 +1,804 @@
+package models
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"math/rand/v2"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// DDPMConfig configures the diffusion model. The defaults are the
+// reference's recipe, layer for layer as ../shared/bench/torch_ddpm_mnist.py
+// defines it.
+type DDPMConfig struct {
+	T           int     `json:"t"`            // diffusion steps
+	Schedule    string  `json:"schedule"`     // "linear" or "cosine"
+	Hidden      int     `json:"hidden"`       // width of the noise predictor
+	TEmb        int     `json:"temb"`         // sinusoidal time-embedding size (even)
+	Width       int     `json:"width"`        // image shape
+	Height      int     `json:"height"`       //
+	Channels    int     `json:"channels"`     //
+	LR          float64 `json:"lr"`           // Adam learning rate
+	Beta1       float64 `json:"beta1"`        // Adam β1
+	Beta2       float64 `json:"beta2"`        // Adam β2
+	Batch       int     `json:"batch"`        // training batch size
+	Sampler     string  `json:"sampler"`      // "ddpm" (ancestral) or "ddim"
+	SampleSteps int     `json:"sample_steps"` // sampler steps K, 1..T
+	Eta         float64 `json:"eta"`          // DDIM η in [0, 1]; 0 is deterministic
+	Seed        uint64  `json:"seed"`         // weight initialisation
+}
+
+// The sampler and schedule names DDPMConfig accepts.
+const (
+	SamplerDDPM    = "ddpm"
+	SamplerDDIM    = "ddim"
+	ScheduleLinear = "linear"
+	ScheduleCosine = "cosine"
+)
+
+// DefaultDDPMConfig is the reference DDPM: T = 1000 linear betas, the MLP
+// noise predictor 784-512-512-784 with a 128-wide time embedding, Adam 2e-4
+// (0.9, 0.999), batch 64, and the full 1000-step ancestral sampler.
+func DefaultDDPMConfig() DDPMConfig {
+	return DDPMConfig{
+		T: 1000, Schedule: ScheduleLinear, Hidden: 512, TEmb: 128,
+		Width: 28, Height: 28, Channels: 1,
+		LR: 2e-4, Beta1: 0.9, Beta2: 0.999, Batch: 64,
+		Sampler: SamplerDDPM, SampleSteps: 1000, Eta: 0, Seed: 1,
+	}
+}
+
+// Validate reports the first setting that cannot work.
+func (c DDPMConfig) Validate() error {
+	switch {
+	case c.T < 1 || c.T > 10000:
+		return fmt.Errorf("diffusion steps T must be 1..10000, got %d", c.T)
+	case c.Schedule != ScheduleLinear && c.Schedule != ScheduleCosine:
+		return fmt.Errorf("noise schedule must be %q or %q, got %q", ScheduleLinear, ScheduleCosine, c.Schedule)
+	case c.Hidden < 1 || c.Hidden > 16384:
+		return fmt.Errorf("hidden size must be 1..16384, got %d", c.Hidden)
+	case c.TEmb < 2 || c.TEmb > 4096 || c.TEmb%2 != 0:
+		return fmt.Errorf("time embedding size must be even and 2..4096, got %d", c.TEmb)
+	case c.Width < 1 || c.Height < 1 || c.Channels < 1 || c.Width*c.Height*c.Channels > 1<<16:
+		return fmt.Errorf("image shape %dx%dx%d is not supported", c.Width, c.Height, c.Channels)
+	case !(c.LR > 0 && c.LR < 1):
+		return fmt.Errorf("learning rate must be in (0, 1), got %g", c.LR)
+	case !(c.Beta1 >= 0 && c.Beta1 < 1) || !(c.Beta2 >= 0 && c.Beta2 < 1):
+		return fmt.Errorf("Adam betas must be in [0, 1), got %g and %g", c.Beta1, c.Beta2)
+	case c.Batch < 1 || c.Batch > 4096:
+		return fmt.Errorf("batch size must be 1..4096, got %d", c.Batch)
+	}
+	return SampleOptions{Sampler: c.Sampler, Steps: c.SampleSteps, Eta: c.Eta}.validate(c.T)
+}
+
+// SampleOptions chooses a sampler for SampleWith.
+type SampleOptions struct {
+	// Sampler is "ddpm" (ancestral, σ_t² = β_t) or "ddim".
+	Sampler string
+	// Steps is the number of network evaluations K, 1..T; 0 means T. The
+	// visited timesteps are t_i = floor((i+1)·T/K) - 1, i = 0..K-1, walked
+	// from the last down; K = T visits every step. The ancestral sampler
+	// with K < T uses the respaced betas 1 - ᾱ_t/ᾱ_prev (Nichol & Dhariwal).
+	Steps int
+	// Eta is DDIM's η in [0, 1]: 0 is deterministic, 1 with K = T is the
+	// ancestral sampler with σ_t² = β̃_t. The ancestral sampler ignores it.
+	Eta float64
+}
+
+func (o SampleOptions) validate(T int) error {
+	switch {
+	case o.Sampler != SamplerDDPM && o.Sampler != SamplerDDIM:
+		return fmt.Errorf("sampler must be %q or %q, got %q", SamplerDDPM, SamplerDDIM, o.Sampler)
+	case o.Steps < 0 || o.Steps > T:
+		return fmt.Errorf("sampling steps must be 1..%d (T), got %d", T, o.Steps)
+	case !(o.Eta >= 0 && o.Eta <= 1):
+		return fmt.Errorf("DDIM eta must be in [0, 1], got %g", o.Eta)
+	}
+	return nil
+}
+
+// ddpmSchedule holds the noise schedule in float64 and the float32 tables
+// the reference casts from it.
+type ddpmSchedule struct {
+	betas, alphas, abar                         []float64
+	betas32, alphas32, sqrtAbar32, sqrt1mAbar32 []float32
+}
+
+// linspace is torch.linspace in float64: the first half counts up from
+// start, the second half down from end.
+func linspace(start, end float64, n int) []float64 {
+	out := make([]float64, n)
+	if n == 1 {
+		out[0] = start
+		return out
+	}
+	step := (end - start) / float64(n-1)
+	for i := range out {
+		if i < n/2 {
+			out[i] = start + step*float64(i)
+		} else {
+			out[i] = end - step*float64(n-i-1)
+		}
+	}
+	return out
+}
+
+func newDDPMSchedule(name string, T int) (*ddpmSchedule, error) {
+	var betas []float64
+	switch name {
+	case ScheduleLinear:
+		betas = linspace(1e-4, 0.02, T)
+	case ScheduleCosine:
+		// Nichol & Dhariwal (2021): ᾱ(u) ∝ cos²((u+s)/(1+s)·π/2), s = 0.008,
+		// β_i = min(1 - ᾱ((i+1)/T)/ᾱ(i/T), 0.999).
+		const s = 0.008
+		f := func(u float64) float64 {
+			c := math.Cos((u + s) / (1 + s) * math.Pi / 2)
+			return c * c
+		}
+		betas = make([]float64, T)
+		for i := range betas {
+			betas[i] = min(1-f(float64(i+1)/float64(T))/f(float64(i)/float64(T)), 0.999)
+		}
+	default:
+		return nil, fmt.Errorf("unknown noise schedule %q", name)
+	}
+	sc := &ddpmSchedule{betas: betas,
+		alphas: make([]float64, T), abar: make([]float64, T),
+		betas32: make([]float32, T), alphas32: make([]float32, T),
+		sqrtAbar32: make([]float32, T), sqrt1mAbar32: make([]float32, T),
+	}
+	prod := 1.0
+	for i, b := range betas {
+		sc.alphas[i] = 1 - b
+		prod *= sc.alphas[i]
+		sc.abar[i] = prod
+		sc.betas32[i] = float32(b)
+		sc.alphas32[i] = float32(sc.alphas[i])
+		sc.sqrtAbar32[i] = float32(math.Sqrt(prod))
+		sc.sqrt1mAbar32[i] = float32(math.Sqrt(1 - prod))
+	}
+	return sc, nil
+}
+
+// timestepEmbedding writes the reference's sinusoidal embedding of the
+// integer timestep t into dst (len dim): [sin(t·f_k), cos(t·f_k)] with
+// f_k = exp(-ln(10000)·k/(dim/2)), in float32 like torch (to within the last
+// bit of exp, sin and cos).
+func timestepEmbedding(dst []float32, t, dim int) {
+	half := dim / 2
+	c := float32(-math.Log(10000.0))
+	for k := 0; k < half; k++ {
+		e := float32(c*float32(k)) / float32(half)
+		f := float32(math.Exp(float64(e)))
+		arg := float32(t) * f
+		dst[k] = float32(math.Sin(float64(arg)))
+		dst[half+k] = float32(math.Cos(float64(arg)))
+	}
+}
+
+// DDPM is a denoising diffusion model (Ho et al. 2020) whose noise predictor
+// is the reference's EpsMLP:
+//
+//	e       = SiLU(temb(emb(t)))
+//	h1      = SiLU(inp(x_t) + e)
+//	h2      = h1 + SiLU(mid(h1) + e)
+//	eps_hat = out(h2)
+//
+// trained on MSE(eps_hat, eps) with Adam. It samples with the ancestral
+// DDPM sampler or with DDIM.
+type DDPM struct {
+	cfg   DDPMConfig
+	dt    tensor.Dtype
+	shape ImageShape
+	sch   *ddpmSchedule
+
+	Temb, Inp, Mid, Out *Linear
+	opt                 *Adam
+
+	train *ddpmTrainGraph
+	fwd   *ddpmFwdGraph // forward-only graph for sampling, built on first use
+
+	// step scratch, reused every step
+	ts       []int
+	eps, xt  []float32
+	temb     []float32
+	embCache [][]float32 // time embedding of each t, filled lazily
+}
+
+// ddpmChunk is the batch size of the sampling graph.
+const ddpmChunk = 64
+
+// NewDDPM builds the diffusion model in float32 with weights drawn from cfg.Seed.
+func NewDDPM(cfg DDPMConfig) (*DDPM, error) { return newDDPM(cfg, tensor.Float32) }
+
+func newDDPM(cfg DDPMConfig, dt tensor.Dtype) (*DDPM, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("ddpm config: %w", err)
+	}
+	sch, err := newDDPMSchedule(cfg.Schedule, cfg.T)
+	if err != nil {
+		return nil, err
+	}
+	shape := ImageShape{cfg.Width, cfg.Height, cfg.Channels}
+	n := shape.Size()
+	d := &DDPM{cfg: cfg, dt: dt, shape: shape, sch: sch, embCache: make([][]float32, cfg.T)}
+	// Module order of EpsMLP: temb, inp, mid, out (PyTorch initialises in
+	// that order from its generator).
+	rng := rand.New(rand.NewPCG(cfg.Seed, 0x6a09e667f3bcc908))
+	d.Temb = NewLinear("temb", cfg.TEmb, cfg.Hidden, dt, rng)
+	d.Inp = NewLinear("inp", n, cfg.Hidden, dt, rng)
+	d.Mid = NewLinear("mid", cfg.Hidden, cfg.Hidden, dt, rng)
+	d.Out = NewLinear("out", cfg.Hidden, n, dt, rng)
+	d.opt = NewAdam(tensorsOf(d.Params()), cfg.LR, cfg.Beta1, cfg.Beta2)
+	if d.train, err = d.buildTrain(); err != nil {
+		return nil, fmt.Errorf("build ddpm training step: %w", err)
+	}
+	b := cfg.Batch
+	d.ts = make([]int, b)
+	d.eps = make([]float32, b*n)
+	d.xt = make([]float32, b*n)
+	d.temb = make([]float32, b*cfg.TEmb)
+	return d, nil
+}
+
+// Params lists the noise predictor's weights with EpsMLP's state_dict names.
+func (d *DDPM) Params() []NamedTensor {
+	var ps []NamedTensor
+	for _, l := range []*Linear{d.Temb, d.Inp, d.Mid, d.Out} {
+		ps = append(ps, NamedTensor{Name: l.Name + ".weight", T: l.W, Transposed: true}, NamedTensor{Name: l.Name + ".bias", T: l.B})
+	}
+	return ps
+}
+
+// Family implements Model.
+func (d *DDPM) Family() string { return "ddpm" }
+
+// Shape implements Model.
+func (d *DDPM) Shape() ImageShape { return d.shape }
+
+// LossNames implements Model.
+func (d *DDPM) LossNames() []string { return []string{"MSE"} }
+
+// NoiseDim implements Model: the noise is x_T, one value per pixel.
+func (d *DDPM) NoiseDim() int { return d.shape.Size() }
+
+// Config implements Model.
+func (d *DDPM) Config() any { return d.cfg }
+
+// OptimizerStep implements Model.
+func (d *DDPM) OptimizerStep() int { return d.opt.Step }
+
+// SetOptimizerStep implements Model.
+func (d *DDPM) SetOptimizerStep(n int) { d.opt.Step = n }
+
+// State implements Model: the weights as EpsMLP's state_dict names them,
+// then Adam's moments as "optim.<param>.exp_avg" and "optim.<param>.exp_avg_sq".
+func (d *DDPM) State() []NamedTensor {
+	ps := d.Params()
+	out := append([]NamedTensor(nil), ps...)
+	for i, p := range ps {
+		m, v := d.opt.Moments(i)
+		out = append(out,
+			NamedTensor{Name: "optim." + p.Name + ".exp_avg", T: m, Transposed: p.Transposed},
+			NamedTensor{Name: "optim." + p.Name + ".exp_avg_sq", T: v, Transposed: p.Transposed})
+	}
+	return out
+}
+
+// AlphaBars returns a copy of the schedule's ᾱ_t, t = 0..T-1.
+func (d *DDPM) AlphaBars() []float64 { return append([]float64(nil), d.sch.abar...) }
+
+// Close implements Model.
+func (d *DDPM) Close() error {
+	var errs []error
+	if d.train != nil {
+		errs = append(errs, d.train.vm.Close())
+		d.train = nil
+	}
+	if d.fwd != nil {
+		errs = append(errs, d.fwd.vm.Close())
+		d.fwd = nil
+	}
+	return errors.Join(errs...)
+}
+
+// epsNet builds the noise predictor on g for inputs xt (batch×N) and temb
+// (batch×TEmb), with weight nodes bound to the shared tensors. weights come
+// in Params order.
+func (d *DDPM) epsNet(g *G.ExprGraph, xt, temb *G.Node) (out *G.Node, weights G.Nodes, err error) {
+	wt, bt := d.Temb.Nodes(g)
+	wi, bi := d.Inp.Nodes(g)
+	wm, bm := d.Mid.Nodes(g)
+	wo, bo := d.Out.Nodes(g)
+	weights = G.Nodes{wt, bt, wi, bi, wm, bm, wo, bo}
+	fail := func(what string, err error) (*G.Node, G.Nodes, error) {
+		return nil, nil, fmt.Errorf("noise predictor %s: %w", what, err)
+	}
+	u, err := Apply(temb, wt, bt)
+	if err != nil {
+		return fail("temb", err)
+	}
+	e, err := silu(u)
+	if err != nil {
+		return fail("temb SiLU", err)
+	}
+	if u, err = Apply(xt, wi, bi); err != nil {
+		return fail("inp", err)
+	}
+	if u, err = G.Add(u, e); err != nil {
+		return fail("inp + e", err)
+	}
+	h1, err := silu(u)
+	if err != nil {
+		return fail("inp SiLU", err)
+	}
+	if u, err = Apply(h1, wm, bm); err != nil {
+		return fail("mid", err)
+	}
+	if u, err = G.Add(u, e); err != nil {
+		return fail("mid + e", err)
+	}
+	r, err := silu(u)
+	if err != nil {
+		return fail("mid SiLU", err)
+	}
+	h2, err := G.Add(h1, r)
+	if err != nil {
+		return fail("residual", err)
+	}
+	if out, err = Apply(h2, wo, bo); err != nil {
+		return fail("out", err)
+	}
+	return out, weights, nil
+}
+
+// silu is u·sigmoid(u).
+func silu(u *G.Node) (*G.Node, error) {
+	s, err := G.Sigmoid(u)
+	if err != nil {
+		return nil, err
+	}
+	return G.HadamardProd(u, s)
+}
+
+// ddpmTrainGraph computes MSE(eps_theta(x_t, t), eps) and its gradient with
+// respect to the predictor's weights. Its inputs are written in place.
+type ddpmTrainGraph struct {
+	vm            G.VM
+	xt, temb, eps *tensor.Dense
+	weights       G.Nodes
+	loss          G.Value
+}
+
+func (d *DDPM) buildTrain() (*ddpmTrainGraph, error) {
+	b, n, te := d.cfg.Batch, d.shape.Size(), d.cfg.TEmb
+	eg := G.NewGraph()
+	s := &ddpmTrainGraph{
+		xt:   tensor.New(tensor.WithShape(b, n), tensor.Of(d.dt)),
+		temb: tensor.New(tensor.WithShape(b, te), tensor.Of(d.dt)),
+		eps:  tensor.New(tensor.WithShape(b, n), tensor.Of(d.dt)),
+	}
+	xt := G.NewMatrix(eg, d.dt, G.WithShape(b, n), G.WithValue(s.xt), G.WithName("x_t"))
+	temb := G.NewMatrix(eg, d.dt, G.WithShape(b, te), G.WithValue(s.temb), G.WithName("temb_in"))
+	eps := G.NewMatrix(eg, d.dt, G.WithShape(b, n), G.WithValue(s.eps), G.WithName("eps"))
+	out, weights, err := d.epsNet(eg, xt, temb)
+	if err != nil {
+		return nil, err
+	}
+	s.weights = weights
+	diff, err := G.Sub(out, eps)
+	if err != nil {
+		return nil, fmt.Errorf("mse: %w", err)
+	}
+	sq, err := G.Square(diff)
+	if err != nil {
+		return nil, fmt.Errorf("mse: %w", err)
+	}
+	cost, err := G.Mean(sq)
+	if err != nil {
+		return nil, fmt.Errorf("mse: %w", err)
+	}
+	G.Read(cost, &s.loss)
+	if _, err := G.Grad(cost, s.weights...); err != nil {
+		return nil, fmt.Errorf("differentiate MSE: %w", err)
+	}
+	s.vm = G.NewTapeMachine(eg, G.BindDualValues(s.weights...))
+	return s, nil
+}
+
+// embedding returns the (cached) time embedding of timestep t.
+func (d *DDPM) embedding(t int) []float32 {
+	if e := d.embCache[t]; e != nil {
+		return e
+	}
+	e := make([]float32, d.cfg.TEmb)
+	timestepEmbedding(e, t, d.cfg.TEmb)
+	d.embCache[t] = e
+	return e
+}
+
+// Noised is q(x_t | x_0): x_t = sqrt(ᾱ_t)·x0 + sqrt(1-ᾱ_t)·eps per image,
+// in float32 with the reference's float32 tables. x0 and eps hold len(t)
+// images of NoiseDim() values each. It panics when the lengths disagree or
+// a timestep is outside 0..T-1.
+func (d *DDPM) Noised(x0 []float32, t []int, eps []float32) []float32 {
+	out := make([]float32, len(x0))
+	d.noisedInto(out, x0, t, eps)
+	return out
+}
+
+func (d *DDPM) noisedInto(dst, x0 []float32, t []int, eps []float32) {
+	n := d.shape.Size()
+	if len(x0) != len(t)*n || len(eps) != len(x0) || len(dst) != len(x0) {
+		panic(fmt.Sprintf("ddpm noised: %d values, %d noise values for %d images of %d", len(x0), len(eps), len(t), n))
+	}
+	for i, ti := range t {
+		a, s := d.sch.sqrtAbar32[ti], d.sch.sqrt1mAbar32[ti]
+		row := i * n
+		for j := row; j < row+n; j++ {
+			dst[j] = float32(a*x0[j]) + float32(s*eps[j])
+		}
+	}
+}
+
+// setStepInputs writes one training step's inputs: x_t from the uint8
+// batch, the timesteps ts and the noise eps.
+func (d *DDPM) setStepInputs(batch []uint8, ts []int, eps []float32) error {
+	s := d.train
+	n, te := d.shape.Size(), d.cfg.TEmb
+	if len(batch) != len(ts)*n || len(ts) != d.cfg.Batch || len(eps) != len(batch) {
+		return fmt.Errorf("ddpm step: %d pixels, %d noise values for %d images", len(batch), len(eps), len(ts))
+	}
+	x0 := d.xt // scratch: x0 first, then x_t in place
+	for i, p := range batch {
+		x0[i] = float32(p)/127.5 - 1
+	}
+	d.noisedInto(d.xt, x0, ts, eps)
+	for i, t := range ts {
+		copy(d.temb[i*te:(i+1)*te], d.embedding(t))
+	}
+	if err := copyInto(s.xt, d.xt); err != nil {
+		return err
+	}
+	if err := copyInto(s.temb, d.temb); err != nil {
+		return err
+	}
+	return copyInto(s.eps, eps)
+}
+
+// TrainStep implements Model: t ~ UniformInt[0, T) per image, then
+// eps ~ N(0, I), both from rng; one Adam step on MSE(eps_theta(x_t, t), eps).
+func (d *DDPM) TrainStep(batch []uint8, rng *rand.Rand) ([]float64, error) {
+	b, n := d.cfg.Batch, d.shape.Size()
+	if len(batch) != b*n {
+		return nil, fmt.Errorf("ddpm step: batch has %d values, want %d (%d images of %d)", len(batch), b*n, b, n)
+	}
+	if d.train == nil {
+		return nil, errors.New("ddpm step: model is closed")
+	}
+	for i := range d.ts {
+		d.ts[i] = rng.IntN(d.cfg.T)
+	}
+	FillNormal(d.eps, rng)
+	if err := d.setStepInputs(batch, d.ts, d.eps); err != nil {
+		return nil, err
+	}
+	s := d.train
+	if err := runGrad(s.vm, s.weights); err != nil {
+		return nil, fmt.Errorf("ddpm step: %w", err)
+	}
+	loss, err := scalar(s.loss)
+	if err != nil {
+		return nil, err
+	}
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return []float64{loss}, &NonFiniteLossError{Name: "MSE", Value: loss}
+	}
+	grads, err := gradsOf(s.weights)
+	if err != nil {
+		return nil, err
+	}
+	return []float64{loss}, d.opt.Update(grads)
+}
+
+// ddpmFwdGraph is the noise predictor alone, for a fixed batch of
+// ddpmChunk rows, sharing the weight tensors with the training graph.
+type ddpmFwdGraph struct {
+	vm       G.VM
+	xt, temb *tensor.Dense
+	out      G.Value
+}
+
+func (d *DDPM) forward() (*ddpmFwdGraph, error) {
+	if d.fwd != nil {
+		return d.fwd, nil
+	}
+	n, te := d.shape.Size(), d.cfg.TEmb
+	eg := G.NewGraph()
+	f := &ddpmFwdGraph{
+		xt:   tensor.New(tensor.WithShape(ddpmChunk, n), tensor.Of(d.dt)),
+		temb: tensor.New(tensor.WithShape(ddpmChunk, te), tensor.Of(d.dt)),
+	}
+	xt := G.NewMatrix(eg, d.dt, G.WithShape(ddpmChunk, n), G.WithValue(f.xt), G.WithName("x_t"))
+	temb := G.NewMatrix(eg, d.dt, G.WithShape(ddpmChunk, te), G.WithValue(f.temb), G.WithName("temb_in"))
+	out, _, err := d.epsNet(eg, xt, temb)
+	if err != nil {
+		return nil, err
+	}
+	G.Read(out, &f.out)
+	f.vm = G.NewTapeMachine(eg)
+	d.fwd = f
+	return f, nil
+}
+
+// predictEps writes eps_theta(x, t) for every image of x (the same t for
+// all) into dst, running the forward graph in chunks of ddpmChunk.
+func (d *DDPM) predictEps(dst, x []float32, t int) error {
+	f, err := d.forward()
+	if err != nil {
+		return fmt.Errorf("noise predictor graph: %w", err)
+	}
+	n, te := d.shape.Size(), d.cfg.TEmb
+	emb := d.embedding(t)
+	for r := 0; r < ddpmChunk; r++ {
+		writeRow(f.temb, r*te, emb)
+	}
+	rows := len(x) / n
+	for start := 0; start < rows; start += ddpmChunk {
+		b := min(ddpmChunk, rows-start)
+		writeRow(f.xt, 0, x[start*n:(start+b)*n])
+		if b < ddpmChunk {
+			zeroFrom(f.xt, b*n)
+		}
+		f.vm.Reset()
+		if err := f.vm.RunAll(); err != nil {
+			return fmt.Errorf("noise predictor forward: %w", err)
+		}
+		if err := readRows(dst[start*n:(start+b)*n], f.out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeRow(t *tensor.Dense, off int, src []float32) {
+	switch d := t.Data().(type) {
+	case []float32:
+		copy(d[off:], src)
+	case []float64:
+		for i, v := range src {
+			d[off+i] = float64(v)
+		}
+	}
+}
+
+func zeroFrom(t *tensor.Dense, off int) {
+	switch d := t.Data().(type) {
+	case []float32:
+		clear(d[off:])
+	case []float64:
+		clear(d[off:])
+	}
+}
+
+// readRows copies the first len(dst) values of a graph output into dst.
+func readRows(dst []float32, v G.Value) error {
+	t, ok := v.(tensor.Tensor)
+	if !ok {
+		return fmt.Errorf("graph output %v is not a tensor", v)
+	}
+	switch d := t.Data().(type) {
+	case []float32:
+		if len(d) < len(dst) {
+			return fmt.Errorf("graph output has %d values, want %d", len(d), len(dst))
+		}
+		copy(dst, d)
+	case []float64:
+		if len(d) < len(dst) {
+			return fmt.Errorf("graph output has %d values, want %d", len(d), len(dst))
+		}
+		for i := range dst {
+			dst[i] = float32(d[i])
+		}
+	default:
+		return fmt.Errorf("graph output has unsupported type %T", d)
+	}
+	return nil
+}
+
+// sampleStep is one reverse step at table index t. The ancestral form is
+// x ← (x - c1·eps)/c2 + σ·z, written in the reference's float32 order of
+// operations; the DDIM form is x ← cx·x + ce·eps + σ·z. z is drawn only
+// when σ > 0.
+type sampleStep struct {
+	t         int
+	ancestral bool
+	c1, c2    float32 // ancestral
+	cx, ce    float32 // DDIM
+	sigma     float32
+}
+
+// sampleTimesteps lists the K visited timesteps ascending:
+// t_i = floor((i+1)·T/K) - 1, so t_{K-1} = T-1 and K = T gives 0..T-1.
+func sampleTimesteps(T, K int) []int {
+	ts := make([]int, K)
+	for i := range ts {
+		ts[i] = (i+1)*T/K - 1
+	}
+	return ts
+}
+
+// ddimSigma is DDIM's σ for ᾱ_t = at, ᾱ_prev = ap and η:
+// η·sqrt((1-ᾱ_prev)/(1-ᾱ_t))·sqrt(1-ᾱ_t/ᾱ_prev).
+func ddimSigma(at, ap, eta float64) float64 {
+	return eta * math.Sqrt((1-ap)/(1-at)) * math.Sqrt(max(0, 1-at/ap))
+}
+
+func sqrt32(x float32) float32 { return float32(math.Sqrt(float64(x))) }
+
+// plan lists the reverse steps of a sampler, first to last. posterior
+// switches the ancestral sampler's variance from β_t to the posterior's
+// β̃_t = β_t(1-ᾱ_prev)/(1-ᾱ_t) (used to check DDIM with η = 1).
+func (d *DDPM) plan(o SampleOptions, posterior bool) ([]sampleStep, error) {
+	if err := o.validate(d.cfg.T); err != nil {
+		return nil, err
+	}
+	k := o.Steps
+	if k == 0 {
+		k = d.cfg.T
+	}
+	sc := d.sch
+	ts := sampleTimesteps(d.cfg.T, k)
+	steps := make([]sampleStep, 0, k)
+	for i := k - 1; i >= 0; i-- {
+		t, prev := ts[i], -1
+		ap := 1.0
+		if i > 0 {
+			prev = ts[i-1]
+			ap = sc.abar[prev]
+		}
+		at := sc.abar[t]
+		st := sampleStep{t: t, ancestral: o.Sampler == SamplerDDPM}
+		if st.ancestral {
+			beta, alpha := sc.betas32[t], sc.alphas32[t]
+			if prev != t-1 { // respaced
+				beta, alpha = float32(1-at/ap), float32(at/ap)
+			}
+			st.c1 = beta / sc.sqrt1mAbar32[t]
+			st.c2 = sqrt32(alpha)
+			if i > 0 {
+				if posterior {
+					st.sigma = float32(math.Sqrt((1 - at/ap) * (1 - ap) / (1 - at)))
+				} else {
+					st.sigma = sqrt32(beta)
+				}
+			}
+		} else {
+			sigma := ddimSigma(at, ap, o.Eta)
+			st.sigma = float32(sigma)
+			st.cx = float32(math.Sqrt(ap / at))
+			st.ce = float32(math.Sqrt(max(0, 1-ap-sigma*sigma)) - math.Sqrt(ap)*math.Sqrt(1-at)/math.Sqrt(at))
+		}
+		steps = append(steps, st)
+	}
+	return steps, nil
+}
+
+// apply performs one reverse step on x given eps_hat and the noise z (nil
+// when σ = 0).
+func (st *sampleStep) apply(x, eps, z []float32) {
+	if st.ancestral {
+		for i := range x {
+			m := (x[i] - float32(st.c1*eps[i])) / st.c2
+			if z != nil {
+				m += float32(st.sigma * z[i])
+			}
+			x[i] = m
+		}
+		return
+	}
+	for i := range x {
+		v := float32(st.cx*x[i]) + float32(st.ce*eps[i])
+		if z != nil {
+			v += float32(st.sigma * z[i])
+		}
+		x[i] = v
+	}
+}
+
+// seedOf hashes z's float bits (FNV-1a), so the same noise seeds the same
+// sampler stream.
+func seedOf(z []float32) uint64 {
+	h := fnv.New64a()
+	var b [4]byte
+	for _, v := range z {
+		u := math.Float32bits(v)
+		b[0], b[1], b[2], b[3] = byte(u), byte(u>>8), byte(u>>16), byte(u>>24)
+		h.Write(b[:])
+	}
+	return h.Sum64()
+}
+
+// Sample implements Model: the configured sampler from x_T = z, its noise
+// drawn from a stream seeded by z's contents, so the same z gives the same
+// images. Images come out in [0, 1].
+func (d *DDPM) Sample(z []float32) ([]float32, error) {
+	x, err := d.SampleWith(z, SampleOptions{Sampler: d.cfg.Sampler, Steps: d.cfg.SampleSteps, Eta: d.cfg.Eta}, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	for i, v := range x {
+		x[i] = (v + 1) / 2
+	}
+	return x, nil
+}
+
+// SampleWith runs a sampler from x_T = z (NoiseDim() values per image) and
+// returns x_0 clamped to [-1, 1] (model scale; Sample maps it to [0, 1]).
+// The per-step noise comes from rng; nil means a stream seeded from z's
+// contents, as Sample uses. DDIM with η = 0 draws no noise.
+//
+// progress, when not nil, is called with a copy of the batch's current x_t
+// in model scale, where t counts the diffusion steps of noise left in it:
+// first t = T with x = z, then about every eighth of the way, and last t = 0
+// with the clamped x_0.
+func (d *DDPM) SampleWith(z []float32, opts SampleOptions, rng *rand.Rand, progress func(t int, xt []float32)) ([]float32, error) {
+	n := d.shape.Size()
+	if len(z) == 0 || len(z)%n != 0 {
+		return nil, fmt.Errorf("sample: noise length %d is not a multiple of the image size %d", len(z), n)
+	}
+	steps, err := d.plan(opts, false)
+	if err != nil {
+		return nil, fmt.Errorf("sample: %w", err)
+	}
+	return d.run(z, steps, rng, progress)
+}
+
+func (d *DDPM) run(z []float32, steps []sampleStep, rng *rand.Rand, progress func(t int, xt []float32)) ([]float32, error) {
+	if d.train == nil {
+		return nil, errors.New("sample: model is closed")
+	}
+	if rng == nil {
+		rng = rand.New(rand.NewPCG(seedOf(z), 0xbb67ae8584caa73b))
+	}
+	report := func(t int, x []float32) {
+		if progress != nil {
+			progress(t, append([]float32(nil), x...))
+		}
+	}
+	x := append([]float32(nil), z...)
+	eps := make([]float32, len(x))
+	var noise []float32
+	report(d.cfg.T, x)
+	every := max(1, len(steps)/8)
+	for i := range steps {
+		st := &steps[i]
+		if err := d.predictEps(eps, x, st.t); err != nil {
+			return nil, err
+		}
+		var zt []float32
+		if st.sigma > 0 {
+			if noise == nil {
+				noise = make([]float32, len(x))
+			}
+			FillNormal(noise, rng)
+			zt = noise
+		}
+		st.apply(x, eps, zt)
+		if (i+1)%every == 0 && i+1 < len(steps) {
+			report(steps[i+1].t+1, x)
+		}
+	}
+	for i, v := range x {
+		x[i] = max(-1, min(1, v))
+	}
+	report(0, x)
+	return x, nil
+}
+
+var _ Model = (*DDPM)(nil)

@@ -1,0 +1,603 @@
+package models
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// VAEConfig configures the MLP VAE. The defaults are layer for layer the
+// model of ../shared/bench/torch_vae_mnist.py (PyTorch's examples/vae with
+// batch 64).
+type VAEConfig struct {
+	Latent   int     `json:"latent"`
+	Hidden   int     `json:"hidden"`
+	Width    int     `json:"width"`
+	Height   int     `json:"height"`
+	Channels int     `json:"channels"`
+	LR       float64 `json:"lr"`
+	Beta1    float64 `json:"beta1"`
+	Beta2    float64 `json:"beta2"`
+	Batch    int     `json:"batch"`
+	// Beta weighs the KL term of the loss (1 = the plain VAE, >1 = β-VAE).
+	Beta float64 `json:"kl_beta"`
+	// WarmupSteps is the KL warm-up: the KL weight rises linearly from 0 to
+	// Beta over this many optimizer steps (0 = no warm-up).
+	WarmupSteps int `json:"kl_warmup_steps"`
+	// Temperature scales prior samples: Sample decodes z*Temperature.
+	Temperature float64 `json:"temperature"`
+	Seed        uint64  `json:"seed"`
+}
+
+// DefaultVAEConfig is the reference VAE: 784-400-20 encoder, 20-400-784
+// decoder, Adam 1e-3 (0.9, 0.999), batch 64, KL weight 1, no warm-up.
+func DefaultVAEConfig() VAEConfig {
+	return VAEConfig{
+		Latent: 20, Hidden: 400, Width: 28, Height: 28, Channels: 1,
+		LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Batch: 64,
+		Beta: 1, WarmupSteps: 0, Temperature: 1, Seed: 1,
+	}
+}
+
+// Validate reports the first setting that cannot work.
+func (c VAEConfig) Validate() error {
+	switch {
+	case c.Latent < 1 || c.Latent > 4096:
+		return fmt.Errorf("latent size must be 1..4096, got %d", c.Latent)
+	case c.Hidden < 1 || c.Hidden > 16384:
+		return fmt.Errorf("hidden layer size must be 1..16384, got %d", c.Hidden)
+	case c.Width < 1 || c.Height < 1 || c.Channels < 1 || c.Width*c.Height*c.Channels > 1<<16:
+		return fmt.Errorf("image shape %dx%dx%d is not supported", c.Width, c.Height, c.Channels)
+	case !(c.LR > 0 && c.LR < 1):
+		return fmt.Errorf("learning rate must be in (0, 1), got %g", c.LR)
+	case !(c.Beta1 >= 0 && c.Beta1 < 1) || !(c.Beta2 >= 0 && c.Beta2 < 1):
+		return fmt.Errorf("Adam betas must be in [0, 1), got %g and %g", c.Beta1, c.Beta2)
+	case c.Batch < 1 || c.Batch > 4096:
+		return fmt.Errorf("batch size must be 1..4096, got %d", c.Batch)
+	case !(c.Beta >= 0 && c.Beta <= 1000):
+		return fmt.Errorf("KL weight (beta) must be in [0, 1000], got %g", c.Beta)
+	case c.WarmupSteps < 0:
+		return fmt.Errorf("KL warm-up steps must be 0 or more, got %d", c.WarmupSteps)
+	case !(c.Temperature > 0 && c.Temperature <= 100):
+		return fmt.Errorf("sampling temperature must be in (0, 100], got %g", c.Temperature)
+	}
+	return nil
+}
+
+// VAE is the MLP variational autoencoder of PyTorch's examples/vae:
+//
+//	encoder: h = ReLU(fc1(x)); mu = fc21(h); logvar = fc22(h)
+//	sample:  z = mu + eps*exp(0.5*logvar), eps ~ N(0, 1)
+//	decoder: recon = sigmoid(fc4(ReLU(fc3(z))))
+//
+// trained on L = BCE(recon, x) + w*KL, both summed over the batch, with
+// x = pixel/255, KL = -0.5*sum(1 + logvar - mu² - exp(logvar)) and w the
+// KL weight (Beta, after the optional warm-up). BCE is computed from the
+// logits l of fc4 as softplus(l) - x*l, which is BCE(sigmoid(l), x) without
+// the overflow of log(sigmoid).
+type VAE struct {
+	cfg   VAEConfig
+	dt    tensor.Dtype
+	shape ImageShape
+
+	FC1, FC21, FC22, FC3, FC4 *Linear
+
+	opt   *Adam
+	train *vaeTrainGraph
+	dec   *vaeForwardGraph // z -> sigmoid outputs, vaeChunk rows
+	rec   *vaeForwardGraph // x -> mu -> sigmoid outputs, vaeChunk rows
+
+	eps []float32 // step scratch
+}
+
+// vaeChunk is the batch size of the sampling and reconstruction graphs;
+// longer inputs run in chunks.
+const vaeChunk = 64
+
+// NewVAE builds the VAE in float32 with weights drawn from cfg.Seed.
+func NewVAE(cfg VAEConfig) (*VAE, error) { return newVAE(cfg, tensor.Float32) }
+
+func newVAE(cfg VAEConfig, dt tensor.Dtype) (*VAE, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("vae config: %w", err)
+	}
+	rng := rand.New(rand.NewPCG(cfg.Seed, 0xbb67ae8584caa73b))
+	shape := ImageShape{cfg.Width, cfg.Height, cfg.Channels}
+	n := shape.Size()
+	v := &VAE{cfg: cfg, dt: dt, shape: shape}
+	// Same order as the PyTorch module's constructor.
+	v.FC1 = NewLinear("fc1", n, cfg.Hidden, dt, rng)
+	v.FC21 = NewLinear("fc21", cfg.Hidden, cfg.Latent, dt, rng)
+	v.FC22 = NewLinear("fc22", cfg.Hidden, cfg.Latent, dt, rng)
+	v.FC3 = NewLinear("fc3", cfg.Latent, cfg.Hidden, dt, rng)
+	v.FC4 = NewLinear("fc4", cfg.Hidden, n, dt, rng)
+	v.opt = NewAdam(tensorsOf(v.Params()), cfg.LR, cfg.Beta1, cfg.Beta2)
+	var err error
+	if v.train, err = v.buildTrain(); err != nil {
+		return nil, fmt.Errorf("build vae training step: %w", err)
+	}
+	v.eps = make([]float32, cfg.Batch*cfg.Latent)
+	return v, nil
+}
+
+func (v *VAE) layers() []*Linear { return []*Linear{v.FC1, v.FC21, v.FC22, v.FC3, v.FC4} }
+
+// Params lists the weights with the PyTorch module's state_dict names:
+// fc1.weight, fc1.bias, fc21.weight, ..., fc4.bias.
+func (v *VAE) Params() []NamedTensor {
+	var ps []NamedTensor
+	for _, l := range v.layers() {
+		ps = append(ps, NamedTensor{Name: l.Name + ".weight", T: l.W, Transposed: true}, NamedTensor{Name: l.Name + ".bias", T: l.B})
+	}
+	return ps
+}
+
+// Family implements Model.
+func (v *VAE) Family() string { return "vae" }
+
+// Shape implements Model.
+func (v *VAE) Shape() ImageShape { return v.shape }
+
+// LossNames implements Model. All three are per image (sums over the batch
+// divided by the batch size): the optimised loss recon + w*KL, the
+// reconstruction BCE and the KL divergence.
+func (v *VAE) LossNames() []string { return []string{"loss", "recon", "KL"} }
+
+// NoiseDim implements Model.
+func (v *VAE) NoiseDim() int { return v.cfg.Latent }
+
+// Config implements Model.
+func (v *VAE) Config() any { return v.cfg }
+
+// OptimizerStep implements Model.
+func (v *VAE) OptimizerStep() int { return v.opt.Step }
+
+// SetOptimizerStep implements Model. The KL warm-up follows the step count.
+func (v *VAE) SetOptimizerStep(n int) { v.opt.Step = n }
+
+// KLWeight is the weight w of the KL term in the next training step:
+// Beta*min(1, OptimizerStep()/WarmupSteps), or Beta without warm-up. With
+// WarmupSteps = 10 the first step uses 0, and from the 11th step on (once
+// 10 updates are done) it is Beta.
+func (v *VAE) KLWeight() float64 {
+	if v.cfg.WarmupSteps <= 0 {
+		return v.cfg.Beta
+	}
+	return v.cfg.Beta * min(1, float64(v.opt.Step)/float64(v.cfg.WarmupSteps))
+}
+
+// State implements Model: the weights, then Adam's moments named
+// "optim.<param>.exp_avg" and "optim.<param>.exp_avg_sq".
+func (v *VAE) State() []NamedTensor {
+	ps := v.Params()
+	out := append([]NamedTensor(nil), ps...)
+	for i, p := range ps {
+		m, s := v.opt.Moments(i)
+		out = append(out,
+			NamedTensor{Name: "optim." + p.Name + ".exp_avg", T: m, Transposed: p.Transposed},
+			NamedTensor{Name: "optim." + p.Name + ".exp_avg_sq", T: s, Transposed: p.Transposed})
+	}
+	return out
+}
+
+// Close implements Model.
+func (v *VAE) Close() error {
+	var errs []error
+	if v.train != nil {
+		errs = append(errs, v.train.vm.Close())
+		v.train = nil
+	}
+	for _, f := range []**vaeForwardGraph{&v.dec, &v.rec} {
+		if *f != nil {
+			errs = append(errs, (*f).vm.Close())
+			*f = nil
+		}
+	}
+	return errors.Join(errs...)
+}
+
+var errVAEClosed = errors.New("vae: model is closed")
+
+// vaeTrainGraph computes the summed loss and its gradient with respect to
+// every weight. x, eps and the KL weight are inputs written before each run.
+type vaeTrainGraph struct {
+	vm               G.VM
+	x, eps           *tensor.Dense
+	klw              *G.Node
+	weights          G.Nodes
+	loss, recon, kl  G.Value
+	batch, latent, n int
+}
+
+// constOf is a scalar constant of dtype dt.
+func constOf(dt tensor.Dtype, x float64) *G.Node {
+	if dt == tensor.Float64 {
+		return G.NewConstant(x)
+	}
+	return G.NewConstant(float32(x))
+}
+
+// scalarOf is a scalar Value of dtype dt.
+func scalarOf(dt tensor.Dtype, x float64) G.Value {
+	if dt == tensor.Float64 {
+		return G.NewF64(x)
+	}
+	return G.NewF32(float32(x))
+}
+
+// vaeNodes are one graph's view of the VAE's weights.
+type vaeNodes struct {
+	w, b [5]*G.Node
+}
+
+func (v *VAE) nodes(g *G.ExprGraph) *vaeNodes {
+	n := &vaeNodes{}
+	for i, l := range v.layers() {
+		n.w[i], n.b[i] = l.Nodes(g)
+	}
+	return n
+}
+
+func (n *vaeNodes) all() G.Nodes {
+	var out G.Nodes
+	for i := range n.w {
+		out = append(out, n.w[i], n.b[i])
+	}
+	return out
+}
+
+// encode builds mu and logvar of x.
+func encode(wn *vaeNodes, x *G.Node) (mu, logvar *G.Node, err error) {
+	h, err := Apply(x, wn.w[0], wn.b[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	if h, err = G.Rectify(h); err != nil {
+		return nil, nil, err
+	}
+	if mu, err = Apply(h, wn.w[1], wn.b[1]); err != nil {
+		return nil, nil, err
+	}
+	if logvar, err = Apply(h, wn.w[2], wn.b[2]); err != nil {
+		return nil, nil, err
+	}
+	return mu, logvar, nil
+}
+
+// decodeLogits builds fc4(ReLU(fc3(z))), the decoder before its sigmoid.
+func decodeLogits(wn *vaeNodes, z *G.Node) (*G.Node, error) {
+	h, err := Apply(z, wn.w[3], wn.b[3])
+	if err != nil {
+		return nil, err
+	}
+	if h, err = G.Rectify(h); err != nil {
+		return nil, err
+	}
+	return Apply(h, wn.w[4], wn.b[4])
+}
+
+func (v *VAE) buildTrain() (*vaeTrainGraph, error) {
+	b, l, n, dt := v.cfg.Batch, v.cfg.Latent, v.shape.Size(), v.dt
+	eg := G.NewGraph()
+	s := &vaeTrainGraph{
+		x:     tensor.New(tensor.WithShape(b, n), tensor.Of(dt)),
+		eps:   tensor.New(tensor.WithShape(b, l), tensor.Of(dt)),
+		batch: b, latent: l, n: n,
+	}
+	wn := v.nodes(eg)
+	s.weights = wn.all()
+	x := G.NewMatrix(eg, dt, G.WithShape(b, n), G.WithValue(s.x), G.WithName("x"))
+	eps := G.NewMatrix(eg, dt, G.WithShape(b, l), G.WithValue(s.eps), G.WithName("eps"))
+	s.klw = G.NewScalar(eg, dt, G.WithValue(scalarOf(dt, v.KLWeight())), G.WithName("kl_weight"))
+
+	mu, logvar, err := encode(wn, x)
+	if err != nil {
+		return nil, err
+	}
+	// z = mu + eps*exp(0.5*logvar)
+	half := constOf(dt, 0.5)
+	hl, err := G.Mul(logvar, half)
+	if err != nil {
+		return nil, err
+	}
+	std, err := G.Exp(hl)
+	if err != nil {
+		return nil, err
+	}
+	es, err := G.HadamardProd(eps, std)
+	if err != nil {
+		return nil, err
+	}
+	z, err := G.Add(mu, es)
+	if err != nil {
+		return nil, err
+	}
+	logits, err := decodeLogits(wn, z)
+	if err != nil {
+		return nil, err
+	}
+	// recon = sum(softplus(l) - x*l) = BCE(sigmoid(l), x) summed
+	sp, err := G.Softplus(logits)
+	if err != nil {
+		return nil, err
+	}
+	xl, err := G.HadamardProd(x, logits)
+	if err != nil {
+		return nil, err
+	}
+	bceEl, err := G.Sub(sp, xl)
+	if err != nil {
+		return nil, err
+	}
+	recon, err := G.Sum(bceEl)
+	if err != nil {
+		return nil, err
+	}
+	// KL = 0.5*sum(mu² + exp(logvar) - logvar - 1)
+	mu2, err := G.Square(mu)
+	if err != nil {
+		return nil, err
+	}
+	ev, err := G.Exp(logvar)
+	if err != nil {
+		return nil, err
+	}
+	t, err := G.Add(mu2, ev)
+	if err != nil {
+		return nil, err
+	}
+	if t, err = G.Sub(t, logvar); err != nil {
+		return nil, err
+	}
+	if t, err = G.Sub(t, constOf(dt, 1)); err != nil {
+		return nil, err
+	}
+	ksum, err := G.Sum(t)
+	if err != nil {
+		return nil, err
+	}
+	kl, err := G.Mul(ksum, half)
+	if err != nil {
+		return nil, err
+	}
+	wkl, err := G.Mul(s.klw, kl)
+	if err != nil {
+		return nil, err
+	}
+	cost, err := G.Add(recon, wkl)
+	if err != nil {
+		return nil, err
+	}
+	G.Read(cost, &s.loss)
+	G.Read(recon, &s.recon)
+	G.Read(kl, &s.kl)
+	if _, err := G.Grad(cost, s.weights...); err != nil {
+		return nil, fmt.Errorf("differentiate vae loss: %w", err)
+	}
+	s.vm = G.NewTapeMachine(eg, G.BindDualValues(s.weights...))
+	return s, nil
+}
+
+// vaeForwardGraph maps a fixed-size input batch to sigmoid outputs.
+type vaeForwardGraph struct {
+	vm  G.VM
+	in  *tensor.Dense
+	out G.Value
+}
+
+// forwardGraph builds the decoder on z (fromImages false) or the
+// mean reconstruction decoder(mu(x)) (fromImages true), for vaeChunk rows.
+func (v *VAE) forwardGraph(fromImages bool) (*vaeForwardGraph, error) {
+	cols := v.cfg.Latent
+	if fromImages {
+		cols = v.shape.Size()
+	}
+	eg := G.NewGraph()
+	f := &vaeForwardGraph{in: tensor.New(tensor.WithShape(vaeChunk, cols), tensor.Of(v.dt))}
+	wn := v.nodes(eg)
+	z := G.NewMatrix(eg, v.dt, G.WithShape(vaeChunk, cols), G.WithValue(f.in), G.WithName("in"))
+	if fromImages {
+		mu, _, err := encode(wn, z)
+		if err != nil {
+			return nil, err
+		}
+		z = mu
+	}
+	logits, err := decodeLogits(wn, z)
+	if err != nil {
+		return nil, err
+	}
+	out, err := G.Sigmoid(logits)
+	if err != nil {
+		return nil, err
+	}
+	G.Read(out, &f.out)
+	f.vm = G.NewTapeMachine(eg)
+	return f, nil
+}
+
+// run feeds in (at most vaeChunk rows, zero-padded) and copies the outputs
+// of the first rows into dst.
+func (f *vaeForwardGraph) run(in []float32, dst []float32) error {
+	if err := copyPadded(f.in, in); err != nil {
+		return err
+	}
+	f.vm.Reset()
+	if err := f.vm.RunAll(); err != nil {
+		return fmt.Errorf("vae forward: %w", err)
+	}
+	t, ok := f.out.(tensor.Tensor)
+	if !ok {
+		return fmt.Errorf("graph output %v is not a tensor", f.out)
+	}
+	switch d := t.Data().(type) {
+	case []float32:
+		copy(dst, d)
+	case []float64:
+		for i := range dst {
+			dst[i] = float32(d[i])
+		}
+	default:
+		return fmt.Errorf("graph output has unsupported type %T", d)
+	}
+	return nil
+}
+
+// copyPadded writes src into the start of t and zeroes the rest.
+func copyPadded(t *tensor.Dense, src []float32) error {
+	switch d := t.Data().(type) {
+	case []float32:
+		if len(src) > len(d) {
+			return fmt.Errorf("input has %d values, graph takes %d", len(src), len(d))
+		}
+		copy(d, src)
+		clear(d[len(src):])
+	case []float64:
+		if len(src) > len(d) {
+			return fmt.Errorf("input has %d values, graph takes %d", len(src), len(d))
+		}
+		for i, x := range src {
+			d[i] = float64(x)
+		}
+		clear(d[len(src):])
+	}
+	return nil
+}
+
+// chunked runs f over n rows of width inW in chunks of vaeChunk, giving
+// outW outputs a row.
+func chunked(f *vaeForwardGraph, in []float32, n, inW, outW int) ([]float32, error) {
+	out := make([]float32, n*outW)
+	for start := 0; start < n; start += vaeChunk {
+		b := min(vaeChunk, n-start)
+		if err := f.run(in[start*inW:(start+b)*inW], out[start*outW:(start+b)*outW]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Sample implements Model: it decodes z*Temperature (NoiseDim() values an
+// image) to images in [0, 1].
+func (v *VAE) Sample(z []float32) ([]float32, error) {
+	d := v.cfg.Latent
+	if len(z) == 0 || len(z)%d != 0 {
+		return nil, fmt.Errorf("sample: noise length %d is not a multiple of the latent size %d", len(z), d)
+	}
+	if v.train == nil {
+		return nil, errVAEClosed
+	}
+	if v.dec == nil {
+		f, err := v.forwardGraph(false)
+		if err != nil {
+			return nil, fmt.Errorf("vae decoder graph: %w", err)
+		}
+		v.dec = f
+	}
+	zt := make([]float32, len(z))
+	temp := float32(v.cfg.Temperature)
+	for i, x := range z {
+		zt[i] = x * temp
+	}
+	return chunked(v.dec, zt, len(z)/d, d, v.shape.Size())
+}
+
+// Reconstruct encodes images (uint8 pixels, Shape().Size() an image) to
+// their posterior means, without sampling noise, and decodes them: the
+// returned images, in [0, 1], sit beside the inputs in a reconstruction view.
+func (v *VAE) Reconstruct(batch []uint8) ([]float32, error) {
+	n := v.shape.Size()
+	if len(batch) == 0 || len(batch)%n != 0 {
+		return nil, fmt.Errorf("reconstruct: %d values are not a whole number of %d-value images", len(batch), n)
+	}
+	if v.train == nil {
+		return nil, errVAEClosed
+	}
+	if v.rec == nil {
+		f, err := v.forwardGraph(true)
+		if err != nil {
+			return nil, fmt.Errorf("vae reconstruction graph: %w", err)
+		}
+		v.rec = f
+	}
+	x := make([]float32, len(batch))
+	for i, p := range batch {
+		x[i] = float32(p) / 255
+	}
+	return chunked(v.rec, x, len(batch)/n, n, n)
+}
+
+// unitPixels writes uint8 pixels into t scaled to [0, 1] (p/255, computed
+// in t's precision as the reference does in float32).
+func unitPixels(t *tensor.Dense, px []uint8) {
+	switch d := t.Data().(type) {
+	case []float32:
+		for i, p := range px {
+			d[i] = float32(p) / 255
+		}
+	case []float64:
+		for i, p := range px {
+			d[i] = float64(p) / 255
+		}
+	}
+}
+
+// evaluate runs the training graph on batch with noise eps and KL weight
+// w, leaving the gradients of the summed loss in the weight nodes. It
+// returns the summed loss, reconstruction BCE and KL.
+func (v *VAE) evaluate(batch []uint8, eps []float32, w float64) (loss, recon, kl float64, err error) {
+	s := v.train
+	if s == nil {
+		return 0, 0, 0, errVAEClosed
+	}
+	unitPixels(s.x, batch)
+	if err := copyInto(s.eps, eps); err != nil {
+		return 0, 0, 0, err
+	}
+	if err := G.Let(s.klw, scalarOf(v.dt, w)); err != nil {
+		return 0, 0, 0, fmt.Errorf("set KL weight: %w", err)
+	}
+	if err := runGrad(s.vm, s.weights); err != nil {
+		return 0, 0, 0, fmt.Errorf("vae step: %w", err)
+	}
+	if loss, err = scalar(s.loss); err != nil {
+		return 0, 0, 0, err
+	}
+	if recon, err = scalar(s.recon); err != nil {
+		return 0, 0, 0, err
+	}
+	if kl, err = scalar(s.kl); err != nil {
+		return 0, 0, 0, err
+	}
+	return loss, recon, kl, nil
+}
+
+// TrainStep implements Model: one Adam step on the summed loss
+// BCE + w*KL of the batch, with eps drawn from rng. It returns the loss,
+// the reconstruction BCE and the KL, each divided by the batch size.
+func (v *VAE) TrainStep(batch []uint8, rng *rand.Rand) ([]float64, error) {
+	b, n := v.cfg.Batch, v.shape.Size()
+	if len(batch) != b*n {
+		return nil, fmt.Errorf("vae step: batch has %d values, want %d (%d images of %d)", len(batch), b*n, b, n)
+	}
+	FillNormal(v.eps, rng)
+	loss, recon, kl, err := v.evaluate(batch, v.eps, v.KLWeight())
+	if err != nil {
+		return nil, err
+	}
+	out := []float64{loss / float64(b), recon / float64(b), kl / float64(b)}
+	for i, x := range []float64{loss, recon, kl} {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return out, &NonFiniteLossError{Name: v.LossNames()[i], Value: x}
+		}
+	}
+	grads, err := gradsOf(v.train.weights)
+	if err != nil {
+		return nil, err
+	}
+	return out, v.opt.Update(grads)
+}
