@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,24 +37,92 @@ func loadData(spec string) (*project.Dataset, error) {
 	return d, err
 }
 
+// modelFlags are the model settings train accepts, by JSON key of the
+// family configs; a flag left unset keeps the family's default.
+var modelFlags = []struct{ flag, key, usage string }{
+	{"batch", "batch", "batch size"},
+	{"lr", "lr", "Adam learning rate"},
+	{"beta1", "beta1", "Adam beta1"},
+	{"latent", "latent", "latent size (gan, vae)"},
+	{"g-hidden", "g_hidden", "generator hidden sizes, e.g. 256,512,1024 (gan)"},
+	{"d-hidden", "d_hidden", "discriminator hidden sizes, e.g. 1024,512,256 (gan)"},
+	{"hidden", "hidden", "hidden size (vae, ddpm)"},
+	{"kl-beta", "kl_beta", "KL weight β (vae)"},
+	{"kl-warmup", "kl_warmup_steps", "KL warm-up steps (vae)"},
+	{"temperature", "temperature", "sampling temperature (vae)"},
+	{"timesteps", "t", "diffusion steps T (ddpm)"},
+	{"schedule", "schedule", "noise schedule linear|cosine (ddpm)"},
+	{"sampler", "sampler", "sampler ddpm|ddim for previews and samples (ddpm)"},
+	{"sample-steps", "sample_steps", "sampling steps K (ddpm)"},
+	{"eta", "eta", "DDIM η (ddpm)"},
+}
+
+// familyConfig returns family's default config with the set flags applied.
+func familyConfig(family string, seed uint64, set map[string]string) ([]byte, error) {
+	def, err := models.New(family, nil)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(def.Config())
+	def.Close()
+	if err != nil {
+		return nil, err
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		return nil, err
+	}
+	cfg["seed"] = seed
+	for _, mf := range modelFlags {
+		v, ok := set[mf.flag]
+		if !ok {
+			continue
+		}
+		old, applies := cfg[mf.key]
+		if !applies {
+			return nil, fmt.Errorf("--%s does not apply to the %s family", mf.flag, family)
+		}
+		switch old.(type) {
+		case string:
+			cfg[mf.key] = v
+		case []any:
+			sizes, err := models.ParseSizes(v)
+			if err != nil {
+				return nil, fmt.Errorf("--%s: %w", mf.flag, err)
+			}
+			cfg[mf.key] = sizes
+		default:
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return nil, fmt.Errorf("--%s: %q is not a number", mf.flag, v)
+			}
+			cfg[mf.key] = f
+		}
+	}
+	return json.Marshal(cfg)
+}
+
 func cmdTrain(args []string) error {
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
-	def := models.DefaultGANConfig()
+	family := fs.String("family", "gan", "model family: gan, vae or ddpm")
+	arch := fs.String("arch", "mlp", "architecture: mlp")
 	data := fs.String("data", "mnist", `data set: "mnist" or a folder of images`)
 	steps := fs.Int("steps", 3000, "train until this many steps in total")
 	seed := fs.Uint64("seed", 1, "seed of weights, batch order and noise")
 	out := fs.String("out", "run", "output folder: checkpoints/, samples/, metrics.jsonl")
 	resume := fs.String("resume", "", "continue from this checkpoint")
-	batch := fs.Int("batch", def.Batch, "batch size")
-	lr := fs.Float64("lr", def.LR, "Adam learning rate")
-	beta1 := fs.Float64("beta1", def.Beta1, "Adam beta1")
-	latent := fs.Int("latent", def.Latent, "latent size")
-	gHidden := fs.String("g-hidden", "256,512,1024", "generator hidden sizes")
-	dHidden := fs.String("d-hidden", "1024,512,256", "discriminator hidden sizes")
 	previewEvery := fs.Int("preview-every", 500, "write a preview grid every N steps")
 	ckEvery := fs.Duration("checkpoint-every", 5*time.Minute, "write a checkpoint this often")
+	for _, mf := range modelFlags {
+		fs.String(mf.flag, "", mf.usage)
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	set := map[string]string{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = f.Value.String() })
+	if *arch != "mlp" {
+		return fmt.Errorf("--arch %s: only mlp is available in this version", *arch)
 	}
 	ds, err := loadData(*data)
 	if err != nil {
@@ -67,15 +137,11 @@ func cmdTrain(args []string) error {
 		}
 		m, start, *seed = ck.Model, ck.Info.Step, ck.Info.Seed
 	} else {
-		cfg := def
-		cfg.Batch, cfg.LR, cfg.Beta1, cfg.Latent, cfg.Seed = *batch, *lr, *beta1, *latent, *seed
-		if cfg.GHidden, err = models.ParseSizes(*gHidden); err != nil {
+		cfg, err := familyConfig(*family, *seed, set)
+		if err != nil {
 			return err
 		}
-		if cfg.DHidden, err = models.ParseSizes(*dHidden); err != nil {
-			return err
-		}
-		if m, err = models.NewGAN(cfg); err != nil {
+		if m, err = models.New(*family, cfg); err != nil {
 			return err
 		}
 	}
@@ -132,6 +198,9 @@ func cmdSample(args []string) error {
 	seed := fs.Uint64("seed", 1, "noise seed")
 	out := fs.String("out", "grid.png", "grid PNG to write")
 	gallery := fs.String("gallery", "", "also write grid.png and one PNG per sample into this folder")
+	sampler := fs.String("sampler", "", "diffusion sampler: ddpm (ancestral) or ddim (default: the checkpoint's)")
+	sSteps := fs.Int("steps", 0, "diffusion sampling steps K (default: the checkpoint's)")
+	eta := fs.Float64("eta", -1, "DDIM η in [0, 1] (default: the checkpoint's)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -147,8 +216,29 @@ func cmdSample(args []string) error {
 	}
 	defer ck.Model.Close()
 	m := ck.Model
-	samples, err := m.Sample(models.NoiseFromSeed(*n, m.NoiseDim(), *seed))
-	if err != nil {
+	z := models.NoiseFromSeed(*n, m.NoiseDim(), *seed)
+	var samples []float32
+	if d, ok := m.(*models.DDPM); ok {
+		c := d.Config().(models.DDPMConfig)
+		opts := models.SampleOptions{Sampler: c.Sampler, Steps: c.SampleSteps, Eta: c.Eta}
+		if *sampler != "" {
+			opts.Sampler = *sampler
+		}
+		if *sSteps > 0 {
+			opts.Steps = *sSteps
+		}
+		if *eta >= 0 {
+			opts.Eta = *eta
+		}
+		if samples, err = d.SampleWith(z, opts, nil, nil); err != nil {
+			return err
+		}
+		for i, v := range samples {
+			samples[i] = (v + 1) / 2
+		}
+	} else if *sampler != "" || *sSteps > 0 || *eta >= 0 {
+		return fmt.Errorf("--sampler, --steps and --eta apply to diffusion checkpoints; this one is %s", m.Family())
+	} else if samples, err = m.Sample(z); err != nil {
 		return err
 	}
 	if err := training.WritePNG(*out, training.GridImage(samples, *n, training.GridCols(*n), m.Shape())); err != nil {

@@ -59,7 +59,9 @@ type Studio struct {
 	exportBtn, saveBtn, loadBtn         *widget.Button
 	progress                            *widget.ProgressBar
 	status                              *widget.Label
-	grid                                *widgets.SampleGrid
+	grid, aux                           *widgets.SampleGrid
+	auxTitle                            *widget.Label
+	views                               *container.AppTabs
 	chart                               *widgets.LossChart
 
 	// do and doWait run a function on the UI goroutine (fyne.Do and
@@ -98,7 +100,7 @@ func NewStudio(a fyne.App, win fyne.Window) *Studio {
 		container.NewGridWithColumns(2, s.openBtn, mnistBtn)))
 
 	s.form = newModelForm()
-	modelCard := widget.NewCard("Model: MLP GAN", "", s.form.form)
+	modelCard := widget.NewCard("Model", "", s.form.content)
 
 	s.trainBtn = widget.NewButtonWithIcon("Train", theme.MediaPlayIcon(), s.Train)
 	s.trainBtn.Importance = widget.HighImportance
@@ -124,7 +126,13 @@ func NewStudio(a fyne.App, win fyne.Window) *Studio {
 
 	controls := container.NewHBox(s.trainBtn, s.pauseBtn, s.stopBtn, s.newBtn, widget.NewSeparator(), s.exportBtn, s.saveBtn, s.loadBtn)
 	top := container.NewVBox(controls, container.NewBorder(nil, nil, nil, nil, s.progress), s.status)
-	previewCard := widget.NewCard("Samples (fixed noise, 8×8)", "", s.grid)
+	s.aux = widgets.NewSampleGrid()
+	s.aux.SetPlaceholder("VAEs show reconstructions here, diffusion models their denoising path")
+	s.auxTitle = widget.NewLabel("")
+	s.views = container.NewAppTabs(
+		container.NewTabItem("Samples (fixed noise)", s.grid),
+		container.NewTabItem("Reconstruction / denoising", container.NewBorder(s.auxTitle, nil, nil, nil, s.aux)))
+	previewCard := widget.NewCard("Preview", "", s.views)
 	chartCard := widget.NewCard("Losses", "", s.chart)
 	centre := container.NewHSplit(previewCard, chartCard)
 	centre.Offset = 0.5
@@ -330,7 +338,7 @@ func (s *Studio) modelForTraining(fresh bool, set runSettings) builtModel {
 	if !fresh {
 		return builtModel{model: s.model}
 	}
-	m, err := models.NewGAN(set.cfg)
+	m, err := set.build()
 	return builtModel{model: m, err: err}
 }
 
@@ -400,6 +408,12 @@ func (s *Studio) apply(w *training.Worker, ev training.Event) {
 		s.status.SetText(progressText(e))
 	case training.PreviewEvent:
 		s.grid.SetImage(e.Grid)
+		if e.Aux != nil {
+			s.aux.SetImage(e.Aux)
+		} else {
+			s.aux.SetImage(nil)
+		}
+		s.auxTitle.SetText(e.AuxTitle)
 	case training.StateEvent:
 		s.updateControls()
 	case training.CheckpointEvent:
@@ -480,6 +494,8 @@ func (s *Studio) NewModel() {
 	s.model.Close()
 	s.model, s.step = nil, 0
 	s.grid.SetImage(nil)
+	s.aux.SetImage(nil)
+	s.auxTitle.SetText("")
 	s.chart.Clear()
 	s.progress.SetValue(0)
 	s.status.SetText("New model: change the settings and press Train.")
@@ -595,9 +611,7 @@ func (s *Studio) LoadCheckpoint(path string, done func(error)) {
 				s.runDir = filepath.Join(runsRoot(), time.Now().Format("20060102-150405"))
 				s.history, s.steps = map[string][]float64{}, nil
 				s.chart.Clear()
-				if cfg, ok := ck.Model.Config().(models.GANConfig); ok {
-					s.form.show(cfg, ck.Info.Seed)
-				}
+				s.form.show(ck.Model, ck.Info.Seed)
 				s.grid.SetImage(grid)
 				s.status.SetText(fmt.Sprintf("Loaded %s (step %d). Train continues it; Export samples from it.", filepath.Base(path), ck.Info.Step))
 				s.updateControls()

@@ -227,3 +227,49 @@ func TestStudioDropFolder(t *testing.T) {
 		t.Fatal("failed load replaced the data set")
 	}
 }
+
+// TestStudioTrainsEveryFamily trains each family for a few steps through
+// the window and checks its own loss names, preview and second view.
+func TestStudioTrainsEveryFamily(t *testing.T) {
+	for _, tc := range []struct {
+		label   string
+		small   func(f *modelForm)
+		losses  []string
+		auxView bool
+	}{
+		{familyLabels[0], func(f *modelForm) { f.gHidden.SetText("32"); f.dHidden.SetText("32") }, []string{"D loss", "G loss"}, false},
+		{familyLabels[1], func(f *modelForm) { f.vaeHidden.SetText("32"); f.warmup.SetText("4") }, []string{"loss", "recon", "KL"}, true},
+		{familyLabels[2], func(f *modelForm) {
+			f.ddpmHidden.SetText("32")
+			f.timesteps.SetText("100")
+			f.sampleSteps.SetText("5")
+		}, []string{"MSE"}, true},
+	} {
+		t.Run(tc.label, func(t *testing.T) {
+			s := newTestStudio(t)
+			loadSmallMNIST(t, s)
+			ui(func() {
+				s.form.family.SetSelected(tc.label)
+				tc.small(s.form)
+				s.form.batch.SetText("16")
+				s.form.steps.SetText("6")
+			})
+			if got := s.form.boxes[s.form.current()]; got.Hidden {
+				t.Fatal("the chosen family's fields are hidden")
+			}
+			tap(s.trainBtn)
+			waitFor(t, "training", func() bool { return s.model != nil && s.worker == nil && s.step == 6 && !s.trainBtn.Disabled() })
+			if s.model.Family() != s.form.current() {
+				t.Fatalf("trained %s, form says %s", s.model.Family(), s.form.current())
+			}
+			for _, n := range tc.losses {
+				if s.chart.Len(n) != 6 {
+					t.Fatalf("chart series %q has %d points", n, s.chart.Len(n))
+				}
+			}
+			if s.grid.Image() == nil || (s.aux.Image() != nil) != tc.auxView {
+				t.Fatalf("preview %v, second view %v", s.grid.Image() != nil, s.aux.Image() != nil)
+			}
+		})
+	}
+}

@@ -27,7 +27,7 @@ type DDPMConfig struct {
 	Beta2       float64 `json:"beta2"`        // Adam β2
 	Batch       int     `json:"batch"`        // training batch size
 	Sampler     string  `json:"sampler"`      // "ddpm" (ancestral) or "ddim"
-	SampleSteps int     `json:"sample_steps"` // sampler steps K, 1..T
+	SampleSteps int     `json:"sample_steps"` // sampler steps K, 1..T (0 means T)
 	Eta         float64 `json:"eta"`          // DDIM η in [0, 1]; 0 is deterministic
 	Seed        uint64  `json:"seed"`         // weight initialisation
 }
@@ -48,7 +48,7 @@ func DefaultDDPMConfig() DDPMConfig {
 		T: 1000, Schedule: ScheduleLinear, Hidden: 512, TEmb: 128,
 		Width: 28, Height: 28, Channels: 1,
 		LR: 2e-4, Beta1: 0.9, Beta2: 0.999, Batch: 64,
-		Sampler: SamplerDDPM, SampleSteps: 1000, Eta: 0, Seed: 1,
+		Sampler: SamplerDDIM, SampleSteps: 50, Eta: 0, Seed: 1,
 	}
 }
 
@@ -426,16 +426,20 @@ func (d *DDPM) embedding(t int) []float32 {
 // in float32 with the reference's float32 tables. x0 and eps hold len(t)
 // images of NoiseDim() values each. It panics when the lengths disagree or
 // a timestep is outside 0..T-1.
-func (d *DDPM) Noised(x0 []float32, t []int, eps []float32) []float32 {
+func (d *DDPM) Noised(x0 []float32, t []int, eps []float32) ([]float32, error) {
 	out := make([]float32, len(x0))
-	d.noisedInto(out, x0, t, eps)
-	return out
+	return out, d.noisedInto(out, x0, t, eps)
 }
 
-func (d *DDPM) noisedInto(dst, x0 []float32, t []int, eps []float32) {
+func (d *DDPM) noisedInto(dst, x0 []float32, t []int, eps []float32) error {
 	n := d.shape.Size()
 	if len(x0) != len(t)*n || len(eps) != len(x0) || len(dst) != len(x0) {
-		panic(fmt.Sprintf("ddpm noised: %d values, %d noise values for %d images of %d", len(x0), len(eps), len(t), n))
+		return fmt.Errorf("ddpm noised: %d values, %d noise values for %d images of %d", len(x0), len(eps), len(t), n)
+	}
+	for _, ti := range t {
+		if ti < 0 || ti >= d.cfg.T {
+			return fmt.Errorf("ddpm noised: timestep %d outside 0..%d", ti, d.cfg.T-1)
+		}
 	}
 	for i, ti := range t {
 		a, s := d.sch.sqrtAbar32[ti], d.sch.sqrt1mAbar32[ti]
@@ -444,6 +448,7 @@ func (d *DDPM) noisedInto(dst, x0 []float32, t []int, eps []float32) {
 			dst[j] = float32(a*x0[j]) + float32(s*eps[j])
 		}
 	}
+	return nil
 }
 
 // setStepInputs writes one training step's inputs: x_t from the uint8
@@ -458,7 +463,9 @@ func (d *DDPM) setStepInputs(batch []uint8, ts []int, eps []float32) error {
 	for i, p := range batch {
 		x0[i] = float32(p)/127.5 - 1
 	}
-	d.noisedInto(d.xt, x0, ts, eps)
+	if err := d.noisedInto(d.xt, x0, ts, eps); err != nil {
+		return err
+	}
 	for i, t := range ts {
 		copy(d.temb[i*te:(i+1)*te], d.embedding(t))
 	}

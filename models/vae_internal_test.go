@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
 
@@ -201,5 +202,64 @@ func TestVAEKLZeroAtPrior(t *testing.T) {
 	}
 	if losses[2] != 0 || losses[0] != losses[1] {
 		t.Fatalf("TrainStep at the prior reports %v, want KL 0 and loss = recon", losses)
+	}
+}
+
+// TestBCELogitsOp checks the fused BCE op's float32 path against the
+// float64 one and against log(sigmoid) form, including logits far beyond
+// where sigmoid saturates in float32.
+func TestBCELogitsOp(t *testing.T) {
+	logits := []float64{-300, -100, -30, -15, -3, -0.5, -1e-3, 0, 1e-3, 0.5, 3, 15, 30, 100, 300}
+	targets := []float64{0, 1, 0.5, 0.2, 1, 0, 0.7, 0.3, 1, 0, 0.5, 1, 0, 0.9, 1}
+	n := len(logits)
+	l32 := tensor.New(tensor.WithShape(1, n), tensor.WithBacking(make([]float32, n)))
+	x32 := tensor.New(tensor.WithShape(1, n), tensor.WithBacking(make([]float32, n)))
+	for i := range logits {
+		l32.Data().([]float32)[i] = float32(logits[i])
+		x32.Data().([]float32)[i] = float32(targets[i])
+	}
+	var want float64
+	for i, l := range logits {
+		// softplus(l) - x*l, with softplus(l) = -log(sigmoid(-l))
+		sp := math.Max(l, 0) + math.Log1p(math.Exp(-math.Abs(l)))
+		want += sp - float64(float32(targets[i]))*float64(float32(l))
+	}
+	got32, err := bceLogitsSumOp{}.Do(l32, x32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g32, _ := scalar(got32)
+	got64, err := bceLogitsSumOp{}.Do(
+		tensor.New(tensor.WithShape(1, n), tensor.WithBacking(append([]float64(nil), logits...))),
+		tensor.New(tensor.WithShape(1, n), tensor.WithBacking(append([]float64(nil), targets...))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g64, _ := scalar(got64)
+	if math.Abs(g32-want) > 1e-6*want {
+		t.Errorf("float32 BCE sum %.9g, want %.9g", g32, want)
+	}
+	if w64 := func() (s float64) {
+		for i, l := range logits {
+			s += math.Max(l, 0) + math.Log1p(math.Exp(-math.Abs(l))) - targets[i]*l
+		}
+		return s
+	}(); math.Abs(g64-w64) > 1e-12*w64 {
+		t.Errorf("float64 BCE sum %.15g, want %.15g", g64, w64)
+	}
+	for e := 0.0; e <= 1; e += 1.0 / 4096 {
+		if d := math.Abs(log1pUnit(e) - math.Log1p(e)); d > 2e-9*math.Log1p(e) {
+			t.Fatalf("log1pUnit(%g) = %.17g, want %.17g", e, log1pUnit(e), math.Log1p(e))
+		}
+	}
+	grad, err := bceLogitsGradOp{}.Do(l32, x32, G.NewF32(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, g := range grad.(tensor.Tensor).Data().([]float32) {
+		want := 2 * (1/(1+math.Exp(-logits[i])) - float64(float32(targets[i])))
+		if math.Abs(float64(g)-want) > 1e-6 {
+			t.Errorf("gradient at logit %g, target %g: %g, want %g", logits[i], targets[i], g, want)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package models_test
 
 import (
+	"encoding/json"
 	"errors"
 	"math"
 	"math/rand/v2"
@@ -277,6 +278,23 @@ func TestVAEConfigValidation(t *testing.T) {
 	}
 	if err := models.DefaultVAEConfig().Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestVAEConfigJSONRoundTrip(t *testing.T) {
+	c := models.DefaultVAEConfig()
+	c.Beta, c.WarmupSteps, c.Temperature, c.Seed = 2.5, 100, 0.8, 42
+	b, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := models.New("vae", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if got := m.Config(); got != c {
+		t.Fatalf("config %+v came back as %+v (JSON %s)", c, got, b)
 	}
 }
 

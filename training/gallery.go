@@ -111,3 +111,69 @@ func ExportGallery(dir string, samples []float32, n int, s models.ImageShape) (*
 	}
 	return g, nil
 }
+
+// Reconstructor is a model that can reconstruct real images (a VAE).
+type Reconstructor interface {
+	Reconstruct(batch []uint8) ([]float32, error)
+}
+
+// AuxView draws a family's second preview, or returns nil: for a
+// Reconstructor, rows of real images (from real) above their
+// reconstructions; for a diffusion model, the denoising path of the first
+// 8 noise vectors of z, x_t from t = T (left) to t = 0 (right).
+func AuxView(m models.Model, z []float32, real []uint8) (*image.RGBA, string, error) {
+	s := m.Shape()
+	switch mm := m.(type) {
+	case Reconstructor:
+		n := len(real) / s.Size()
+		if n == 0 {
+			return nil, "", nil
+		}
+		rec, err := mm.Reconstruct(real)
+		if err != nil {
+			return nil, "", err
+		}
+		const cols = 8
+		rows := (n + cols - 1) / cols
+		both := make([]float32, 0, 2*rows*cols*s.Size())
+		blank := make([]float32, s.Size())
+		for r := 0; r < rows; r++ {
+			for _, src := range []int{0, 1} {
+				for c := 0; c < cols; c++ {
+					k := r*cols + c
+					switch {
+					case k >= n:
+						both = append(both, blank...)
+					case src == 0:
+						for _, p := range real[k*s.Size() : (k+1)*s.Size()] {
+							both = append(both, float32(p)/255)
+						}
+					default:
+						both = append(both, rec[k*s.Size():(k+1)*s.Size()]...)
+					}
+				}
+			}
+		}
+		return GridImage(both, 2*rows*cols, cols, s), "Reconstructions (rows: real, then reconstructed)", nil
+	case *models.DDPM:
+		cfg := mm.Config().(models.DDPMConfig)
+		k := min(8, len(z)/m.NoiseDim())
+		var frames [][]float32
+		_, err := mm.SampleWith(z[:k*m.NoiseDim()], models.SampleOptions{Sampler: cfg.Sampler, Steps: cfg.SampleSteps, Eta: cfg.Eta}, nil,
+			func(t int, xt []float32) { frames = append(frames, xt) })
+		if err != nil || len(frames) == 0 {
+			return nil, "", err
+		}
+		cols := len(frames)
+		out := make([]float32, 0, k*cols*s.Size())
+		for i := 0; i < k; i++ {
+			for _, f := range frames {
+				for _, v := range f[i*s.Size() : (i+1)*s.Size()] {
+					out = append(out, (v+1)/2)
+				}
+			}
+		}
+		return GridImage(out, k*cols, cols, s), fmt.Sprintf("Denoising: x_t from t = %d (left) to 0 (right)", cfg.T), nil
+	}
+	return nil, "", nil
+}

@@ -69,10 +69,14 @@ type ProgressEvent struct {
 	ETA                time.Duration // 0 when unknown
 }
 
-// PreviewEvent carries the fixed-noise preview grid at Step.
+// PreviewEvent carries the fixed-noise preview grid at Step, and for some
+// families a second view: a VAE's reconstructions (real beside
+// reconstructed), a diffusion model's denoising path (x_t at several t).
 type PreviewEvent struct {
-	Step int
-	Grid *image.RGBA
+	Step     int
+	Grid     *image.RGBA
+	Aux      *image.RGBA // nil when the family has no second view
+	AuxTitle string
 }
 
 // StateEvent reports a change of run state.
@@ -344,19 +348,22 @@ func (w *Worker) checkpoint() error {
 	return err
 }
 
-func (w *Worker) preview(step int, z []float32) error {
+func (w *Worker) preview(step int, z []float32, real []uint8) error {
 	out, err := w.model.Sample(z)
 	if err != nil {
 		return fmt.Errorf("preview: %w", err)
 	}
 	n := len(z) / w.model.NoiseDim()
-	grid := GridImage(out, n, GridCols(n), w.model.Shape())
+	ev := PreviewEvent{Step: step, Grid: GridImage(out, n, GridCols(n), w.model.Shape())}
+	if ev.Aux, ev.AuxTitle, err = AuxView(w.model, z, real); err != nil {
+		return fmt.Errorf("preview: %w", err)
+	}
 	if w.opts.PreviewDir != "" {
-		if err := WritePNG(filepath.Join(w.opts.PreviewDir, fmt.Sprintf("preview-%08d.png", step)), grid); err != nil {
+		if err := WritePNG(filepath.Join(w.opts.PreviewDir, fmt.Sprintf("preview-%08d.png", step)), ev.Grid); err != nil {
 			return err
 		}
 	}
-	w.offer(PreviewEvent{Step: step, Grid: grid})
+	w.offer(ev)
 	return nil
 }
 
@@ -395,10 +402,23 @@ func (w *Worker) loop(ctx context.Context) error {
 		}
 		lastProgress = time.Now()
 	}
-	if err := w.preview(w.Step(), z); err != nil {
+	// Real images for views that need them (a VAE's reconstructions).
+	real := append([]uint8(nil), batcher.Batch(0)[:min(16, batchSizeOf(w.model))*w.data.Width*w.data.Height]...)
+	// Previews may cost at most about a tenth of the time: the wait before
+	// the next one is at least nine times what the last one took.
+	previewGap := w.opts.PreviewPeriod
+	doPreview := func(step int) error {
+		t0 := time.Now()
+		if err := w.preview(step, z, real); err != nil {
+			return err
+		}
+		lastPreview = time.Now()
+		previewGap = max(w.opts.PreviewPeriod, 9*lastPreview.Sub(t0))
+		return nil
+	}
+	if err := doPreview(w.Step()); err != nil {
 		return err
 	}
-	lastPreview = time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -454,11 +474,12 @@ func (w *Worker) loop(ctx context.Context) error {
 		if now.Sub(lastProgress) >= w.opts.ProgressPeriod || (w.opts.Steps > 0 && step == w.opts.Steps) {
 			sendProgress(step)
 		}
-		if (w.opts.PreviewEvery > 0 && step%w.opts.PreviewEvery == 0) || now.Sub(lastPreview) >= w.opts.PreviewPeriod || (w.opts.Steps > 0 && step == w.opts.Steps) {
-			if err := w.preview(step, z); err != nil {
+		// Every N steps too, unless previews are slow enough to be throttled.
+		everyN := w.opts.PreviewEvery > 0 && step%w.opts.PreviewEvery == 0 && now.Sub(lastPreview) >= previewGap-w.opts.PreviewPeriod
+		if everyN || now.Sub(lastPreview) >= previewGap || (w.opts.Steps > 0 && step == w.opts.Steps) {
+			if err := doPreview(step); err != nil {
 				return err
 			}
-			lastPreview = time.Now()
 		}
 		if w.opts.CheckpointDir != "" && now.Sub(lastCkpt) >= w.opts.CheckpointEvery {
 			if err := w.checkpoint(); err != nil {
