@@ -543,6 +543,20 @@ func (d *DDPM) forward() (*ddpmFwdGraph, error) {
 	return f, nil
 }
 
+// PredictNoise returns eps_theta(x, t) for the images of x (model scale,
+// NoiseDim() values each) at the same timestep t.
+func (d *DDPM) PredictNoise(x []float32, t int) ([]float32, error) {
+	n := d.shape.Size()
+	if len(x) == 0 || len(x)%n != 0 {
+		return nil, fmt.Errorf("predict noise: %d values is not a whole number of %d-value images", len(x), n)
+	}
+	if t < 0 || t >= d.cfg.T {
+		return nil, fmt.Errorf("predict noise: timestep %d outside 0..%d", t, d.cfg.T-1)
+	}
+	out := make([]float32, len(x))
+	return out, d.predictEps(out, x, t)
+}
+
 // predictEps writes eps_theta(x, t) for every image of x (the same t for
 // all) into dst, running the forward graph in chunks of ddpmChunk.
 func (d *DDPM) predictEps(dst, x []float32, t int) error {

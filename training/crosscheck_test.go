@@ -118,3 +118,49 @@ func TestPyTorchLoadsGANGenerator(t *testing.T) {
 	}
 	crossCheck(t, m, 16, z, got, nil)
 }
+
+func TestPyTorchLoadsVAEDecoder(t *testing.T) {
+	requireTorch(t)
+	m, err := models.NewVAE(models.DefaultVAEConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	trained(t, m, 3)
+	z := models.NoiseFromSeed(16, m.NoiseDim(), 5)
+	got, err := m.Sample(z) // temperature 1: the decoder itself
+	if err != nil {
+		t.Fatal(err)
+	}
+	crossCheck(t, m, 16, z, got, nil)
+}
+
+func TestPyTorchLoadsDDPMNoisePredictor(t *testing.T) {
+	requireTorch(t)
+	m, err := models.NewDDPM(models.DefaultDDPMConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	trained(t, m, 3)
+	// One timestep per call on the Go side; PyTorch takes a t per row.
+	x := models.NoiseFromSeed(4, m.NoiseDim(), 6)
+	ts := []int{0, 1, 500, 999}
+	var got []float32
+	var all []int
+	for _, tt := range ts {
+		eps, err := m.PredictNoise(x, tt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, eps...)
+		for range 4 {
+			all = append(all, tt)
+		}
+	}
+	var xs []float32
+	for range ts {
+		xs = append(xs, x...)
+	}
+	crossCheck(t, m, len(all), xs, got, all)
+}
