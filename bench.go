@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/genstudio/genstudio/models"
@@ -27,10 +28,11 @@ type benchRow struct {
 	Comment string  `json:"comment,omitempty"`
 }
 
-// benchGAN times steps seed-GAN training steps on MNIST after warmup steps,
-// exactly like the PyTorch reference: batch drawing, noise, both updates.
-func benchGAN(ds *project.Dataset, warmup, steps int) (float64, error) {
-	m, err := models.NewGAN(models.DefaultGANConfig())
+// benchModel times steps training steps of a family's default model (the
+// reference's shapes) on MNIST after warmup steps, like the PyTorch
+// reference: batch drawing, noise and the whole update are inside the timing.
+func benchModel(family string, ds *project.Dataset, warmup, steps int) (float64, error) {
+	m, err := models.New(family, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -80,6 +82,7 @@ func cmdBench(args []string) error {
 	ref := fs.String("ref", "../shared/bench", "folder of the PyTorch reference scripts")
 	torch := fs.Bool("torch", true, "also run the PyTorch references when /usr/bin/python3 has torch")
 	asJSON := fs.Bool("json", false, "print JSON lines instead of a table")
+	which := fs.String("models", "gan,vae,ddpm", "comma-separated families to measure")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -95,25 +98,27 @@ func cmdBench(args []string) error {
 	}
 	var rows []benchRow
 	for r := 0; r < *reps; r++ {
-		if haveTorch {
-			script := filepath.Join(*ref, "torch_gan_mnist.py")
-			for _, c := range []struct {
-				name    string
-				threads int
-				env     []string
-			}{{"t1", 1, nil}, {"t2-passive", 2, []string{"OMP_WAIT_POLICY=PASSIVE"}}} {
-				ms, err := benchTorch(script, *steps, c.threads, c.env)
-				if err != nil {
-					return err
+		for _, fam := range strings.Split(*which, ",") {
+			if haveTorch {
+				script := filepath.Join(*ref, "torch_"+fam+"_mnist.py")
+				for _, c := range []struct {
+					name    string
+					threads int
+					env     []string
+				}{{"t1", 1, nil}, {"t2-passive", 2, []string{"OMP_WAIT_POLICY=PASSIVE"}}} {
+					ms, err := benchTorch(script, *steps, c.threads, c.env)
+					if err != nil {
+						return err
+					}
+					rows = append(rows, benchRow{Model: fam, Impl: "pytorch", Config: c.name, MsStep: ms, Steps: *steps})
 				}
-				rows = append(rows, benchRow{Model: "gan", Impl: "pytorch", Config: c.name, MsStep: ms, Steps: *steps})
 			}
+			ms, err := benchModel(fam, ds, *warmup, *steps)
+			if err != nil {
+				return err
+			}
+			rows = append(rows, benchRow{Model: fam, Impl: "genstudio", Config: fmt.Sprintf("%s, GOMAXPROCS %d", models.BLASName, runtime.GOMAXPROCS(0)), MsStep: ms, Steps: *steps})
 		}
-		ms, err := benchGAN(ds, *warmup, *steps)
-		if err != nil {
-			return err
-		}
-		rows = append(rows, benchRow{Model: "gan", Impl: "genstudio", Config: fmt.Sprintf("%s, GOMAXPROCS %d", models.BLASName, runtime.GOMAXPROCS(0)), MsStep: ms, Steps: *steps})
 	}
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)

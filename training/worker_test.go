@@ -149,14 +149,46 @@ func TestSameSeedSameRun(t *testing.T) {
 	}
 }
 
-// TestCheckpointContinuesIdentically: 20 steps, checkpoint, load, 20 more
-// must equal 40 uninterrupted steps bit for bit.
+// smallModel builds a small model of each family with the given seed.
+var smallModel = map[string]func(t testing.TB, seed uint64) models.Model{
+	"gan": smallGAN,
+	"vae": func(t testing.TB, seed uint64) models.Model {
+		c := models.DefaultVAEConfig()
+		c.Hidden, c.Batch, c.Seed, c.WarmupSteps = 32, 32, seed, 30
+		return mustModel[*models.VAE](t)(models.NewVAE(c))
+	},
+	"ddpm": func(t testing.TB, seed uint64) models.Model {
+		c := models.DefaultDDPMConfig()
+		c.Hidden, c.TEmb, c.Batch, c.Seed, c.SampleSteps = 32, 16, 32, seed, 4
+		return mustModel[*models.DDPM](t)(models.NewDDPM(c))
+	},
+}
+
+func mustModel[M models.Model](t testing.TB) func(M, error) models.Model {
+	return func(m M, err error) models.Model {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		return m
+	}
+}
+
+// TestCheckpointContinuesIdentically: for every family, 20 steps,
+// checkpoint, load, 20 more must equal 40 uninterrupted steps bit for bit.
 func TestCheckpointContinuesIdentically(t *testing.T) {
+	for _, fam := range models.Families {
+		t.Run(fam, func(t *testing.T) { checkpointContinues(t, smallModel[fam]) })
+	}
+}
+
+func checkpointContinues(t *testing.T, newModel func(testing.TB, uint64) models.Model) {
 	dir := t.TempDir()
-	whole := smallGAN(t, 9)
+	whole := newModel(t, 9)
 	train(t, whole, training.Options{Steps: 40, Seed: 9})
 
-	first := smallGAN(t, 9)
+	first := newModel(t, 9)
 	train(t, first, training.Options{Steps: 20, Seed: 9, CheckpointDir: dir})
 	cks, err := training.ListCheckpoints(dir)
 	if err != nil || len(cks) != 1 {
@@ -167,7 +199,7 @@ func TestCheckpointContinuesIdentically(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ck.Model.Close()
-	if ck.Info.Step != 20 || ck.Info.Seed != 9 || ck.Info.Family != "gan" {
+	if ck.Info.Step != 20 || ck.Info.Seed != 9 || ck.Info.Family != first.Family() {
 		t.Fatalf("checkpoint info %+v", ck.Info)
 	}
 	if !sameWeights(weights(first), weights(ck.Model)) {
