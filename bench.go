@@ -90,6 +90,9 @@ func cmdBench(args []string) error {
 	if err != nil {
 		return err
 	}
+	if abs, err := filepath.Abs(*ref); err == nil {
+		*ref = abs
+	}
 	haveTorch := false
 	if *torch {
 		if _, err := os.Stat(filepath.Join(*ref, "torch_gan_mnist.py")); err == nil {
