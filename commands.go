@@ -18,12 +18,16 @@ import (
 	"github.com/genstudio/genstudio/training"
 )
 
-// loadData loads "mnist" (built in) or a folder of images.
-func loadData(spec string) (*project.Dataset, error) {
+// loadData loads "mnist" (built in) or a folder of images, shaped as pre.
+func loadData(spec string, pre project.Preprocess) (*project.Dataset, error) {
 	if spec == "" || strings.EqualFold(spec, "mnist") {
-		return project.LoadMNIST()
+		d, err := project.LoadMNIST()
+		if err != nil {
+			return nil, err
+		}
+		return d.Conform(pre.Size, pre.Channels)
 	}
-	d, err := project.LoadFolder(context.Background(), spec, 28, nil)
+	d, err := project.LoadFolderWith(context.Background(), spec, pre, nil)
 	if d != nil && len(d.Skipped) > 0 {
 		fmt.Fprintf(os.Stderr, "skipped %d files in %s:\n", len(d.Skipped), spec)
 		for i, s := range d.Skipped {
@@ -40,6 +44,8 @@ func loadData(spec string) (*project.Dataset, error) {
 // modelFlags are the model settings train accepts, by JSON key of the
 // family configs; a flag left unset keeps the family's default.
 var modelFlags = []struct{ flag, key, usage string }{
+	{"size", "width", "image size: 28 or 32 (the data set is resized)"},
+	{"channels", "channels", "1 (grayscale) or 3 (RGB)"},
 	{"batch", "batch", "batch size"},
 	{"lr", "lr", "Adam learning rate"},
 	{"beta1", "beta1", "Adam beta1"},
@@ -99,6 +105,7 @@ func familyConfig(family string, seed uint64, set map[string]string) ([]byte, er
 			cfg[mf.key] = f
 		}
 	}
+	cfg["height"] = cfg["width"] // images are square
 	return json.Marshal(cfg)
 }
 
@@ -124,10 +131,6 @@ func cmdTrain(args []string) error {
 	if *arch != "mlp" {
 		return fmt.Errorf("--arch %s: only mlp is available in this version", *arch)
 	}
-	ds, err := loadData(*data)
-	if err != nil {
-		return err
-	}
 	var m models.Model
 	start := 0
 	if *resume != "" {
@@ -146,6 +149,11 @@ func cmdTrain(args []string) error {
 		}
 	}
 	defer m.Close()
+	sh := m.Shape()
+	ds, err := loadData(*data, project.Preprocess{Size: sh.Width, Channels: sh.Channels})
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
 	}

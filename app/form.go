@@ -31,6 +31,7 @@ type modelForm struct {
 	schedule, sampler                       *widget.Select
 	// shared
 	lr, beta1, batch, steps, preview, seed *widget.Entry
+	image                                  *widget.Select
 
 	boxes   map[string]*widget.Form
 	common  *widget.Form
@@ -125,6 +126,8 @@ func newModelForm() *modelForm {
 		preview: newEntry("100", intRange("Preview interval", 1, 1_000_000)),
 		seed:    newEntry("1", intRange("Seed", 0, 1<<31-1)),
 	}
+	f.image = widget.NewSelect(imageLabels, nil)
+	f.image.SetSelected(imageLabels[0])
 	f.schedule.SetSelected(d.Schedule)
 	f.sampler.SetSelected(d.Sampler)
 	f.boxes = map[string]*widget.Form{
@@ -150,6 +153,7 @@ func newModelForm() *modelForm {
 		),
 	}
 	f.common = widget.NewForm(
+		&widget.FormItem{Text: "Images", Widget: f.image, HintText: "the data set is resized to this"},
 		widget.NewFormItem("Learning rate", f.lr),
 		widget.NewFormItem("Adam beta1", f.beta1),
 		widget.NewFormItem("Batch size", f.batch),
@@ -162,6 +166,29 @@ func newModelForm() *modelForm {
 	f.content = container.NewVBox(widget.NewForm(widget.NewFormItem("Family", f.family)), stack, widget.NewSeparator(), f.common)
 	f.family.SetSelected(familyLabels[0])
 	return f
+}
+
+// The image shapes a model can be trained at.
+var imageLabels = []string{"28×28 grayscale", "32×32 grayscale", "28×28 RGB", "32×32 RGB"}
+
+func imageLabel(size, channels int) string {
+	kind := "grayscale"
+	if channels == 3 {
+		kind = "RGB"
+	}
+	return fmt.Sprintf("%d×%d %s", size, size, kind)
+}
+
+// imageShape is the chosen image size and channel count.
+func (f *modelForm) imageShape() (size, channels int) {
+	size, channels = 28, 1
+	if strings.HasPrefix(f.image.Selected, "32") {
+		size = 32
+	}
+	if strings.HasSuffix(f.image.Selected, "RGB") {
+		channels = 3
+	}
+	return size, channels
 }
 
 func familyOf(label string) string {
@@ -262,10 +289,12 @@ func (f *modelForm) read() (runSettings, error) {
 	atof := func(e *widget.Entry) float64 { v, _ := strconv.ParseFloat(strings.TrimSpace(e.Text), 64); return v }
 	s := runSettings{family: fam, steps: atoi(f.steps), previewEvery: atoi(f.preview), seed: uint64(atoi(f.seed))}
 	lr, beta1, batch := atof(f.lr), atof(f.beta1), atoi(f.batch)
+	size, ch := f.imageShape()
 	var err error
 	switch fam {
 	case "gan":
 		c := models.DefaultGANConfig()
+		c.Width, c.Height, c.Channels = size, size, ch
 		c.Latent, c.LR, c.Beta1, c.Batch, c.Seed = atoi(f.latent), lr, beta1, batch, s.seed
 		c.GHidden, _ = models.ParseSizes(f.gHidden.Text)
 		c.DHidden, _ = models.ParseSizes(f.dHidden.Text)
@@ -273,12 +302,14 @@ func (f *modelForm) read() (runSettings, error) {
 		s.build = func() (models.Model, error) { return models.NewGAN(c) }
 	case "vae":
 		c := models.DefaultVAEConfig()
+		c.Width, c.Height, c.Channels = size, size, ch
 		c.Latent, c.Hidden, c.LR, c.Beta1, c.Batch, c.Seed = atoi(f.vaeLatent), atoi(f.vaeHidden), lr, beta1, batch, s.seed
 		c.Beta, c.WarmupSteps, c.Temperature = atof(f.klBeta), atoi(f.warmup), atof(f.temperature)
 		err = c.Validate()
 		s.build = func() (models.Model, error) { return models.NewVAE(c) }
 	case "ddpm":
 		c := models.DefaultDDPMConfig()
+		c.Width, c.Height, c.Channels = size, size, ch
 		c.T, c.Hidden, c.LR, c.Beta1, c.Batch, c.Seed = atoi(f.timesteps), atoi(f.ddpmHidden), lr, beta1, batch, s.seed
 		c.Schedule, c.Sampler, c.SampleSteps, c.Eta = f.schedule.Selected, f.sampler.Selected, atoi(f.sampleSteps), atof(f.eta)
 		err = c.Validate()
@@ -320,6 +351,8 @@ func (f *modelForm) show(m models.Model, seed uint64) {
 		f.setOptimizer(recipe{c.LR, c.Beta1, c.Batch})
 	}
 	f.seed.SetText(strconv.FormatUint(seed, 10))
+	sh := m.Shape()
+	f.image.SetSelected(imageLabel(sh.Width, sh.Channels))
 }
 
 // setEnabled locks the model's settings while a model exists: they are
@@ -333,7 +366,7 @@ func (f *modelForm) setEnabled(on bool) {
 			e.Disable()
 		}
 	}
-	for _, s := range []*widget.Select{f.family, f.schedule, f.sampler} {
+	for _, s := range []*widget.Select{f.family, f.schedule, f.sampler, f.image} {
 		if on {
 			s.Enable()
 		} else {

@@ -100,6 +100,13 @@ func NewStudio(a fyne.App, win fyne.Window) *Studio {
 		container.NewGridWithColumns(2, s.openBtn, mnistBtn)))
 
 	s.form = newModelForm()
+	s.form.image.OnChanged = func(string) {
+		// A folder is read again at the new shape (colour kept); MNIST is
+		// conformed when training starts.
+		if s.data != nil && s.data.Source != project.MNISTSource && s.worker == nil {
+			s.LoadDataset(s.data.Source)
+		}
+	}
 	modelCard := widget.NewCard("Model", "", s.form.content)
 
 	s.trainBtn = widget.NewButtonWithIcon("Train", theme.MediaPlayIcon(), s.Train)
@@ -186,13 +193,15 @@ func (s *Studio) LoadDataset(src string) {
 	s.loadBar.SetValue(0)
 	s.loadBar.Show()
 	s.status.SetText("Loading " + src + " …")
+	size, ch := s.form.imageShape()
+	pre := project.Preprocess{Size: size, Channels: ch}
 	go func() {
 		var d *project.Dataset
 		var err error
 		if src == "mnist" {
 			d, err = project.LoadMNIST()
 		} else {
-			d, err = project.LoadFolder(ctx, src, 28, func(done, total int) {
+			d, err = project.LoadFolderWith(ctx, src, pre, func(done, total int) {
 				if total > 0 {
 					v := float64(done) / float64(total)
 					s.do(func() { s.loadBar.SetValue(v) })
@@ -233,7 +242,7 @@ func skippedText(sk []project.Skipped, max int) string {
 func (s *Studio) setData(d *project.Dataset) {
 	s.data = d
 	s.dataName.SetText(d.Name)
-	info := fmt.Sprintf("%d images, %d×%d grayscale", d.Len(), d.Width, d.Height)
+	info := fmt.Sprintf("%d images, %s", d.Len(), imageLabel(d.Width, d.C()))
 	if len(d.Classes) > 0 {
 		info += fmt.Sprintf(", %d classes", len(d.Classes))
 	}
@@ -319,13 +328,22 @@ func (s *Studio) Train() {
 	s.trainBtn.Disable()
 	s.status.SetText("Building the model …")
 	fresh := s.model == nil
+	data := s.data
 	go func() {
 		m := s.modelForTraining(fresh, set)
+		var conformed *project.Dataset
+		if m.err == nil {
+			sh := m.model.Shape()
+			conformed, m.err = data.Conform(sh.Width, sh.Channels)
+		}
 		if m.err != nil {
+			if fresh && m.model != nil {
+				m.model.Close()
+			}
 			s.do(func() { s.showError(m.err); s.updateControls() })
 			return
 		}
-		s.do(func() { s.startWorker(m.model, set) })
+		s.do(func() { s.startWorker(m.model, conformed, set) })
 	}()
 }
 
@@ -342,14 +360,14 @@ func (s *Studio) modelForTraining(fresh bool, set runSettings) builtModel {
 	return builtModel{model: m, err: err}
 }
 
-func (s *Studio) startWorker(m models.Model, set runSettings) {
+func (s *Studio) startWorker(m models.Model, data *project.Dataset, set runSettings) {
 	if s.model == nil {
 		s.model, s.step, s.seed = m, 0, set.seed
 		s.history, s.steps = map[string][]float64{}, nil
 		s.chart.Clear()
 		s.runDir = filepath.Join(runsRoot(), time.Now().Format("20060102-150405"))
 	}
-	w, err := training.NewWorker(s.model, s.data, training.Options{
+	w, err := training.NewWorker(s.model, data, training.Options{
 		Steps: set.steps, Seed: s.seed, StartStep: s.step, PreviewEvery: set.previewEvery,
 		CheckpointDir: filepath.Join(s.runDir, "checkpoints"), CheckpointEvery: 5 * time.Minute,
 		MetricsPath: filepath.Join(s.runDir, "metrics.jsonl"),

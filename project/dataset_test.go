@@ -60,7 +60,7 @@ func TestDatasetImage(t *testing.T) {
 			if !bytes.Equal(got, tt.want) || (got == nil) != (tt.want == nil) {
 				t.Errorf("Image(%d) = %v, want %v", tt.i, got, tt.want)
 			}
-			th := d.Thumbnail(tt.i)
+			th, _ := d.Thumbnail(tt.i).(*image.Gray)
 			if tt.want == nil {
 				if th != nil {
 					t.Errorf("Thumbnail(%d) = %v, want nil", tt.i, th)
@@ -78,7 +78,7 @@ func TestDatasetImage(t *testing.T) {
 
 	t.Run("image is a view, thumbnail a copy", func(t *testing.T) {
 		d := tinyDataset()
-		d.Thumbnail(1).Pix[0] = 99
+		d.Thumbnail(1).(*image.Gray).Pix[0] = 99
 		if d.Pixels[6] != 10 {
 			t.Error("changing a thumbnail changed the dataset")
 		}

@@ -56,7 +56,7 @@ type candidate struct {
 
 // decoded is the outcome of decoding one candidate.
 type decoded struct {
-	pix    []uint8 // size*size grayscale pixels, nil when skipped
+	pix    []uint8 // size*size*channels pixels (C×H×W), nil when skipped
 	reason string  // why the file was skipped, "" on success
 }
 
@@ -84,6 +84,23 @@ type decoded struct {
 // usable image returns the Dataset (with its Skipped list) and an error
 // wrapping ErrNoUsableImages.
 func LoadFolder(ctx context.Context, dir string, size int, progress func(done, total int)) (*Dataset, error) {
+	return LoadFolderWith(ctx, dir, Preprocess{Size: size, Channels: 1}, progress)
+}
+
+// Preprocess says how loaded images are shaped: Size×Size pixels
+// (centre-cropped, resized with a Catmull-Rom filter) in Channels 1
+// (grayscale) or 3 (RGB).
+type Preprocess struct {
+	Size     int `json:"size"`
+	Channels int `json:"channels"`
+}
+
+// LoadFolderWith is LoadFolder with RGB as an option: see Preprocess.
+func LoadFolderWith(ctx context.Context, dir string, pre Preprocess, progress func(done, total int)) (*Dataset, error) {
+	size, channels := pre.Size, pre.Channels
+	if channels != 3 {
+		channels = 1
+	}
 	if size < 1 || size > maxFolderImageSize {
 		return nil, fmt.Errorf("loading folder %s: image size %d is out of range 1..%d", dir, size, maxFolderImageSize)
 	}
@@ -105,16 +122,17 @@ func LoadFolder(ctx context.Context, dir string, size int, progress func(done, t
 	cands := w.cands
 	sort.Slice(cands, func(i, j int) bool { return cands[i].path < cands[j].path })
 
-	results, ok := decodeAll(ctx, cands, size, progress)
+	results, ok := decodeAll(ctx, cands, size, channels, progress)
 	if !ok {
 		return nil, ctx.Err()
 	}
 
 	d := &Dataset{
-		Name:   filepath.Base(filepath.Clean(dir)),
-		Source: dir,
-		Width:  size,
-		Height: size,
+		Name:     filepath.Base(filepath.Clean(dir)),
+		Source:   dir,
+		Width:    size,
+		Height:   size,
+		Channels: channels,
 	}
 	skipped := w.skipped
 	classSet := map[string]bool{}
@@ -149,7 +167,7 @@ func LoadFolder(ctx context.Context, dir string, size int, progress func(done, t
 		rootLabel = 0
 	}
 
-	n := size * size
+	n := size * size * channels
 	d.Pixels = make([]uint8, 0, good*n)
 	d.Labels = make([]int, 0, good)
 	for i, c := range cands {
@@ -242,7 +260,7 @@ func (w *walker) addFile(path, class string) {
 
 // decodeAll decodes cands over runtime.NumCPU() workers, results in the
 // order of cands. It reports false when ctx was cancelled first.
-func decodeAll(ctx context.Context, cands []candidate, size int, progress func(done, total int)) ([]decoded, bool) {
+func decodeAll(ctx context.Context, cands []candidate, size, channels int, progress func(done, total int)) ([]decoded, bool) {
 	total := len(cands)
 	results := make([]decoded, total)
 	if progress != nil {
@@ -261,7 +279,7 @@ func decodeAll(ctx context.Context, cands []candidate, size int, progress func(d
 				if ctx.Err() != nil {
 					continue
 				}
-				pix, reason := decodeFile(cands[i].path, size, budget)
+				pix, reason := decodeFile(cands[i].path, size, channels, budget)
 				results[i] = decoded{pix: pix, reason: reason}
 				doneCh <- struct{}{}
 			}
@@ -297,7 +315,7 @@ func decodeAll(ctx context.Context, cands []candidate, size int, progress func(d
 
 // decodeFile decodes one image file to size×size grayscale, or returns why
 // it cannot be used.
-func decodeFile(path string, size int, budget *pixelBudget) (pix []uint8, reason string) {
+func decodeFile(path string, size, channels int, budget *pixelBudget) (pix []uint8, reason string) {
 	defer func() {
 		if r := recover(); r != nil {
 			pix, reason = nil, fmt.Sprintf("image decoder failed: %v", r)
@@ -341,7 +359,7 @@ func decodeFile(path string, size int, budget *pixelBudget) (pix []uint8, reason
 	if img.Bounds().Empty() {
 		return nil, "invalid image size: 0x0"
 	}
-	return toGraySquare(img, size), ""
+	return toSquare(img, size, channels), ""
 }
 
 // decodeErrText turns an image decoding error into a skip reason.
@@ -364,10 +382,10 @@ func errText(err error) string {
 	return err.Error()
 }
 
-// toGraySquare centre-crops img to a square, resizes it to size×size with a
-// Catmull-Rom filter and returns its luma, row-major. Transparent pixels are
-// composited over black.
-func toGraySquare(img image.Image, size int) []uint8 {
+// toSquare centre-crops img to a square, resizes it to size×size with a
+// Catmull-Rom filter and returns its luma (channels 1) or its R, G and B
+// planes (channels 3). Transparent pixels are composited over black.
+func toSquare(img image.Image, size, channels int) []uint8 {
 	b := img.Bounds()
 	s := min(b.Dx(), b.Dy())
 	x0 := b.Min.X + (b.Dx()-s)/2
@@ -377,13 +395,7 @@ func toGraySquare(img image.Image, size int) []uint8 {
 	// common source types (Gray, RGBA, NRGBA, YCbCr).
 	dst := image.NewRGBA(image.Rect(0, 0, size, size))
 	draw.CatmullRom.Scale(dst, dst.Bounds(), img, crop, draw.Src, nil)
-	out := make([]uint8, size*size)
-	for i := range out {
-		p := dst.Pix[4*i : 4*i+3 : 4*i+3]
-		// Same weights as color.GrayModel, on 8-bit premultiplied values.
-		out[i] = uint8((19595*uint32(p[0]) + 38470*uint32(p[1]) + 7471*uint32(p[2]) + 1<<15) >> 16)
-	}
-	return out
+	return planes(dst, channels)
 }
 
 // pixelBudget is a counting semaphore over pixels being decoded.

@@ -126,8 +126,8 @@ func NewWorker(m models.Model, data *project.Dataset, opts Options) (*Worker, er
 	if data == nil || data.Len() == 0 {
 		return nil, errors.New("no data set loaded")
 	}
-	if s.Width != data.Width || s.Height != data.Height || s.Channels != 1 {
-		return nil, fmt.Errorf("model makes %dx%dx%d images but the data set has %dx%d grayscale images", s.Width, s.Height, s.Channels, data.Width, data.Height)
+	if s.Width != data.Width || s.Height != data.Height || s.Channels != data.C() {
+		return nil, fmt.Errorf("model makes %dx%dx%d images but the data set has %dx%dx%d images (conform it first)", s.Width, s.Height, s.Channels, data.Width, data.Height, data.C())
 	}
 	if opts.PreviewPeriod <= 0 {
 		opts.PreviewPeriod = 2 * time.Second
@@ -282,7 +282,7 @@ func NewBatcher(data *project.Dataset, batch int, seed uint64) (*Batcher, error)
 	if data.Len() < batch {
 		return nil, fmt.Errorf("the data set has %d images, fewer than one batch of %d", data.Len(), batch)
 	}
-	size := data.Width * data.Height
+	size := data.ImageSize()
 	return &Batcher{data: data, batch: batch, seed: seed, epoch: -1, PerEpoch: data.Len() / batch,
 		imageSize: size, buf: make([]uint8, batch*size)}, nil
 }
@@ -403,7 +403,7 @@ func (w *Worker) loop(ctx context.Context) error {
 		lastProgress = time.Now()
 	}
 	// Real images for views that need them (a VAE's reconstructions).
-	real := append([]uint8(nil), batcher.Batch(0)[:min(16, batchSizeOf(w.model))*w.data.Width*w.data.Height]...)
+	real := append([]uint8(nil), batcher.Batch(0)[:min(16, batchSizeOf(w.model))*w.data.ImageSize()]...)
 	// Previews may cost at most about a tenth of the time: the wait before
 	// the next one is at least nine times what the last one took.
 	previewGap := w.opts.PreviewPeriod

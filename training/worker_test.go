@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -304,5 +305,58 @@ func TestPreviewsAndMetricsFiles(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(dir, "metrics.jsonl"))
 	if err != nil || len(b) == 0 {
 		t.Fatalf("metrics: %v", err)
+	}
+}
+
+// TestEveryFamilyTrainsAt32x32RGB: channels and size are settings.
+func TestEveryFamilyTrainsAt32x32RGB(t *testing.T) {
+	data, err := loadMNIST(t).Subset(256).Conform(32, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for fam, cfg := range map[string]string{
+		"gan":  `{"width":32,"height":32,"channels":3,"g_hidden":[32],"d_hidden":[32],"batch":16}`,
+		"vae":  `{"width":32,"height":32,"channels":3,"hidden":32,"batch":16}`,
+		"ddpm": `{"width":32,"height":32,"channels":3,"hidden":32,"temb":16,"batch":16,"sample_steps":3}`,
+	} {
+		t.Run(fam, func(t *testing.T) {
+			m, err := models.New(fam, []byte(cfg))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			w, err := training.NewWorker(m, data, training.Options{Steps: 4, Seed: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.Start(context.Background())
+			var grid *training.PreviewEvent
+			for ev := range w.Events() {
+				switch e := ev.(type) {
+				case training.PreviewEvent:
+					grid = &e
+				case training.DoneEvent:
+					if e.Err != nil {
+						t.Fatal(e.Err)
+					}
+				}
+			}
+			if grid == nil || grid.Grid.Bounds().Dx() != 8*32+9*training.GridGutter {
+				t.Fatalf("preview %v", grid)
+			}
+			// Colour samples are not gray: some pixel has R != G.
+			colour := false
+			for i := 0; i+3 < len(grid.Grid.Pix) && !colour; i += 4 {
+				colour = grid.Grid.Pix[i] != grid.Grid.Pix[i+1]
+			}
+			if !colour {
+				t.Fatal("RGB model drew a gray grid")
+			}
+		})
+	}
+	// A model of another shape is refused with a clear message.
+	m := smallGAN(t, 1)
+	if _, err := training.NewWorker(m, data, training.Options{}); err == nil || !strings.Contains(err.Error(), "conform") {
+		t.Fatalf("shape mismatch: %v", err)
 	}
 }

@@ -1,0 +1,616 @@
+package models
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+func init() {
+	register("vae", "conv", func(c []byte) (Model, error) { return build(c, DefaultConvVAEConfig(), NewConvVAE) })
+}
+
+// ConvVAEConfig configures the convolutional VAE. Its JSON names are those
+// of VAEConfig where the two overlap; "arch" is "conv", which is how
+// New("vae", config) picks this model.
+type ConvVAEConfig struct {
+	Arch   string `json:"arch"`
+	Latent int    `json:"latent"`
+	// Features is the number of feature maps of the first convolution; the
+	// second has twice as many.
+	Features int     `json:"features"`
+	Width    int     `json:"width"`
+	Height   int     `json:"height"`
+	Channels int     `json:"channels"`
+	LR       float64 `json:"lr"`
+	Beta1    float64 `json:"beta1"`
+	Beta2    float64 `json:"beta2"`
+	Batch    int     `json:"batch"`
+	// Beta weighs the KL term of the loss (1 = the plain VAE, >1 = β-VAE).
+	Beta float64 `json:"kl_beta"`
+	// WarmupSteps is the KL warm-up: the KL weight rises linearly from 0 to
+	// Beta over this many optimizer steps (0 = no warm-up).
+	WarmupSteps int `json:"kl_warmup_steps"`
+	// Temperature scales prior samples: Sample decodes z*Temperature.
+	Temperature float64 `json:"temperature"`
+	Seed        uint64  `json:"seed"`
+}
+
+// DefaultConvVAEConfig is a conv VAE for MNIST: 28×28×1 images, 32 and 64
+// feature maps, a 20-dimensional latent, Adam 1e-3 (0.9, 0.999), batch 64,
+// KL weight 1, no warm-up.
+func DefaultConvVAEConfig() ConvVAEConfig {
+	return ConvVAEConfig{
+		Arch: "conv", Latent: 20, Features: 32, Width: 28, Height: 28, Channels: 1,
+		LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Batch: 64,
+		Beta: 1, WarmupSteps: 0, Temperature: 1, Seed: 1,
+	}
+}
+
+// Validate reports the first setting that cannot work. Images must be
+// 28×28 or 32×32 with 1 or 3 channels.
+func (c ConvVAEConfig) Validate() error {
+	if err := c.validate(); err != nil {
+		return err
+	}
+	if !(c.Width == c.Height && (c.Width == 28 || c.Width == 32)) || !(c.Channels == 1 || c.Channels == 3) {
+		return fmt.Errorf("image shape %dx%dx%d is not supported (28x28 or 32x32, 1 or 3 channels)", c.Width, c.Height, c.Channels)
+	}
+	return nil
+}
+
+// validate checks everything but the image size, which the internal
+// constructor relaxes to any multiple of 4 for small tests.
+func (c ConvVAEConfig) validate() error {
+	switch {
+	case c.Arch != "" && c.Arch != "conv":
+		return fmt.Errorf("conv VAE config has arch %q, want \"conv\"", c.Arch)
+	case c.Latent < 1 || c.Latent > 4096:
+		return fmt.Errorf("latent size must be 1..4096, got %d", c.Latent)
+	case c.Features < 1 || c.Features > 256:
+		return fmt.Errorf("feature maps must be 1..256, got %d", c.Features)
+	case c.Width < 4 || c.Height < 4 || c.Width%4 != 0 || c.Height%4 != 0 || c.Channels < 1 || c.Width*c.Height*c.Channels > 1<<16:
+		return fmt.Errorf("image shape %dx%dx%d is not supported", c.Width, c.Height, c.Channels)
+	case !(c.LR > 0 && c.LR < 1):
+		return fmt.Errorf("learning rate must be in (0, 1), got %g", c.LR)
+	case !(c.Beta1 >= 0 && c.Beta1 < 1) || !(c.Beta2 >= 0 && c.Beta2 < 1):
+		return fmt.Errorf("Adam betas must be in [0, 1), got %g and %g", c.Beta1, c.Beta2)
+	case c.Batch < 1 || c.Batch > 4096:
+		return fmt.Errorf("batch size must be 1..4096, got %d", c.Batch)
+	case !(c.Beta >= 0 && c.Beta <= 1000):
+		return fmt.Errorf("KL weight (beta) must be in [0, 1000], got %g", c.Beta)
+	case c.WarmupSteps < 0:
+		return fmt.Errorf("KL warm-up steps must be 0 or more, got %d", c.WarmupSteps)
+	case !(c.Temperature > 0 && c.Temperature <= 100):
+		return fmt.Errorf("sampling temperature must be in (0, 100], got %g", c.Temperature)
+	}
+	return nil
+}
+
+// ConvVAE is a convolutional variational autoencoder, for S×S images with
+// C channels, F feature maps and latent size L (PyTorch layout, NCHW):
+//
+//	encoder: h = ReLU(conv1(x))  conv 4×4 stride 2 pad 1, C → F,  S → S/2
+//	         h = ReLU(conv2(h))  conv 4×4 stride 2 pad 1, F → 2F, S/2 → S/4
+//	         mu = fc_mu(flatten(h)); logvar = fc_logvar(flatten(h))
+//	sample:  z = mu + eps*exp(0.5*logvar), eps ~ N(0, 1)
+//	decoder: h = ReLU(reshape(fc(z), 2F, S/4, S/4))
+//	         h = ReLU(conv1(upsample×2(h)))  conv 3×3 pad 1, 2F → F
+//	         logits = conv2(upsample×2(h))   conv 3×3 pad 1, F → C
+//	         recon = sigmoid(logits)
+//
+// Nearest-neighbour upsampling followed by a convolution stands in for a
+// transposed convolution, which Gorgonia lacks. The loss is the MLP VAE's:
+// L = BCE(recon, x) + w*KL summed over the batch, with BCE computed from
+// the logits by bceLogitsSumOp, x = pixel/255, and w the KL weight (Beta,
+// after the optional warm-up).
+type ConvVAE struct {
+	cfg   ConvVAEConfig
+	dt    tensor.Dtype
+	shape ImageShape
+
+	encConv1, encConv2 *cvConv
+	fcMu, fcLogvar     *Linear
+	decFC              *Linear
+	decConv1, decConv2 *cvConv
+
+	opt   *Adam
+	train *vaeTrainGraph
+	dec   *vaeForwardGraph // z -> sigmoid outputs, vaeChunk images
+	rec   *vaeForwardGraph // x -> mu -> sigmoid outputs, vaeChunk images
+
+	eps []float32 // step scratch
+}
+
+// NewConvVAE builds the conv VAE in float32 with weights drawn from cfg.Seed.
+func NewConvVAE(cfg ConvVAEConfig) (*ConvVAE, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("conv vae config: %w", err)
+	}
+	return newConvVAE(cfg, tensor.Float32)
+}
+
+// newConvVAE builds the model in dtype dt for any image size that is a
+// multiple of 4 (tests use tiny images in float64).
+func newConvVAE(cfg ConvVAEConfig, dt tensor.Dtype) (*ConvVAE, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("conv vae config: %w", err)
+	}
+	cfg.Arch = "conv"
+	rng := rand.New(rand.NewPCG(cfg.Seed, 0x3c6ef372fe94f82b))
+	shape := ImageShape{cfg.Width, cfg.Height, cfg.Channels}
+	f, c := cfg.Features, cfg.Channels
+	flat := 2 * f * (cfg.Height / 4) * (cfg.Width / 4)
+	v := &ConvVAE{cfg: cfg, dt: dt, shape: shape}
+	// Same order as the PyTorch module's constructor.
+	v.encConv1 = cvNewConv("encoder.conv1", c, f, 4, 2, 1, dt, rng)
+	v.encConv2 = cvNewConv("encoder.conv2", f, 2*f, 4, 2, 1, dt, rng)
+	v.fcMu = NewLinear("fc_mu", flat, cfg.Latent, dt, rng)
+	v.fcLogvar = NewLinear("fc_logvar", flat, cfg.Latent, dt, rng)
+	v.decFC = NewLinear("decoder.fc", cfg.Latent, flat, dt, rng)
+	v.decConv1 = cvNewConv("decoder.conv1", 2*f, f, 3, 1, 1, dt, rng)
+	v.decConv2 = cvNewConv("decoder.conv2", f, c, 3, 1, 1, dt, rng)
+	v.opt = NewAdam(tensorsOf(v.Params()), cfg.LR, cfg.Beta1, cfg.Beta2)
+	var err error
+	if v.train, err = v.buildTrain(); err != nil {
+		return nil, fmt.Errorf("build conv vae training step: %w", err)
+	}
+	v.eps = make([]float32, cfg.Batch*cfg.Latent)
+	return v, nil
+}
+
+// cvConv is a 2D convolution layer whose weights live outside any graph.
+// W is stored [out, in, k, k] as PyTorch's nn.Conv2d stores it (and as
+// Gorgonia's Conv2d takes its filter), so checkpoints write it unchanged.
+type cvConv struct {
+	Name                    string
+	In, Out, K, Stride, Pad int
+	W, B                    *tensor.Dense
+}
+
+// cvNewConv makes a layer with PyTorch's default nn.Conv2d initialisation
+// (kaiming_uniform with a = sqrt(5)): W and b uniform in ±1/sqrt(in*k*k),
+// W drawn first in its row-major [out, in, k, k] order, then b.
+func cvNewConv(name string, in, out, k, stride, pad int, dt tensor.Dtype, rng *rand.Rand) *cvConv {
+	bound := 1 / math.Sqrt(float64(in*k*k))
+	l := &cvConv{Name: name, In: in, Out: out, K: k, Stride: stride, Pad: pad,
+		W: tensor.New(tensor.WithShape(out, in, k, k), tensor.Of(dt)),
+		B: tensor.New(tensor.WithShape(out), tensor.Of(dt)),
+	}
+	for i := 0; i < out*in*k*k; i++ {
+		setAt(l.W, i, (rng.Float64()*2-1)*bound)
+	}
+	for o := 0; o < out; o++ {
+		setAt(l.B, o, (rng.Float64()*2-1)*bound)
+	}
+	return l
+}
+
+// nodes adds the layer's weights to g as learnable nodes bound to the
+// shared tensors.
+func (l *cvConv) nodes(g *G.ExprGraph) (w, b *G.Node) {
+	w = G.NewTensor(g, l.W.Dtype(), 4, G.WithShape(l.Out, l.In, l.K, l.K), G.WithValue(l.W), G.WithName(l.Name+".weight"))
+	b = G.NewVector(g, l.B.Dtype(), G.WithShape(l.Out), G.WithValue(l.B), G.WithName(l.Name+".bias"))
+	return w, b
+}
+
+// cvApplyConv builds conv(x) + b for an NCHW x.
+func cvApplyConv(l *cvConv, x, w, b *G.Node) (*G.Node, error) {
+	y, err := G.Conv2d(x, w, tensor.Shape{l.K, l.K}, []int{l.Pad, l.Pad}, []int{l.Stride, l.Stride}, []int{1, 1})
+	if err != nil {
+		return nil, fmt.Errorf("conv %s: %w", l.Name, err)
+	}
+	if y, err = G.BroadcastAdd(y, b, nil, []byte{0, 2, 3}); err != nil {
+		return nil, fmt.Errorf("conv bias %s: %w", l.Name, err)
+	}
+	return y, nil
+}
+
+func (v *ConvVAE) convs() []*cvConv { return []*cvConv{v.encConv1, v.encConv2, v.decConv1, v.decConv2} }
+
+// Params lists the weights with the PyTorch module's state_dict names, in
+// its constructor's order: encoder.conv1.weight [out, in, kh, kw],
+// encoder.conv1.bias, encoder.conv2.*, fc_mu.*, fc_logvar.*, decoder.fc.*,
+// decoder.conv1.*, decoder.conv2.*. Linear weights are stored in×out and
+// marked Transposed; convolution weights are stored as PyTorch has them.
+func (v *ConvVAE) Params() []NamedTensor {
+	conv := func(l *cvConv) []NamedTensor {
+		return []NamedTensor{{Name: l.Name + ".weight", T: l.W}, {Name: l.Name + ".bias", T: l.B}}
+	}
+	lin := func(l *Linear) []NamedTensor {
+		return []NamedTensor{{Name: l.Name + ".weight", T: l.W, Transposed: true}, {Name: l.Name + ".bias", T: l.B}}
+	}
+	var ps []NamedTensor
+	ps = append(ps, conv(v.encConv1)...)
+	ps = append(ps, conv(v.encConv2)...)
+	ps = append(ps, lin(v.fcMu)...)
+	ps = append(ps, lin(v.fcLogvar)...)
+	ps = append(ps, lin(v.decFC)...)
+	ps = append(ps, conv(v.decConv1)...)
+	ps = append(ps, conv(v.decConv2)...)
+	return ps
+}
+
+// Family implements Model.
+func (v *ConvVAE) Family() string { return "vae" }
+
+// Shape implements Model.
+func (v *ConvVAE) Shape() ImageShape { return v.shape }
+
+// LossNames implements Model. All three are per image (sums over the batch
+// divided by the batch size): the optimised loss recon + w*KL, the
+// reconstruction BCE and the KL divergence.
+func (v *ConvVAE) LossNames() []string { return []string{"loss", "recon", "KL"} }
+
+// NoiseDim implements Model.
+func (v *ConvVAE) NoiseDim() int { return v.cfg.Latent }
+
+// Config implements Model.
+func (v *ConvVAE) Config() any { return v.cfg }
+
+// OptimizerStep implements Model.
+func (v *ConvVAE) OptimizerStep() int { return v.opt.Step }
+
+// SetOptimizerStep implements Model. The KL warm-up follows the step count.
+func (v *ConvVAE) SetOptimizerStep(n int) { v.opt.Step = n }
+
+// KLWeight is the weight w of the KL term in the next training step, as
+// VAE.KLWeight defines it: Beta*min(1, OptimizerStep()/WarmupSteps), or
+// Beta without warm-up.
+func (v *ConvVAE) KLWeight() float64 {
+	if v.cfg.WarmupSteps <= 0 {
+		return v.cfg.Beta
+	}
+	return v.cfg.Beta * min(1, float64(v.opt.Step)/float64(v.cfg.WarmupSteps))
+}
+
+// State implements Model: the weights, then Adam's moments named
+// "optim.<param>.exp_avg" and "optim.<param>.exp_avg_sq".
+func (v *ConvVAE) State() []NamedTensor {
+	ps := v.Params()
+	out := append([]NamedTensor(nil), ps...)
+	for i, p := range ps {
+		m, s := v.opt.Moments(i)
+		out = append(out,
+			NamedTensor{Name: "optim." + p.Name + ".exp_avg", T: m, Transposed: p.Transposed},
+			NamedTensor{Name: "optim." + p.Name + ".exp_avg_sq", T: s, Transposed: p.Transposed})
+	}
+	return out
+}
+
+// Close implements Model.
+func (v *ConvVAE) Close() error {
+	var errs []error
+	if v.train != nil {
+		errs = append(errs, v.train.vm.Close())
+		v.train = nil
+	}
+	for _, f := range []**vaeForwardGraph{&v.dec, &v.rec} {
+		if *f != nil {
+			errs = append(errs, (*f).vm.Close())
+			*f = nil
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// cvNodes are one graph's view of the conv VAE's weights, in Params order.
+type cvNodes struct {
+	encW1, encB1, encW2, encB2 *G.Node
+	muW, muB, lvW, lvB         *G.Node
+	fcW, fcB                   *G.Node
+	decW1, decB1, decW2, decB2 *G.Node
+}
+
+func (v *ConvVAE) nodes(g *G.ExprGraph) *cvNodes {
+	n := &cvNodes{}
+	n.encW1, n.encB1 = v.encConv1.nodes(g)
+	n.encW2, n.encB2 = v.encConv2.nodes(g)
+	n.muW, n.muB = v.fcMu.Nodes(g)
+	n.lvW, n.lvB = v.fcLogvar.Nodes(g)
+	n.fcW, n.fcB = v.decFC.Nodes(g)
+	n.decW1, n.decB1 = v.decConv1.nodes(g)
+	n.decW2, n.decB2 = v.decConv2.nodes(g)
+	return n
+}
+
+func (n *cvNodes) all() G.Nodes {
+	return G.Nodes{n.encW1, n.encB1, n.encW2, n.encB2, n.muW, n.muB, n.lvW, n.lvB,
+		n.fcW, n.fcB, n.decW1, n.decB1, n.decW2, n.decB2}
+}
+
+// encode builds mu and logvar of x (batch, C, H, W).
+func (v *ConvVAE) encode(n *cvNodes, x *G.Node) (mu, logvar *G.Node, err error) {
+	h, err := cvApplyConv(v.encConv1, x, n.encW1, n.encB1)
+	if err != nil {
+		return nil, nil, err
+	}
+	if h, err = G.Rectify(h); err != nil {
+		return nil, nil, err
+	}
+	if h, err = cvApplyConv(v.encConv2, h, n.encW2, n.encB2); err != nil {
+		return nil, nil, err
+	}
+	if h, err = G.Rectify(h); err != nil {
+		return nil, nil, err
+	}
+	s := h.Shape()
+	if h, err = G.Reshape(h, tensor.Shape{s[0], s[1] * s[2] * s[3]}); err != nil {
+		return nil, nil, fmt.Errorf("flatten: %w", err)
+	}
+	if mu, err = Apply(h, n.muW, n.muB); err != nil {
+		return nil, nil, err
+	}
+	if logvar, err = Apply(h, n.lvW, n.lvB); err != nil {
+		return nil, nil, err
+	}
+	return mu, logvar, nil
+}
+
+// decodeLogits builds the decoder on z (batch, L) up to its sigmoid, as a
+// (batch, C*H*W) matrix in NCHW order.
+func (v *ConvVAE) decodeLogits(n *cvNodes, z *G.Node) (*G.Node, error) {
+	b := z.Shape()[0]
+	h, err := Apply(z, n.fcW, n.fcB)
+	if err != nil {
+		return nil, err
+	}
+	if h, err = G.Reshape(h, tensor.Shape{b, 2 * v.cfg.Features, v.cfg.Height / 4, v.cfg.Width / 4}); err != nil {
+		return nil, fmt.Errorf("unflatten: %w", err)
+	}
+	if h, err = G.Rectify(h); err != nil {
+		return nil, err
+	}
+	if h, err = G.Upsample2D(h, 2); err != nil {
+		return nil, err
+	}
+	if h, err = cvApplyConv(v.decConv1, h, n.decW1, n.decB1); err != nil {
+		return nil, err
+	}
+	if h, err = G.Rectify(h); err != nil {
+		return nil, err
+	}
+	if h, err = G.Upsample2D(h, 2); err != nil {
+		return nil, err
+	}
+	if h, err = cvApplyConv(v.decConv2, h, n.decW2, n.decB2); err != nil {
+		return nil, err
+	}
+	return G.Reshape(h, tensor.Shape{b, v.shape.Size()})
+}
+
+func (v *ConvVAE) buildTrain() (*vaeTrainGraph, error) {
+	b, l, dt := v.cfg.Batch, v.cfg.Latent, v.dt
+	c, hgt, wid := v.cfg.Channels, v.cfg.Height, v.cfg.Width
+	eg := G.NewGraph()
+	s := &vaeTrainGraph{
+		x:   tensor.New(tensor.WithShape(b, c, hgt, wid), tensor.Of(dt)),
+		eps: tensor.New(tensor.WithShape(b, l), tensor.Of(dt)),
+	}
+	wn := v.nodes(eg)
+	s.weights = wn.all()
+	x := G.NewTensor(eg, dt, 4, G.WithShape(b, c, hgt, wid), G.WithValue(s.x), G.WithName("x"))
+	eps := G.NewMatrix(eg, dt, G.WithShape(b, l), G.WithValue(s.eps), G.WithName("eps"))
+	s.klw = G.NewScalar(eg, dt, G.WithValue(vaeScalar(dt, v.KLWeight())), G.WithName("kl_weight"))
+
+	mu, logvar, err := v.encode(wn, x)
+	if err != nil {
+		return nil, err
+	}
+	// z = mu + eps*exp(0.5*logvar)
+	half := vaeConst(dt, 0.5)
+	hl, err := G.Mul(logvar, half)
+	if err != nil {
+		return nil, err
+	}
+	std, err := G.Exp(hl)
+	if err != nil {
+		return nil, err
+	}
+	es, err := G.HadamardProd(eps, std)
+	if err != nil {
+		return nil, err
+	}
+	z, err := G.Add(mu, es)
+	if err != nil {
+		return nil, err
+	}
+	logits, err := v.decodeLogits(wn, z)
+	if err != nil {
+		return nil, err
+	}
+	xf, err := G.Reshape(x, tensor.Shape{b, v.shape.Size()})
+	if err != nil {
+		return nil, err
+	}
+	// recon = sum(softplus(l) - x*l) = BCE(sigmoid(l), x) summed
+	recon, err := G.ApplyOp(bceLogitsSumOp{}, logits, xf)
+	if err != nil {
+		return nil, fmt.Errorf("bce: %w", err)
+	}
+	// KL = 0.5*sum(mu² + exp(logvar) - logvar - 1)
+	mu2, err := G.Square(mu)
+	if err != nil {
+		return nil, err
+	}
+	ev, err := G.Exp(logvar)
+	if err != nil {
+		return nil, err
+	}
+	t, err := G.Add(mu2, ev)
+	if err != nil {
+		return nil, err
+	}
+	if t, err = G.Sub(t, logvar); err != nil {
+		return nil, err
+	}
+	if t, err = G.Sub(t, vaeConst(dt, 1)); err != nil {
+		return nil, err
+	}
+	ksum, err := G.Sum(t)
+	if err != nil {
+		return nil, err
+	}
+	kl, err := G.Mul(ksum, half)
+	if err != nil {
+		return nil, err
+	}
+	wkl, err := G.Mul(s.klw, kl)
+	if err != nil {
+		return nil, err
+	}
+	cost, err := G.Add(recon, wkl)
+	if err != nil {
+		return nil, err
+	}
+	G.Read(cost, &s.loss)
+	G.Read(recon, &s.recon)
+	G.Read(kl, &s.kl)
+	if _, err := G.Grad(cost, s.weights...); err != nil {
+		return nil, fmt.Errorf("differentiate conv vae loss: %w", err)
+	}
+	s.vm = G.NewTapeMachine(eg, G.BindDualValues(s.weights...))
+	return s, nil
+}
+
+// forwardGraph builds the decoder on z (fromImages false) or the mean
+// reconstruction decoder(mu(x)) (fromImages true), for vaeChunk images.
+func (v *ConvVAE) forwardGraph(fromImages bool) (*vaeForwardGraph, error) {
+	shape := tensor.Shape{vaeChunk, v.cfg.Latent}
+	if fromImages {
+		shape = tensor.Shape{vaeChunk, v.cfg.Channels, v.cfg.Height, v.cfg.Width}
+	}
+	eg := G.NewGraph()
+	f := &vaeForwardGraph{in: tensor.New(tensor.WithShape(shape...), tensor.Of(v.dt))}
+	wn := v.nodes(eg)
+	z := G.NewTensor(eg, v.dt, len(shape), G.WithShape(shape...), G.WithValue(f.in), G.WithName("in"))
+	if fromImages {
+		mu, _, err := v.encode(wn, z)
+		if err != nil {
+			return nil, err
+		}
+		z = mu
+	}
+	logits, err := v.decodeLogits(wn, z)
+	if err != nil {
+		return nil, err
+	}
+	out, err := G.Sigmoid(logits)
+	if err != nil {
+		return nil, err
+	}
+	G.Read(out, &f.out)
+	f.vm = G.NewTapeMachine(eg)
+	return f, nil
+}
+
+// Sample implements Model: it decodes z*Temperature (NoiseDim() values an
+// image) to images in [0, 1], C×H×W each.
+func (v *ConvVAE) Sample(z []float32) ([]float32, error) {
+	d := v.cfg.Latent
+	if len(z) == 0 || len(z)%d != 0 {
+		return nil, fmt.Errorf("sample: noise length %d is not a multiple of the latent size %d", len(z), d)
+	}
+	if v.train == nil {
+		return nil, errVAEClosed
+	}
+	if v.dec == nil {
+		f, err := v.forwardGraph(false)
+		if err != nil {
+			return nil, fmt.Errorf("conv vae decoder graph: %w", err)
+		}
+		v.dec = f
+	}
+	zt := make([]float32, len(z))
+	temp := float32(v.cfg.Temperature)
+	for i, x := range z {
+		zt[i] = x * temp
+	}
+	return vaeChunked(v.dec, zt, len(z)/d, d, v.shape.Size())
+}
+
+// Reconstruct encodes images (uint8 pixels, C×H×W an image) to their
+// posterior means, without sampling noise, and decodes them to images in
+// [0, 1].
+func (v *ConvVAE) Reconstruct(batch []uint8) ([]float32, error) {
+	n := v.shape.Size()
+	if len(batch) == 0 || len(batch)%n != 0 {
+		return nil, fmt.Errorf("reconstruct: %d values are not a whole number of %d-value images", len(batch), n)
+	}
+	if v.train == nil {
+		return nil, errVAEClosed
+	}
+	if v.rec == nil {
+		f, err := v.forwardGraph(true)
+		if err != nil {
+			return nil, fmt.Errorf("conv vae reconstruction graph: %w", err)
+		}
+		v.rec = f
+	}
+	x := make([]float32, len(batch))
+	for i, p := range batch {
+		x[i] = float32(p) / 255
+	}
+	return vaeChunked(v.rec, x, len(batch)/n, n, n)
+}
+
+// evaluate runs the training graph on batch with noise eps and KL weight
+// w, leaving the gradients of the summed loss in the weight nodes. It
+// returns the summed loss, reconstruction BCE and KL.
+func (v *ConvVAE) evaluate(batch []uint8, eps []float32, w float64) (loss, recon, kl float64, err error) {
+	s := v.train
+	if s == nil {
+		return 0, 0, 0, errVAEClosed
+	}
+	vaeUnitPixels(s.x, batch)
+	if err := copyInto(s.eps, eps); err != nil {
+		return 0, 0, 0, err
+	}
+	if err := G.Let(s.klw, vaeScalar(v.dt, w)); err != nil {
+		return 0, 0, 0, fmt.Errorf("set KL weight: %w", err)
+	}
+	if err := runGrad(s.vm, s.weights); err != nil {
+		return 0, 0, 0, fmt.Errorf("conv vae step: %w", err)
+	}
+	if loss, err = scalar(s.loss); err != nil {
+		return 0, 0, 0, err
+	}
+	if recon, err = scalar(s.recon); err != nil {
+		return 0, 0, 0, err
+	}
+	if kl, err = scalar(s.kl); err != nil {
+		return 0, 0, 0, err
+	}
+	return loss, recon, kl, nil
+}
+
+// TrainStep implements Model: one Adam step on the summed loss BCE + w*KL
+// of the batch (images C×H×W, uint8), with eps drawn from rng. It returns
+// the loss, the reconstruction BCE and the KL, each divided by the batch
+// size.
+func (v *ConvVAE) TrainStep(batch []uint8, rng *rand.Rand) ([]float64, error) {
+	b, n := v.cfg.Batch, v.shape.Size()
+	if len(batch) != b*n {
+		return nil, fmt.Errorf("conv vae step: batch has %d values, want %d (%d images of %d)", len(batch), b*n, b, n)
+	}
+	FillNormal(v.eps, rng)
+	loss, recon, kl, err := v.evaluate(batch, v.eps, v.KLWeight())
+	if err != nil {
+		return nil, err
+	}
+	out := []float64{loss / float64(b), recon / float64(b), kl / float64(b)}
+	for i, x := range []float64{loss, recon, kl} {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return out, &NonFiniteLossError{Name: v.LossNames()[i], Value: x}
+		}
+	}
+	grads, err := gradsOf(v.train.weights)
+	if err != nil {
+		return nil, err
+	}
+	return out, v.opt.Update(grads)
+}
