@@ -91,6 +91,16 @@ func (s *Studio) runSelftest(dir string, rep *SelftestReport) error {
 	s.mu.Unlock()
 	steps := selftestSteps()
 	s.doWait(func() {
+		if fam := os.Getenv("GENSTUDIO_SELFTEST_FAMILY"); fam != "" {
+			for i, n := range familyNames {
+				if n == fam {
+					s.form.family.SetSelected(familyLabels[i])
+				}
+			}
+		}
+		if img := os.Getenv("GENSTUDIO_SELFTEST_IMAGE"); img != "" {
+			s.form.image.SetSelected(img)
+		}
 		s.form.steps.SetText(strconv.Itoa(steps))
 		s.form.preview.SetText("10")
 		s.trainBtn.OnTapped()
