@@ -42,6 +42,7 @@ run: build
 test: test-deps
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 25m ./...
+	$(GO) test -count=1 -tags noopenblas -run 'PlainGo|Gradient|SameSeed' ./models/
 
 bench: build
 	./$(BIN) bench
