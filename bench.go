@@ -83,12 +83,16 @@ func cmdBench(args []string) error {
 	torch := fs.Bool("torch", true, "also run the PyTorch references when /usr/bin/python3 has torch")
 	asJSON := fs.Bool("json", false, "print JSON lines instead of a table")
 	which := fs.String("models", "gan,vae,ddpm", "comma-separated families to measure")
+	memory := fs.Int("memory", 0, "instead: train the first of --models this many steps and print memory every 1000")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	ds, err := project.LoadMNIST()
 	if err != nil {
 		return err
+	}
+	if *memory > 0 {
+		return benchMemory(strings.Split(*which, ",")[0], ds, *memory, min(1000, *memory))
 	}
 	if abs, err := filepath.Abs(*ref); err == nil {
 		*ref = abs
@@ -138,6 +142,56 @@ func cmdBench(args []string) error {
 	}
 	if !haveTorch {
 		fmt.Println("(PyTorch references not run: /usr/bin/python3 with torch or", *ref, "not found)")
+	}
+	return nil
+}
+
+// rssMB is the resident set size in MiB (Linux), or the Go runtime's
+// obtained memory elsewhere.
+func rssMB() float64 {
+	if b, err := os.ReadFile("/proc/self/status"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "VmRSS:") {
+				var kb float64
+				fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, "VmRSS:")), "%f", &kb)
+				return kb / 1024
+			}
+		}
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return float64(ms.Sys) / (1 << 20)
+}
+
+// benchMemory trains a family's default model for steps steps and prints
+// resident memory, live heap and allocations per step every `every` steps,
+// so that growth over a long run shows.
+func benchMemory(family string, ds *project.Dataset, steps, every int) error {
+	m, err := models.New(family, nil)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	b, err := training.NewBatcher(ds, training.BatchSize(m), 0)
+	if err != nil {
+		return err
+	}
+	src := rand.NewPCG(0, 0)
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	lastMallocs, lastBytes, lastStep := ms.Mallocs, ms.TotalAlloc, 0
+	fmt.Printf("%-8s %10s %12s %12s %14s\n", "step", "RSS MiB", "heap MiB", "allocs/step", "KiB alloc/step")
+	for s := 0; s < steps; s++ {
+		if _, err := m.TrainStep(b.Batch(s), training.StepRNG(src, 0, s)); err != nil {
+			return err
+		}
+		if (s+1)%every == 0 || s+1 == steps {
+			runtime.ReadMemStats(&ms)
+			n := float64(s + 1 - lastStep)
+			fmt.Printf("%-8d %10.1f %12.1f %12.0f %14.1f\n", s+1, rssMB(), float64(ms.HeapAlloc)/(1<<20),
+				float64(ms.Mallocs-lastMallocs)/n, float64(ms.TotalAlloc-lastBytes)/n/1024)
+			lastMallocs, lastBytes, lastStep = ms.Mallocs, ms.TotalAlloc, s+1
+		}
 	}
 	return nil
 }

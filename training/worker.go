@@ -309,7 +309,9 @@ func StepRNG(src *rand.PCG, seed uint64, step int) *rand.Rand {
 	return rand.New(src)
 }
 
-func batchSizeOf(m models.Model) int {
+// BatchSize reads a model's batch size from its configuration (64 when
+// it has none).
+func BatchSize(m models.Model) int {
 	var c struct {
 		Batch int `json:"batch"`
 	}
@@ -368,7 +370,7 @@ func (w *Worker) preview(step int, z []float32, real []uint8) error {
 }
 
 func (w *Worker) loop(ctx context.Context) error {
-	batcher, err := NewBatcher(w.data, batchSizeOf(w.model), w.opts.Seed)
+	batcher, err := NewBatcher(w.data, BatchSize(w.model), w.opts.Seed)
 	if err != nil {
 		return err
 	}
@@ -403,7 +405,7 @@ func (w *Worker) loop(ctx context.Context) error {
 		lastProgress = time.Now()
 	}
 	// Real images for views that need them (a VAE's reconstructions).
-	real := append([]uint8(nil), batcher.Batch(0)[:min(16, batchSizeOf(w.model))*w.data.ImageSize()]...)
+	real := append([]uint8(nil), batcher.Batch(0)[:min(16, BatchSize(w.model))*w.data.ImageSize()]...)
 	// Previews may cost at most about a tenth of the time: the wait before
 	// the next one is at least nine times what the last one took.
 	previewGap := w.opts.PreviewPeriod
