@@ -52,7 +52,10 @@ var modelFlags = []struct{ flag, key, usage string }{
 	{"latent", "latent", "latent size (gan, vae)"},
 	{"g-hidden", "g_hidden", "generator hidden sizes, e.g. 256,512,1024 (gan)"},
 	{"d-hidden", "d_hidden", "discriminator hidden sizes, e.g. 1024,512,256 (gan)"},
-	{"hidden", "hidden", "hidden size (vae, ddpm)"},
+	{"hidden", "hidden", "hidden size (mlp vae, mlp ddpm)"},
+	{"features", "features", "base feature maps (conv vae, unet ddpm)"},
+	{"g-features", "g_features", "generator feature maps (conv gan)"},
+	{"d-features", "d_features", "discriminator feature maps (conv gan)"},
 	{"kl-beta", "kl_beta", "KL weight β (vae)"},
 	{"kl-warmup", "kl_warmup_steps", "KL warm-up steps (vae)"},
 	{"temperature", "temperature", "sampling temperature (vae)"},
@@ -63,14 +66,9 @@ var modelFlags = []struct{ flag, key, usage string }{
 	{"eta", "eta", "DDIM η (ddpm)"},
 }
 
-// familyConfig returns family's default config with the set flags applied.
-func familyConfig(family string, seed uint64, set map[string]string) ([]byte, error) {
-	def, err := models.New(family, nil)
-	if err != nil {
-		return nil, err
-	}
-	b, err := json.Marshal(def.Config())
-	def.Close()
+// familyConfig returns family/arch's default config with the set flags applied.
+func familyConfig(family, arch string, seed uint64, set map[string]string) ([]byte, error) {
+	b, err := models.DefaultConfig(family, arch)
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +76,7 @@ func familyConfig(family string, seed uint64, set map[string]string) ([]byte, er
 	if err := json.Unmarshal(b, &cfg); err != nil {
 		return nil, err
 	}
-	cfg["seed"] = seed
+	cfg["seed"], cfg["arch"] = seed, arch
 	for _, mf := range modelFlags {
 		v, ok := set[mf.flag]
 		if !ok {
@@ -86,7 +84,7 @@ func familyConfig(family string, seed uint64, set map[string]string) ([]byte, er
 		}
 		old, applies := cfg[mf.key]
 		if !applies {
-			return nil, fmt.Errorf("--%s does not apply to the %s family", mf.flag, family)
+			return nil, fmt.Errorf("--%s does not apply to the %s %s model", mf.flag, arch, family)
 		}
 		switch old.(type) {
 		case string:
@@ -112,7 +110,7 @@ func familyConfig(family string, seed uint64, set map[string]string) ([]byte, er
 func cmdTrain(args []string) error {
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
 	family := fs.String("family", "gan", "model family: gan, vae or ddpm")
-	arch := fs.String("arch", "mlp", "architecture: mlp")
+	arch := fs.String("arch", "mlp", "architecture: mlp, or conv (gan, vae) or unet (ddpm)")
 	data := fs.String("data", "mnist", `data set: "mnist" or a folder of images`)
 	steps := fs.Int("steps", 3000, "train until this many steps in total")
 	seed := fs.Uint64("seed", 1, "seed of weights, batch order and noise")
@@ -128,9 +126,6 @@ func cmdTrain(args []string) error {
 	}
 	set := map[string]string{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = f.Value.String() })
-	if *arch != "mlp" {
-		return fmt.Errorf("--arch %s: only mlp is available in this version", *arch)
-	}
 	var m models.Model
 	start := 0
 	if *resume != "" {
@@ -140,7 +135,7 @@ func cmdTrain(args []string) error {
 		}
 		m, start, *seed = ck.Model, ck.Info.Step, ck.Info.Seed
 	} else {
-		cfg, err := familyConfig(*family, *seed, set)
+		cfg, err := familyConfig(*family, *arch, *seed, set)
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -12,160 +13,67 @@ import (
 	"github.com/genstudio/genstudio/models"
 )
 
-// The families the form offers, in order, with their Model.Family names.
-var familyLabels = []string{"GAN (MLP)", "VAE (MLP)", "Diffusion (DDPM, MLP)"}
-var familyNames = []string{"gan", "vae", "ddpm"}
+// fieldKind is how a setting is typed in.
+type fieldKind int
 
-// modelForm is the model settings form: a family choice, the fields of the
-// chosen family only, and the training fields all families share. Each
-// entry has a validator whose message Fyne shows under the field.
-type modelForm struct {
-	family *widget.Select
+const (
+	kindInt fieldKind = iota
+	kindFloat
+	kindSizes  // a list of layer sizes
+	kindChoice // one of choices
+)
 
-	// GAN
-	latent, gHidden, dHidden *widget.Entry
-	// VAE
-	vaeLatent, vaeHidden, klBeta, warmup, temperature *widget.Entry
-	// DDPM
-	timesteps, ddpmHidden, sampleSteps, eta *widget.Entry
-	schedule, sampler                       *widget.Select
-	// shared
-	lr, beta1, batch, steps, preview, seed *widget.Entry
-	image                                  *widget.Select
-
-	boxes   map[string]*widget.Form
-	common  *widget.Form
-	content fyne.CanvasObject
+// field is one model setting: its key in the model's JSON config, how it
+// is shown and what values it accepts.
+type field struct {
+	key, label, hint string
+	kind             fieldKind
+	lo, hi           float64 // accepted range (ints and floats)
+	openLo, openHi   bool    // whether lo / hi themselves are refused
+	choices          []string
 }
 
-func intRange(name string, lo, hi int) fyne.StringValidator {
-	return func(s string) error {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil {
-			return fmt.Errorf("%s must be a whole number", name)
-		}
-		if n < lo || n > hi {
-			return fmt.Errorf("%s must be %d..%d", name, lo, hi)
-		}
-		return nil
-	}
+// variant is one model the form offers: a family and an architecture.
+type variant struct {
+	label, family, arch string
+	fields              []field
 }
 
-func floatRange(name string, lo, hi float64, openLo, closedHi bool) fyne.StringValidator {
-	return func(s string) error {
-		v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-		if err != nil {
-			return fmt.Errorf("%s must be a number", name)
-		}
-		if v < lo || v > hi || (openLo && v == lo) || (!closedHi && v == hi) {
-			return fmt.Errorf("%s must be in %s%g, %g%s", name, map[bool]string{true: "(", false: "["}[openLo], lo, hi, map[bool]string{true: "]", false: ")"}[closedHi])
-		}
-		return nil
-	}
+var (
+	fLatent   = field{key: "latent", label: "Latent size", kind: kindInt, lo: 1, hi: 4096}
+	fBeta     = field{key: "kl_beta", label: "KL weight β", hint: "1 = VAE, above 1 = β-VAE", kind: kindFloat, lo: 0, hi: 1000}
+	fWarmup   = field{key: "kl_warmup_steps", label: "KL warm-up", hint: "steps for β to rise from 0", kind: kindInt, lo: 0, hi: 1e7}
+	fTemp     = field{key: "temperature", label: "Temperature", hint: "scale of z when sampling", kind: kindFloat, lo: 0, hi: 100, openLo: true}
+	fHidden   = field{key: "hidden", label: "Hidden size", kind: kindInt, lo: 1, hi: 16384}
+	fFeatures = field{key: "features", label: "Base features", hint: "feature maps of the first layer", kind: kindInt, lo: 1, hi: 512}
+	fT        = field{key: "t", label: "Diffusion steps T", kind: kindInt, lo: 2, hi: 10000}
+	fSchedule = field{key: "schedule", label: "Noise schedule", kind: kindChoice, choices: []string{models.ScheduleLinear, models.ScheduleCosine}}
+	fSampler  = field{key: "sampler", label: "Sampler", kind: kindChoice, choices: []string{models.SamplerDDPM, models.SamplerDDIM}}
+	fKSteps   = field{key: "sample_steps", label: "Sampling steps", hint: "network evaluations per sample", kind: kindInt, lo: 1, hi: 10000}
+	fEta      = field{key: "eta", label: "DDIM η", hint: "0 = deterministic, 1 = ancestral-like", kind: kindFloat, lo: 0, hi: 1}
+)
+
+// variants are the models the form offers, in menu order.
+var variants = []variant{
+	{"GAN (MLP)", "gan", "mlp", []field{fLatent,
+		{key: "g_hidden", label: "Generator layers", kind: kindSizes},
+		{key: "d_hidden", label: "Discriminator layers", hint: "hidden sizes, input to output", kind: kindSizes}}},
+	{"GAN (conv, DCGAN)", "gan", "conv", []field{fLatent,
+		{key: "g_features", label: "Generator features", kind: kindInt, lo: 1, hi: 512},
+		{key: "d_features", label: "Discriminator features", kind: kindInt, lo: 1, hi: 512}}},
+	{"VAE (MLP)", "vae", "mlp", []field{fLatent, fHidden, fBeta, fWarmup, fTemp}},
+	{"VAE (conv)", "vae", "conv", []field{fLatent, fFeatures, fBeta, fWarmup, fTemp}},
+	{"Diffusion (DDPM, MLP)", "ddpm", "mlp", []field{fT, fSchedule, fHidden, fSampler, fKSteps, fEta}},
+	{"Diffusion (DDPM, U-Net)", "ddpm", "unet", []field{fT, fSchedule, fFeatures, fSampler, fKSteps, fEta}},
 }
 
-func sizesValidator(name string) fyne.StringValidator {
-	return func(s string) error {
-		sizes, err := models.ParseSizes(s)
-		if err != nil {
-			return err
-		}
-		if len(sizes) == 0 {
-			return fmt.Errorf("%s: give at least one layer size, like 256, 512", name)
-		}
-		for _, n := range sizes {
-			if n < 1 || n > 16384 {
-				return fmt.Errorf("%s: layer sizes must be 1..16384", name)
-			}
-		}
-		return nil
+// variantLabels are the menu entries.
+func variantLabels() []string {
+	out := make([]string, len(variants))
+	for i, v := range variants {
+		out[i] = v.label
 	}
-}
-
-func newEntry(text string, v fyne.StringValidator) *widget.Entry {
-	e := widget.NewEntry()
-	e.SetText(text)
-	e.Validator = v
-	return e
-}
-
-func joinInts(xs []int) string {
-	s := make([]string, len(xs))
-	for i, x := range xs {
-		s[i] = strconv.Itoa(x)
-	}
-	return strings.Join(s, ", ")
-}
-
-func ftoa(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
-
-func newModelForm() *modelForm {
-	g, v, d := models.DefaultGANConfig(), models.DefaultVAEConfig(), models.DefaultDDPMConfig()
-	f := &modelForm{
-		latent:  newEntry(strconv.Itoa(g.Latent), intRange("Latent size", 1, 4096)),
-		gHidden: newEntry(joinInts(g.GHidden), sizesValidator("Generator layers")),
-		dHidden: newEntry(joinInts(g.DHidden), sizesValidator("Discriminator layers")),
-
-		vaeLatent:   newEntry(strconv.Itoa(v.Latent), intRange("Latent size", 1, 4096)),
-		vaeHidden:   newEntry(strconv.Itoa(v.Hidden), intRange("Hidden size", 1, 16384)),
-		klBeta:      newEntry(ftoa(v.Beta), floatRange("KL weight β", 0, 1000, false, true)),
-		warmup:      newEntry(strconv.Itoa(v.WarmupSteps), intRange("KL warm-up", 0, 10_000_000)),
-		temperature: newEntry(ftoa(v.Temperature), floatRange("Temperature", 0, 10, true, true)),
-
-		timesteps:   newEntry(strconv.Itoa(d.T), intRange("Diffusion steps T", 2, 10000)),
-		ddpmHidden:  newEntry(strconv.Itoa(d.Hidden), intRange("Hidden size", 1, 16384)),
-		schedule:    widget.NewSelect([]string{models.ScheduleLinear, models.ScheduleCosine}, nil),
-		sampler:     widget.NewSelect([]string{models.SamplerDDPM, models.SamplerDDIM}, nil),
-		sampleSteps: newEntry(strconv.Itoa(d.SampleSteps), intRange("Sampling steps", 1, 10000)),
-		eta:         newEntry(ftoa(d.Eta), floatRange("DDIM η", 0, 1, false, true)),
-
-		lr:      newEntry(ftoa(g.LR), floatRange("Learning rate", 0, 1, true, false)),
-		beta1:   newEntry(ftoa(g.Beta1), floatRange("Adam beta1", 0, 1, false, false)),
-		batch:   newEntry(strconv.Itoa(g.Batch), intRange("Batch size", 1, 4096)),
-		steps:   newEntry("3000", intRange("Steps", 1, 10_000_000)),
-		preview: newEntry("100", intRange("Preview interval", 1, 1_000_000)),
-		seed:    newEntry("1", intRange("Seed", 0, 1<<31-1)),
-	}
-	f.image = widget.NewSelect(imageLabels, nil)
-	f.image.SetSelected(imageLabels[0])
-	f.schedule.SetSelected(d.Schedule)
-	f.sampler.SetSelected(d.Sampler)
-	f.boxes = map[string]*widget.Form{
-		"gan": widget.NewForm(
-			widget.NewFormItem("Latent size", f.latent),
-			&widget.FormItem{Text: "Generator layers", Widget: f.gHidden},
-			&widget.FormItem{Text: "Discriminator layers", Widget: f.dHidden, HintText: "hidden sizes, input to output"},
-		),
-		"vae": widget.NewForm(
-			widget.NewFormItem("Latent size", f.vaeLatent),
-			widget.NewFormItem("Hidden size", f.vaeHidden),
-			&widget.FormItem{Text: "KL weight β", Widget: f.klBeta, HintText: "1 = VAE, above 1 = β-VAE"},
-			&widget.FormItem{Text: "KL warm-up", Widget: f.warmup, HintText: "steps for β to rise from 0"},
-			&widget.FormItem{Text: "Temperature", Widget: f.temperature, HintText: "scale of z when sampling"},
-		),
-		"ddpm": widget.NewForm(
-			widget.NewFormItem("Diffusion steps T", f.timesteps),
-			widget.NewFormItem("Noise schedule", f.schedule),
-			widget.NewFormItem("Hidden size", f.ddpmHidden),
-			widget.NewFormItem("Sampler", f.sampler),
-			&widget.FormItem{Text: "Sampling steps", Widget: f.sampleSteps, HintText: "network evaluations per sample"},
-			&widget.FormItem{Text: "DDIM η", Widget: f.eta, HintText: "0 = deterministic, 1 = ancestral-like"},
-		),
-	}
-	f.common = widget.NewForm(
-		&widget.FormItem{Text: "Images", Widget: f.image, HintText: "the data set is resized to this"},
-		widget.NewFormItem("Learning rate", f.lr),
-		widget.NewFormItem("Adam beta1", f.beta1),
-		widget.NewFormItem("Batch size", f.batch),
-		widget.NewFormItem("Steps", f.steps),
-		&widget.FormItem{Text: "Preview every", Widget: f.preview, HintText: "steps (and at least every 2 s)"},
-		widget.NewFormItem("Seed", f.seed),
-	)
-	f.family = widget.NewSelect(familyLabels, func(label string) { f.showFamily(familyOf(label), true) })
-	stack := container.NewVBox(f.boxes["gan"], f.boxes["vae"], f.boxes["ddpm"])
-	f.content = container.NewVBox(widget.NewForm(widget.NewFormItem("Family", f.family)), stack, widget.NewSeparator(), f.common)
-	f.family.SetSelected(familyLabels[0])
-	return f
+	return out
 }
 
 // The image shapes a model can be trained at.
@@ -179,6 +87,186 @@ func imageLabel(size, channels int) string {
 	return fmt.Sprintf("%d×%d %s", size, size, kind)
 }
 
+// input is the widget of one field.
+type input struct {
+	field
+	entry  *widget.Entry  // kindInt, kindFloat, kindSizes
+	choice *widget.Select // kindChoice
+}
+
+func (in *input) widget() fyne.CanvasObject {
+	if in.choice != nil {
+		return in.choice
+	}
+	return in.entry
+}
+
+func (in *input) text() string {
+	if in.choice != nil {
+		return in.choice.Selected
+	}
+	return strings.TrimSpace(in.entry.Text)
+}
+
+// validate checks the text and returns its value for the JSON config.
+func (f field) parse(s string) (any, error) {
+	inRange := func(v float64) error {
+		if v < f.lo || v > f.hi || (f.openLo && v == f.lo) || (f.openHi && v == f.hi) {
+			lo, hi := "[", "]"
+			if f.openLo {
+				lo = "("
+			}
+			if f.openHi {
+				hi = ")"
+			}
+			return fmt.Errorf("%s must be in %s%g, %g%s", f.label, lo, f.lo, f.hi, hi)
+		}
+		return nil
+	}
+	switch f.kind {
+	case kindInt:
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return nil, fmt.Errorf("%s must be a whole number", f.label)
+		}
+		return n, inRange(float64(n))
+	case kindFloat:
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s must be a number", f.label)
+		}
+		return v, inRange(v)
+	case kindSizes:
+		sizes, err := models.ParseSizes(s)
+		if err != nil {
+			return nil, err
+		}
+		if len(sizes) == 0 {
+			return nil, fmt.Errorf("%s: give at least one layer size, like 256, 512", f.label)
+		}
+		for _, n := range sizes {
+			if n < 1 || n > 16384 {
+				return nil, fmt.Errorf("%s: layer sizes must be 1..16384", f.label)
+			}
+		}
+		return sizes, nil
+	}
+	for _, c := range f.choices {
+		if s == c {
+			return s, nil
+		}
+	}
+	return nil, fmt.Errorf("%s: choose one of %s", f.label, strings.Join(f.choices, ", "))
+}
+
+// format writes a config value into a field's text.
+func (f field) format(v any) string {
+	switch x := v.(type) {
+	case float64:
+		return strconv.FormatFloat(x, 'g', -1, 64)
+	case string:
+		return x
+	case []any:
+		parts := make([]string, len(x))
+		for i, e := range x {
+			parts[i] = fmt.Sprint(e)
+		}
+		return strings.Join(parts, ", ")
+	}
+	return fmt.Sprint(v)
+}
+
+func newInput(f field) *input {
+	in := &input{field: f}
+	if f.kind == kindChoice {
+		in.choice = widget.NewSelect(f.choices, nil)
+		return in
+	}
+	in.entry = widget.NewEntry()
+	in.entry.Validator = func(s string) error { _, err := f.parse(strings.TrimSpace(s)); return err }
+	return in
+}
+
+func (in *input) set(v any) {
+	if in.choice != nil {
+		in.choice.SetSelected(in.format(v))
+	} else {
+		in.entry.SetText(in.format(v))
+	}
+}
+
+// modelForm is the model settings form: the model choice, that model's own
+// fields, and the shared training fields. Each entry has a validator whose
+// message Fyne shows under the field.
+type modelForm struct {
+	family *widget.Select // the variant menu
+	inputs [][]*input     // per variant
+	forms  []*widget.Form // per variant
+
+	image                                  *widget.Select
+	lr, beta1, batch, steps, preview, seed *input
+
+	common  *widget.Form
+	content fyne.CanvasObject
+}
+
+var (
+	fLR      = field{key: "lr", label: "Learning rate", kind: kindFloat, lo: 0, hi: 1, openLo: true, openHi: true}
+	fBeta1   = field{key: "beta1", label: "Adam beta1", kind: kindFloat, lo: 0, hi: 1, openHi: true}
+	fBatch   = field{key: "batch", label: "Batch size", kind: kindInt, lo: 1, hi: 4096}
+	fSteps   = field{label: "Steps", kind: kindInt, lo: 1, hi: 1e7}
+	fPreview = field{label: "Preview every", hint: "steps (and at least every 2 s)", kind: kindInt, lo: 1, hi: 1e6}
+	fSeed    = field{key: "seed", label: "Seed", kind: kindInt, lo: 0, hi: 1<<31 - 1}
+)
+
+func formItem(in *input) *widget.FormItem {
+	return &widget.FormItem{Text: in.label, Widget: in.widget(), HintText: in.hint}
+}
+
+func newModelForm() *modelForm {
+	f := &modelForm{}
+	stack := container.NewVBox()
+	for _, v := range variants {
+		var ins []*input
+		form := widget.NewForm()
+		for _, fd := range v.fields {
+			in := newInput(fd)
+			ins = append(ins, in)
+			form.AppendItem(formItem(in))
+		}
+		f.inputs = append(f.inputs, ins)
+		f.forms = append(f.forms, form)
+		stack.Add(form)
+	}
+	f.image = widget.NewSelect(imageLabels, nil)
+	f.image.SetSelected(imageLabels[0])
+	f.lr, f.beta1, f.batch = newInput(fLR), newInput(fBeta1), newInput(fBatch)
+	f.steps, f.preview, f.seed = newInput(fSteps), newInput(fPreview), newInput(fSeed)
+	f.steps.entry.SetText("3000")
+	f.preview.entry.SetText("100")
+	f.seed.entry.SetText("1")
+	f.common = widget.NewForm(&widget.FormItem{Text: "Images", Widget: f.image, HintText: "the data set is resized to this"})
+	for _, in := range []*input{f.lr, f.beta1, f.batch, f.steps, f.preview, f.seed} {
+		f.common.AppendItem(formItem(in))
+	}
+	f.family = widget.NewSelect(variantLabels(), func(string) { f.showVariant(f.currentIndex(), true) })
+	f.content = container.NewVBox(widget.NewForm(widget.NewFormItem("Model", f.family)), stack, widget.NewSeparator(), f.common)
+	f.family.SetSelected(variants[0].label)
+	return f
+}
+
+func (f *modelForm) currentIndex() int {
+	for i, v := range variants {
+		if v.label == f.family.Selected {
+			return i
+		}
+	}
+	return 0
+}
+
+// current is the chosen model's family name.
+func (f *modelForm) current() string { return variants[f.currentIndex()].family }
+
 // imageShape is the chosen image size and channel count.
 func (f *modelForm) imageShape() (size, channels int) {
 	size, channels = 28, 1
@@ -191,166 +279,100 @@ func (f *modelForm) imageShape() (size, channels int) {
 	return size, channels
 }
 
-func familyOf(label string) string {
-	for i, l := range familyLabels {
-		if l == label {
-			return familyNames[i]
-		}
+// defaults is a variant's default configuration as a JSON object.
+func defaults(v variant) map[string]any {
+	cfg := map[string]any{}
+	if b, err := models.DefaultConfig(v.family, v.arch); err == nil {
+		json.Unmarshal(b, &cfg)
 	}
-	return "gan"
+	cfg["arch"] = v.arch
+	return cfg
 }
 
-// current is the chosen family's name.
-func (f *modelForm) current() string { return familyOf(f.family.Selected) }
-
-// showFamily shows that family's fields; with defaults it also resets the
-// shared optimizer fields to the family's recipe.
-func (f *modelForm) showFamily(name string, defaults bool) {
-	for n, b := range f.boxes {
-		if n == name {
-			b.Show()
+// showVariant shows variant i's fields; with reset it also fills them and
+// the shared optimizer fields with that model's defaults.
+func (f *modelForm) showVariant(i int, reset bool) {
+	for k, form := range f.forms {
+		if k == i {
+			form.Show()
 		} else {
-			b.Hide()
+			form.Hide()
 		}
 	}
-	if defaults {
-		f.setOptimizer(recipes[name])
+	if reset {
+		f.fill(i, defaults(variants[i]))
 	}
 }
 
-// recipe is a family's default optimizer settings.
-type recipe struct {
-	lr, beta1 float64
-	batch     int
-}
-
-var recipes = func() map[string]recipe {
-	g, v, d := models.DefaultGANConfig(), models.DefaultVAEConfig(), models.DefaultDDPMConfig()
-	return map[string]recipe{"gan": {g.LR, g.Beta1, g.Batch}, "vae": {v.LR, v.Beta1, v.Batch}, "ddpm": {d.LR, d.Beta1, d.Batch}}
-}()
-
-func (f *modelForm) setOptimizer(r recipe) {
-	f.lr.SetText(ftoa(r.lr))
-	f.beta1.SetText(ftoa(r.beta1))
-	f.batch.SetText(strconv.Itoa(r.batch))
-}
-
-func (f *modelForm) familyEntries(name string) []*widget.Entry {
-	switch name {
-	case "vae":
-		return []*widget.Entry{f.vaeLatent, f.vaeHidden, f.klBeta, f.warmup, f.temperature}
-	case "ddpm":
-		return []*widget.Entry{f.timesteps, f.ddpmHidden, f.sampleSteps, f.eta}
+// fill writes a configuration into variant i's fields and the shared ones.
+func (f *modelForm) fill(i int, cfg map[string]any) {
+	for _, in := range append(f.inputs[i], f.lr, f.beta1, f.batch) {
+		if v, ok := cfg[in.key]; ok {
+			in.set(v)
+		}
 	}
-	return []*widget.Entry{f.latent, f.gHidden, f.dHidden}
-}
-
-func (f *modelForm) commonEntries() []*widget.Entry {
-	return []*widget.Entry{f.lr, f.beta1, f.batch, f.steps, f.preview, f.seed}
 }
 
 // runSettings is what the form describes.
 type runSettings struct {
 	family       string
-	build        func() (models.Model, error)
+	config       []byte // the model's JSON configuration
 	steps        int
 	previewEvery int
 	seed         uint64
 }
 
-func entryLabel(form *widget.Form, e *widget.Entry) string {
-	for _, it := range form.Items {
-		if it.Widget == e {
-			return it.Text
-		}
-	}
-	return "Setting"
-}
+func (s runSettings) build() (models.Model, error) { return models.New(s.family, s.config) }
 
-// read validates the chosen family's fields and the shared ones, and
-// returns the settings or every message at once.
+// read validates the chosen model's fields and the shared ones, and returns
+// the settings or every message at once.
 func (f *modelForm) read() (runSettings, error) {
-	fam := f.current()
+	i := f.currentIndex()
+	v := variants[i]
+	cfg := defaults(v)
 	var errs []error
-	for _, e := range f.familyEntries(fam) {
-		if err := e.Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", entryLabel(f.boxes[fam], e), err))
+	values := map[*input]any{}
+	for _, in := range append(append([]*input{}, f.inputs[i]...), f.lr, f.beta1, f.batch, f.steps, f.preview, f.seed) {
+		val, err := in.parse(in.text())
+		if err != nil {
+			errs = append(errs, err)
+			continue
 		}
-	}
-	for _, e := range f.commonEntries() {
-		if err := e.Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", entryLabel(f.common, e), err))
+		values[in] = val
+		if in.key != "" {
+			cfg[in.key] = val
 		}
 	}
 	if len(errs) > 0 {
 		return runSettings{}, errors.Join(errs...)
 	}
-	atoi := func(e *widget.Entry) int { n, _ := strconv.Atoi(strings.TrimSpace(e.Text)); return n }
-	atof := func(e *widget.Entry) float64 { v, _ := strconv.ParseFloat(strings.TrimSpace(e.Text), 64); return v }
-	s := runSettings{family: fam, steps: atoi(f.steps), previewEvery: atoi(f.preview), seed: uint64(atoi(f.seed))}
-	lr, beta1, batch := atof(f.lr), atof(f.beta1), atoi(f.batch)
 	size, ch := f.imageShape()
-	var err error
-	switch fam {
-	case "gan":
-		c := models.DefaultGANConfig()
-		c.Width, c.Height, c.Channels = size, size, ch
-		c.Latent, c.LR, c.Beta1, c.Batch, c.Seed = atoi(f.latent), lr, beta1, batch, s.seed
-		c.GHidden, _ = models.ParseSizes(f.gHidden.Text)
-		c.DHidden, _ = models.ParseSizes(f.dHidden.Text)
-		err = c.Validate()
-		s.build = func() (models.Model, error) { return models.NewGAN(c) }
-	case "vae":
-		c := models.DefaultVAEConfig()
-		c.Width, c.Height, c.Channels = size, size, ch
-		c.Latent, c.Hidden, c.LR, c.Beta1, c.Batch, c.Seed = atoi(f.vaeLatent), atoi(f.vaeHidden), lr, beta1, batch, s.seed
-		c.Beta, c.WarmupSteps, c.Temperature = atof(f.klBeta), atoi(f.warmup), atof(f.temperature)
-		err = c.Validate()
-		s.build = func() (models.Model, error) { return models.NewVAE(c) }
-	case "ddpm":
-		c := models.DefaultDDPMConfig()
-		c.Width, c.Height, c.Channels = size, size, ch
-		c.T, c.Hidden, c.LR, c.Beta1, c.Batch, c.Seed = atoi(f.timesteps), atoi(f.ddpmHidden), lr, beta1, batch, s.seed
-		c.Schedule, c.Sampler, c.SampleSteps, c.Eta = f.schedule.Selected, f.sampler.Selected, atoi(f.sampleSteps), atof(f.eta)
-		err = c.Validate()
-		s.build = func() (models.Model, error) { return models.NewDDPM(c) }
-	}
+	cfg["width"], cfg["height"], cfg["channels"] = size, size, ch
+	b, err := json.Marshal(cfg)
 	if err != nil {
 		return runSettings{}, err
 	}
-	return s, nil
+	return runSettings{family: v.family, config: b, steps: values[f.steps].(int),
+		previewEvery: values[f.preview].(int), seed: uint64(values[f.seed].(int))}, nil
 }
 
 // show fills the form from a loaded model's configuration.
 func (f *modelForm) show(m models.Model, seed uint64) {
-	for i, n := range familyNames {
-		if n == m.Family() {
-			f.family.SetSelected(familyLabels[i])
+	b, err := json.Marshal(m.Config())
+	if err != nil {
+		return
+	}
+	arch := models.ArchOf(b)
+	for i, v := range variants {
+		if v.family == m.Family() && v.arch == arch {
+			f.family.SetSelected(v.label)
+			var cfg map[string]any
+			if json.Unmarshal(b, &cfg) == nil {
+				f.fill(i, cfg)
+			}
 		}
 	}
-	switch c := m.Config().(type) {
-	case models.GANConfig:
-		f.latent.SetText(strconv.Itoa(c.Latent))
-		f.gHidden.SetText(joinInts(c.GHidden))
-		f.dHidden.SetText(joinInts(c.DHidden))
-		f.setOptimizer(recipe{c.LR, c.Beta1, c.Batch})
-	case models.VAEConfig:
-		f.vaeLatent.SetText(strconv.Itoa(c.Latent))
-		f.vaeHidden.SetText(strconv.Itoa(c.Hidden))
-		f.klBeta.SetText(ftoa(c.Beta))
-		f.warmup.SetText(strconv.Itoa(c.WarmupSteps))
-		f.temperature.SetText(ftoa(c.Temperature))
-		f.setOptimizer(recipe{c.LR, c.Beta1, c.Batch})
-	case models.DDPMConfig:
-		f.timesteps.SetText(strconv.Itoa(c.T))
-		f.ddpmHidden.SetText(strconv.Itoa(c.Hidden))
-		f.schedule.SetSelected(c.Schedule)
-		f.sampler.SetSelected(c.Sampler)
-		f.sampleSteps.SetText(strconv.Itoa(c.SampleSteps))
-		f.eta.SetText(ftoa(c.Eta))
-		f.setOptimizer(recipe{c.LR, c.Beta1, c.Batch})
-	}
-	f.seed.SetText(strconv.FormatUint(seed, 10))
+	f.seed.entry.SetText(strconv.FormatUint(seed, 10))
 	sh := m.Shape()
 	f.image.SetSelected(imageLabel(sh.Width, sh.Channels))
 }
@@ -358,19 +380,32 @@ func (f *modelForm) show(m models.Model, seed uint64) {
 // setEnabled locks the model's settings while a model exists: they are
 // baked into it. Steps and preview interval stay editable between runs.
 func (f *modelForm) setEnabled(on bool) {
-	all := append(append(append(f.familyEntries("gan"), f.familyEntries("vae")...), f.familyEntries("ddpm")...), f.lr, f.beta1, f.batch, f.seed)
-	for _, e := range all {
+	set := func(w fyne.Disableable) {
 		if on {
-			e.Enable()
+			w.Enable()
 		} else {
-			e.Disable()
+			w.Disable()
 		}
 	}
-	for _, s := range []*widget.Select{f.family, f.schedule, f.sampler, f.image} {
-		if on {
-			s.Enable()
-		} else {
-			s.Disable()
+	for _, ins := range f.inputs {
+		for _, in := range ins {
+			set(in.widget().(fyne.Disableable))
 		}
 	}
+	for _, in := range []*input{f.lr, f.beta1, f.batch, f.seed} {
+		set(in.entry)
+	}
+	set(f.family)
+	set(f.image)
+}
+
+// input returns the chosen model's input for a config key (or a shared
+// one), nil if there is none.
+func (f *modelForm) input(key string) *input {
+	for _, in := range append(append([]*input{}, f.inputs[f.currentIndex()]...), f.lr, f.beta1, f.batch, f.seed) {
+		if in.key == key {
+			return in
+		}
+	}
+	return nil
 }

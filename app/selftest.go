@@ -92,17 +92,21 @@ func (s *Studio) runSelftest(dir string, rep *SelftestReport) error {
 	steps := selftestSteps()
 	s.doWait(func() {
 		if fam := os.Getenv("GENSTUDIO_SELFTEST_FAMILY"); fam != "" {
-			for i, n := range familyNames {
-				if n == fam {
-					s.form.family.SetSelected(familyLabels[i])
+			arch := os.Getenv("GENSTUDIO_SELFTEST_ARCH")
+			if arch == "" {
+				arch = "mlp"
+			}
+			for _, v := range variants {
+				if v.family == fam && v.arch == arch {
+					s.form.family.SetSelected(v.label)
 				}
 			}
 		}
 		if img := os.Getenv("GENSTUDIO_SELFTEST_IMAGE"); img != "" {
 			s.form.image.SetSelected(img)
 		}
-		s.form.steps.SetText(strconv.Itoa(steps))
-		s.form.preview.SetText("10")
+		s.form.steps.entry.SetText(strconv.Itoa(steps))
+		s.form.preview.entry.SetText("10")
 		s.trainBtn.OnTapped()
 	})
 	paused, resumed := false, false

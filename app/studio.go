@@ -291,11 +291,11 @@ func (s *Studio) updateControls() {
 		s.pauseBtn.SetIcon(theme.MediaPauseIcon())
 	}
 	s.form.setEnabled(s.model == nil)
-	s.form.steps.Enable()
-	s.form.preview.Enable()
+	s.form.steps.entry.Enable()
+	s.form.preview.entry.Enable()
 	if running {
-		s.form.steps.Disable()
-		s.form.preview.Disable()
+		s.form.steps.entry.Disable()
+		s.form.preview.entry.Disable()
 	}
 }
 

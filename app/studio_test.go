@@ -59,11 +59,11 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 }
 
 func smallForm(s *Studio, steps string) {
-	s.form.gHidden.SetText("32, 64")
-	s.form.dHidden.SetText("64, 32")
-	s.form.batch.SetText("16")
-	s.form.steps.SetText(steps)
-	s.form.preview.SetText("5")
+	s.form.input("g_hidden").entry.SetText("32, 64")
+	s.form.input("d_hidden").entry.SetText("64, 32")
+	s.form.batch.entry.SetText("16")
+	s.form.steps.entry.SetText(steps)
+	s.form.preview.entry.SetText("5")
 }
 
 func loadSmallMNIST(t *testing.T, s *Studio) {
@@ -133,11 +133,11 @@ func TestStudioTrainExportSaveLoad(t *testing.T) {
 	if err := <-errs; err != nil {
 		t.Fatal(err)
 	}
-	if s.model == nil || s.step != 12 || s.form.gHidden.Text != "32, 64" {
-		t.Fatalf("loaded step %d, form %q", s.step, s.form.gHidden.Text)
+	if s.model == nil || s.step != 12 || s.form.input("g_hidden").text() != "32, 64" {
+		t.Fatalf("loaded step %d, form %q", s.step, s.form.input("g_hidden").text())
 	}
 	// Train continues the loaded model up to the new step count.
-	s.form.steps.SetText("15")
+	s.form.steps.entry.SetText("15")
 	tap(s.trainBtn)
 	waitFor(t, "continued training", func() bool { return s.worker == nil && s.step == 15 })
 }
@@ -172,10 +172,10 @@ func TestStudioFormValidation(t *testing.T) {
 		entry func() *widget.Entry
 		text  string
 	}{
-		{func() *widget.Entry { return s.form.latent }, "abc"},
-		{func() *widget.Entry { return s.form.lr }, "2"},
-		{func() *widget.Entry { return s.form.gHidden }, "256, x"},
-		{func() *widget.Entry { return s.form.batch }, "0"},
+		{func() *widget.Entry { return s.form.input("latent").entry }, "abc"},
+		{func() *widget.Entry { return s.form.lr.entry }, "2"},
+		{func() *widget.Entry { return s.form.input("g_hidden").entry }, "256, x"},
+		{func() *widget.Entry { return s.form.batch.entry }, "0"},
 	} {
 		e := tc.entry()
 		old := e.Text
@@ -228,46 +228,48 @@ func TestStudioDropFolder(t *testing.T) {
 	}
 }
 
-// TestStudioTrainsEveryFamily trains each family for a few steps through
-// the window and checks its own loss names, preview and second view.
-func TestStudioTrainsEveryFamily(t *testing.T) {
-	for _, tc := range []struct {
-		label   string
-		small   func(f *modelForm)
-		losses  []string
-		auxView bool
-	}{
-		{familyLabels[0], func(f *modelForm) { f.gHidden.SetText("32"); f.dHidden.SetText("32") }, []string{"D loss", "G loss"}, false},
-		{familyLabels[1], func(f *modelForm) { f.vaeHidden.SetText("32"); f.warmup.SetText("4") }, []string{"loss", "recon", "KL"}, true},
-		{familyLabels[2], func(f *modelForm) {
-			f.ddpmHidden.SetText("32")
-			f.timesteps.SetText("100")
-			f.sampleSteps.SetText("5")
-		}, []string{"MSE"}, true},
-	} {
-		t.Run(tc.label, func(t *testing.T) {
+// TestStudioTrainsEveryModel trains every model of the menu for a few
+// steps through the window and checks its own loss names, preview and
+// second view.
+func TestStudioTrainsEveryModel(t *testing.T) {
+	small := map[string]map[string]string{
+		"gan/mlp":   {"g_hidden": "32", "d_hidden": "32"},
+		"gan/conv":  {"g_features": "4", "d_features": "4"},
+		"vae/mlp":   {"hidden": "32", "kl_warmup_steps": "4"},
+		"vae/conv":  {"features": "4"},
+		"ddpm/mlp":  {"hidden": "32", "t": "100", "sample_steps": "3"},
+		"ddpm/unet": {"features": "4", "t": "100", "sample_steps": "2"},
+	}
+	losses := map[string][]string{"gan": {"D loss", "G loss"}, "vae": {"loss", "recon", "KL"}, "ddpm": {"MSE"}}
+	for _, v := range variants {
+		t.Run(v.label, func(t *testing.T) {
+			if testing.Short() && v.arch != "mlp" {
+				t.Skip("conv models are slow")
+			}
 			s := newTestStudio(t)
 			loadSmallMNIST(t, s)
 			ui(func() {
-				s.form.family.SetSelected(tc.label)
-				tc.small(s.form)
-				s.form.batch.SetText("16")
-				s.form.steps.SetText("6")
+				s.form.family.SetSelected(v.label)
+				for k, val := range small[v.family+"/"+v.arch] {
+					s.form.input(k).set(val)
+				}
+				s.form.batch.entry.SetText("8")
+				s.form.steps.entry.SetText("3")
 			})
-			if got := s.form.boxes[s.form.current()]; got.Hidden {
-				t.Fatal("the chosen family's fields are hidden")
+			if s.form.forms[s.form.currentIndex()].Hidden {
+				t.Fatal("the chosen model's fields are hidden")
 			}
 			tap(s.trainBtn)
-			waitFor(t, "training", func() bool { return s.model != nil && s.worker == nil && s.step == 6 && !s.trainBtn.Disabled() })
-			if s.model.Family() != s.form.current() {
-				t.Fatalf("trained %s, form says %s", s.model.Family(), s.form.current())
+			waitFor(t, "training", func() bool { return s.model != nil && s.worker == nil && s.step == 3 && !s.trainBtn.Disabled() })
+			if s.model.Family() != v.family {
+				t.Fatalf("trained %s, menu says %s", s.model.Family(), v.family)
 			}
-			for _, n := range tc.losses {
-				if s.chart.Len(n) != 6 {
+			for _, n := range losses[v.family] {
+				if s.chart.Len(n) != 3 {
 					t.Fatalf("chart series %q has %d points", n, s.chart.Len(n))
 				}
 			}
-			if s.grid.Image() == nil || (s.aux.Image() != nil) != tc.auxView {
+			if s.grid.Image() == nil || (s.aux.Image() != nil) != (v.family != "gan") {
 				t.Fatalf("preview %v, second view %v", s.grid.Image() != nil, s.aux.Image() != nil)
 			}
 		})

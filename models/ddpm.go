@@ -17,7 +17,7 @@ import (
 type DDPMConfig struct {
 	T           int     `json:"t"`            // diffusion steps
 	Schedule    string  `json:"schedule"`     // "linear" or "cosine"
-	Hidden      int     `json:"hidden"`       // width of the noise predictor
+	Hidden      int     `json:"hidden"`       // width of the MLP noise predictor
 	TEmb        int     `json:"temb"`         // sinusoidal time-embedding size (even)
 	Width       int     `json:"width"`        // image shape
 	Height      int     `json:"height"`       //
@@ -30,6 +30,11 @@ type DDPMConfig struct {
 	SampleSteps int     `json:"sample_steps"` // sampler steps K, 1..T (0 means T)
 	Eta         float64 `json:"eta"`          // DDIM η in [0, 1]; 0 is deterministic
 	Seed        uint64  `json:"seed"`         // weight initialisation
+
+	// Arch picks the noise predictor: "mlp" (or "") or "unet" (unet.go).
+	Arch string `json:"arch,omitempty"`
+	// Features is the U-Net's base channel count F (the U-Net only).
+	Features int `json:"features,omitempty"`
 }
 
 // The sampler and schedule names DDPMConfig accepts.
@@ -59,8 +64,6 @@ func (c DDPMConfig) Validate() error {
 		return fmt.Errorf("diffusion steps T must be 1..10000, got %d", c.T)
 	case c.Schedule != ScheduleLinear && c.Schedule != ScheduleCosine:
 		return fmt.Errorf("noise schedule must be %q or %q, got %q", ScheduleLinear, ScheduleCosine, c.Schedule)
-	case c.Hidden < 1 || c.Hidden > 16384:
-		return fmt.Errorf("hidden size must be 1..16384, got %d", c.Hidden)
 	case c.TEmb < 2 || c.TEmb > 4096 || c.TEmb%2 != 0:
 		return fmt.Errorf("time embedding size must be even and 2..4096, got %d", c.TEmb)
 	case c.Width < 1 || c.Height < 1 || c.Channels < 1 || c.Width*c.Height*c.Channels > 1<<16:
@@ -71,6 +74,9 @@ func (c DDPMConfig) Validate() error {
 		return fmt.Errorf("Adam betas must be in [0, 1), got %g and %g", c.Beta1, c.Beta2)
 	case c.Batch < 1 || c.Batch > 4096:
 		return fmt.Errorf("batch size must be 1..4096, got %d", c.Batch)
+	}
+	if err := c.validateArch(); err != nil {
+		return err
 	}
 	return SampleOptions{Sampler: c.Sampler, Steps: c.SampleSteps, Eta: c.Eta}.validate(c.T)
 }
@@ -189,19 +195,24 @@ func timestepEmbedding(dst []float32, t, dim int) {
 //	h2      = h1 + SiLU(mid(h1) + e)
 //	eps_hat = out(h2)
 //
-// trained on MSE(eps_hat, eps) with Adam. It samples with the ancestral
-// DDPM sampler or with DDIM.
+// or, with Arch "unet", a small convolutional U-Net (see unNet), trained
+// on MSE(eps_hat, eps) with Adam. It samples with the ancestral DDPM
+// sampler or with DDIM.
 type DDPM struct {
 	cfg   DDPMConfig
 	dt    tensor.Dtype
 	shape ImageShape
 	sch   *ddpmSchedule
 
-	Temb, Inp, Mid, Out *Linear
+	Temb, Inp, Mid, Out *Linear // the MLP (nil for the U-Net)
+	unet                *unNet  // the U-Net (nil for the MLP)
 	opt                 *Adam
 
 	train *ddpmTrainGraph
 	fwd   *ddpmFwdGraph // forward-only graph for sampling, built on first use
+	// the U-Net's forward graphs for fewer than ddpmChunk rows, by size
+	// (a power of two), so that small previews do not pay for 64 images
+	fwdSmall map[int]*ddpmFwdGraph
 
 	// step scratch, reused every step
 	ts       []int
@@ -227,13 +238,17 @@ func newDDPM(cfg DDPMConfig, dt tensor.Dtype) (*DDPM, error) {
 	shape := ImageShape{cfg.Width, cfg.Height, cfg.Channels}
 	n := shape.Size()
 	d := &DDPM{cfg: cfg, dt: dt, shape: shape, sch: sch, embCache: make([][]float32, cfg.T)}
-	// Module order of EpsMLP: temb, inp, mid, out (PyTorch initialises in
-	// that order from its generator).
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x6a09e667f3bcc908))
-	d.Temb = NewLinear("temb", cfg.TEmb, cfg.Hidden, dt, rng)
-	d.Inp = NewLinear("inp", n, cfg.Hidden, dt, rng)
-	d.Mid = NewLinear("mid", cfg.Hidden, cfg.Hidden, dt, rng)
-	d.Out = NewLinear("out", cfg.Hidden, n, dt, rng)
+	if cfg.isUNet() {
+		d.unet = newUNet(cfg, dt, rng)
+	} else {
+		// Module order of EpsMLP: temb, inp, mid, out (PyTorch initialises
+		// in that order from its generator).
+		d.Temb = NewLinear("temb", cfg.TEmb, cfg.Hidden, dt, rng)
+		d.Inp = NewLinear("inp", n, cfg.Hidden, dt, rng)
+		d.Mid = NewLinear("mid", cfg.Hidden, cfg.Hidden, dt, rng)
+		d.Out = NewLinear("out", cfg.Hidden, n, dt, rng)
+	}
 	d.opt = NewAdam(tensorsOf(d.Params()), cfg.LR, cfg.Beta1, cfg.Beta2)
 	if d.train, err = d.buildTrain(); err != nil {
 		return nil, fmt.Errorf("build ddpm training step: %w", err)
@@ -246,8 +261,12 @@ func newDDPM(cfg DDPMConfig, dt tensor.Dtype) (*DDPM, error) {
 	return d, nil
 }
 
-// Params lists the noise predictor's weights with EpsMLP's state_dict names.
+// Params lists the noise predictor's weights with their state_dict names
+// (EpsMLP's, or the U-Net's).
 func (d *DDPM) Params() []NamedTensor {
+	if d.unet != nil {
+		return append([]NamedTensor(nil), d.unet.params...)
+	}
 	var ps []NamedTensor
 	for _, l := range []*Linear{d.Temb, d.Inp, d.Mid, d.Out} {
 		ps = append(ps, NamedTensor{Name: l.Name + ".weight", T: l.W, Transposed: true}, NamedTensor{Name: l.Name + ".bias", T: l.B})
@@ -276,7 +295,7 @@ func (d *DDPM) OptimizerStep() int { return d.opt.Step }
 // SetOptimizerStep implements Model.
 func (d *DDPM) SetOptimizerStep(n int) { d.opt.Step = n }
 
-// State implements Model: the weights as EpsMLP's state_dict names them,
+// State implements Model: the weights as the state_dict names them,
 // then Adam's moments as "optim.<param>.exp_avg" and "optim.<param>.exp_avg_sq".
 func (d *DDPM) State() []NamedTensor {
 	ps := d.Params()
@@ -304,13 +323,20 @@ func (d *DDPM) Close() error {
 		errs = append(errs, d.fwd.vm.Close())
 		d.fwd = nil
 	}
+	for _, f := range d.fwdSmall {
+		errs = append(errs, f.vm.Close())
+	}
+	d.fwdSmall = nil
 	return errors.Join(errs...)
 }
 
 // epsNet builds the noise predictor on g for inputs xt (batch×N) and temb
 // (batch×TEmb), with weight nodes bound to the shared tensors. weights come
-// in Params order.
-func (d *DDPM) epsNet(g *G.ExprGraph, xt, temb *G.Node) (out *G.Node, weights G.Nodes, err error) {
+// in Params order. train tells the training graph from the sampling one.
+func (d *DDPM) epsNet(g *G.ExprGraph, xt, temb *G.Node, train bool) (out *G.Node, weights G.Nodes, err error) {
+	if d.unet != nil {
+		return d.unet.build(g, xt, temb, train)
+	}
 	wt, bt := d.Temb.Nodes(g)
 	wi, bi := d.Inp.Nodes(g)
 	wm, bm := d.Mid.Nodes(g)
@@ -386,7 +412,7 @@ func (d *DDPM) buildTrain() (*ddpmTrainGraph, error) {
 	xt := G.NewMatrix(eg, d.dt, G.WithShape(b, n), G.WithValue(s.xt), G.WithName("x_t"))
 	temb := G.NewMatrix(eg, d.dt, G.WithShape(b, te), G.WithValue(s.temb), G.WithName("temb_in"))
 	eps := G.NewMatrix(eg, d.dt, G.WithShape(b, n), G.WithValue(s.eps), G.WithName("eps"))
-	out, weights, err := d.epsNet(eg, xt, temb)
+	out, weights, err := d.epsNet(eg, xt, temb, true)
 	if err != nil {
 		return nil, err
 	}
@@ -513,33 +539,60 @@ func (d *DDPM) TrainStep(batch []uint8, rng *rand.Rand) ([]float64, error) {
 	return []float64{loss}, d.opt.Update(grads)
 }
 
-// ddpmFwdGraph is the noise predictor alone, for a fixed batch of
-// ddpmChunk rows, sharing the weight tensors with the training graph.
+// ddpmFwdGraph is the noise predictor alone, for a fixed batch of rows
+// (ddpmChunk, or fewer for the U-Net), sharing the weight tensors with the
+// training graph.
 type ddpmFwdGraph struct {
 	vm       G.VM
+	rows     int
 	xt, temb *tensor.Dense
 	out      G.Value
 }
 
-func (d *DDPM) forward() (*ddpmFwdGraph, error) {
-	if d.fwd != nil {
+// graphRows is the size of the forward graph that runs b ≤ ddpmChunk
+// images: always ddpmChunk for the MLP, whose rows cost little; for the
+// U-Net the next power of two.
+func (d *DDPM) graphRows(b int) int {
+	if d.unet == nil {
+		return ddpmChunk
+	}
+	r := 1
+	for r < b {
+		r *= 2
+	}
+	return min(r, ddpmChunk)
+}
+
+func (d *DDPM) forward(rows int) (*ddpmFwdGraph, error) {
+	if rows == ddpmChunk && d.fwd != nil {
 		return d.fwd, nil
+	}
+	if f := d.fwdSmall[rows]; f != nil {
+		return f, nil
 	}
 	n, te := d.shape.Size(), d.cfg.TEmb
 	eg := G.NewGraph()
 	f := &ddpmFwdGraph{
-		xt:   tensor.New(tensor.WithShape(ddpmChunk, n), tensor.Of(d.dt)),
-		temb: tensor.New(tensor.WithShape(ddpmChunk, te), tensor.Of(d.dt)),
+		rows: rows,
+		xt:   tensor.New(tensor.WithShape(rows, n), tensor.Of(d.dt)),
+		temb: tensor.New(tensor.WithShape(rows, te), tensor.Of(d.dt)),
 	}
-	xt := G.NewMatrix(eg, d.dt, G.WithShape(ddpmChunk, n), G.WithValue(f.xt), G.WithName("x_t"))
-	temb := G.NewMatrix(eg, d.dt, G.WithShape(ddpmChunk, te), G.WithValue(f.temb), G.WithName("temb_in"))
-	out, _, err := d.epsNet(eg, xt, temb)
+	xt := G.NewMatrix(eg, d.dt, G.WithShape(rows, n), G.WithValue(f.xt), G.WithName("x_t"))
+	temb := G.NewMatrix(eg, d.dt, G.WithShape(rows, te), G.WithValue(f.temb), G.WithName("temb_in"))
+	out, _, err := d.epsNet(eg, xt, temb, false)
 	if err != nil {
 		return nil, err
 	}
 	G.Read(out, &f.out)
 	f.vm = G.NewTapeMachine(eg)
-	d.fwd = f
+	if rows == ddpmChunk {
+		d.fwd = f
+	} else {
+		if d.fwdSmall == nil {
+			d.fwdSmall = map[int]*ddpmFwdGraph{}
+		}
+		d.fwdSmall[rows] = f
+	}
 	return f, nil
 }
 
@@ -560,20 +613,20 @@ func (d *DDPM) PredictNoise(x []float32, t int) ([]float32, error) {
 // predictEps writes eps_theta(x, t) for every image of x (the same t for
 // all) into dst, running the forward graph in chunks of ddpmChunk.
 func (d *DDPM) predictEps(dst, x []float32, t int) error {
-	f, err := d.forward()
-	if err != nil {
-		return fmt.Errorf("noise predictor graph: %w", err)
-	}
 	n, te := d.shape.Size(), d.cfg.TEmb
 	emb := d.embedding(t)
-	for r := 0; r < ddpmChunk; r++ {
-		writeRow(f.temb, r*te, emb)
-	}
 	rows := len(x) / n
 	for start := 0; start < rows; start += ddpmChunk {
 		b := min(ddpmChunk, rows-start)
+		f, err := d.forward(d.graphRows(b))
+		if err != nil {
+			return fmt.Errorf("noise predictor graph: %w", err)
+		}
+		for r := 0; r < f.rows; r++ {
+			writeRow(f.temb, r*te, emb)
+		}
 		writeRow(f.xt, 0, x[start*n:(start+b)*n])
-		if b < ddpmChunk {
+		if b < f.rows {
 			zeroFrom(f.xt, b*n)
 		}
 		f.vm.Reset()

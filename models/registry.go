@@ -64,3 +64,23 @@ func New(family string, config []byte) (Model, error) {
 	}
 	return b(config)
 }
+
+// defaultConfigs are each architecture's default configuration.
+var defaultConfigs = map[string]func() any{
+	"gan/mlp":   func() any { return DefaultGANConfig() },
+	"gan/conv":  func() any { return DefaultDCGANConfig() },
+	"vae/mlp":   func() any { return DefaultVAEConfig() },
+	"vae/conv":  func() any { return DefaultConvVAEConfig() },
+	"ddpm/mlp":  func() any { return DefaultDDPMConfig() },
+	"ddpm/unet": func() any { return DefaultUNetDDPMConfig() },
+}
+
+// DefaultConfig returns the JSON default configuration of family/arch,
+// without building the model.
+func DefaultConfig(family, arch string) ([]byte, error) {
+	def, ok := defaultConfigs[family+"/"+arch]
+	if !ok {
+		return nil, fmt.Errorf("the %s family has no %q architecture", family, arch)
+	}
+	return json.Marshal(def())
+}

@@ -1,6 +1,8 @@
 // Package project holds the data side of a Gen Studio project: loading
-// image data sets (the built-in MNIST digits, IDX files and folders of
-// ordinary image files) into an in-memory grayscale Dataset.
+// image data sets (the built-in MNIST digits, IDX files, CIFAR-10 batches,
+// zip archives and folders of ordinary image files) into an in-memory
+// Dataset, caching them, and reading and writing the project folder
+// (project.json, runs/, exports/, cache/).
 //
 // The package has no user-interface dependencies; it is shared by the
 // desktop window and by headless commands.

@@ -1,7 +1,6 @@
 package project
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -122,7 +121,10 @@ func LoadFolderWith(ctx context.Context, dir string, pre Preprocess, progress fu
 	cands := w.cands
 	sort.Slice(cands, func(i, j int) bool { return cands[i].path < cands[j].path })
 
-	results, ok := decodeAll(ctx, cands, size, channels, progress)
+	results, ok := decodeAll(ctx, len(cands), func(i int, budget *pixelBudget) decoded {
+		pix, reason := decodeFile(cands[i].path, size, channels, budget)
+		return decoded{pix: pix, reason: reason}
+	}, progress)
 	if !ok {
 		return nil, ctx.Err()
 	}
@@ -134,7 +136,14 @@ func LoadFolderWith(ctx context.Context, dir string, pre Preprocess, progress fu
 		Height:   size,
 		Channels: channels,
 	}
-	skipped := w.skipped
+	return assemble(d, cands, results, w.skipped, dir)
+}
+
+// assemble fills d (whose Name, Source and shape are set) from the decoded
+// candidates: pixels and labels of the usable ones in order, the classes
+// (first-level sub-folders holding usable images, sorted) and the skip list
+// (sorted by path). where names the source in the "no usable images" error.
+func assemble(d *Dataset, cands []candidate, results []decoded, skipped []Skipped, where string) (*Dataset, error) {
 	classSet := map[string]bool{}
 	good := 0
 	for i, c := range cands {
@@ -150,7 +159,7 @@ func LoadFolderWith(ctx context.Context, dir string, pre Preprocess, progress fu
 	sort.SliceStable(skipped, func(i, j int) bool { return skipped[i].Path < skipped[j].Path })
 	d.Skipped = skipped
 	if good == 0 {
-		return d, fmt.Errorf("%w in %s (%d files skipped)", ErrNoUsableImages, dir, len(skipped))
+		return d, fmt.Errorf("%w in %s (%d files skipped)", ErrNoUsableImages, where, len(skipped))
 	}
 
 	classIdx := map[string]int{}
@@ -167,7 +176,7 @@ func LoadFolderWith(ctx context.Context, dir string, pre Preprocess, progress fu
 		rootLabel = 0
 	}
 
-	n := size * size * channels
+	n := d.ImageSize()
 	d.Pixels = make([]uint8, 0, good*n)
 	d.Labels = make([]int, 0, good)
 	for i, c := range cands {
@@ -258,10 +267,10 @@ func (w *walker) addFile(path, class string) {
 	w.cands = append(w.cands, candidate{path: path, class: class})
 }
 
-// decodeAll decodes cands over runtime.NumCPU() workers, results in the
-// order of cands. It reports false when ctx was cancelled first.
-func decodeAll(ctx context.Context, cands []candidate, size, channels int, progress func(done, total int)) ([]decoded, bool) {
-	total := len(cands)
+// decodeAll runs decode for items 0..total-1 over runtime.NumCPU()
+// workers sharing one pixel budget, results in item order. It reports false
+// when ctx was cancelled first.
+func decodeAll(ctx context.Context, total int, decode func(i int, budget *pixelBudget) decoded, progress func(done, total int)) ([]decoded, bool) {
 	results := make([]decoded, total)
 	if progress != nil {
 		progress(0, total)
@@ -279,8 +288,7 @@ func decodeAll(ctx context.Context, cands []candidate, size, channels int, progr
 				if ctx.Err() != nil {
 					continue
 				}
-				pix, reason := decodeFile(cands[i].path, size, channels, budget)
-				results[i] = decoded{pix: pix, reason: reason}
+				results[i] = decode(i, budget)
 				doneCh <- struct{}{}
 			}
 		})
@@ -313,14 +321,9 @@ func decodeAll(ctx context.Context, cands []candidate, size, channels int, progr
 	return results, true
 }
 
-// decodeFile decodes one image file to size×size grayscale, or returns why
+// decodeFile decodes one image file to size×size pixels, or returns why
 // it cannot be used.
 func decodeFile(path string, size, channels int, budget *pixelBudget) (pix []uint8, reason string) {
-	defer func() {
-		if r := recover(); r != nil {
-			pix, reason = nil, fmt.Sprintf("image decoder failed: %v", r)
-		}
-	}()
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, "cannot open: " + errText(err)
@@ -336,30 +339,7 @@ func decodeFile(path string, size, channels int, budget *pixelBudget) (pix []uin
 	if fi.Size() == 0 {
 		return nil, "empty file"
 	}
-	cfg, _, err := image.DecodeConfig(bufio.NewReader(f))
-	if err != nil {
-		return nil, decodeErrText(err)
-	}
-	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return nil, fmt.Sprintf("invalid image size: %dx%d", cfg.Width, cfg.Height)
-	}
-	npix := int64(cfg.Width) * int64(cfg.Height)
-	if cfg.Width > maxImageSide || cfg.Height > maxImageSide || npix > maxImagePixels {
-		return nil, fmt.Sprintf("image too large: %dx%d", cfg.Width, cfg.Height)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, "cannot read: " + errText(err)
-	}
-	budget.acquire(npix)
-	defer budget.release(npix)
-	img, _, err := image.Decode(bufio.NewReader(f))
-	if err != nil {
-		return nil, decodeErrText(err)
-	}
-	if img.Bounds().Empty() {
-		return nil, "invalid image size: 0x0"
-	}
-	return toSquare(img, size, channels), ""
+	return decodeImage(f, size, channels, defaultImageLimits, budget)
 }
 
 // decodeErrText turns an image decoding error into a skip reason.
