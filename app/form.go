@@ -208,6 +208,14 @@ type modelForm struct {
 
 	common  *widget.Form
 	content fyne.CanvasObject
+
+	onChange func() // called after any setting changes (nil: nothing)
+}
+
+func (f *modelForm) changed() {
+	if f.onChange != nil {
+		f.onChange()
+	}
 }
 
 var (
@@ -249,7 +257,16 @@ func newModelForm() *modelForm {
 	for _, in := range []*input{f.lr, f.beta1, f.batch, f.steps, f.preview, f.seed} {
 		f.common.AppendItem(formItem(in))
 	}
-	f.family = widget.NewSelect(variantLabels(), func(string) { f.showVariant(f.currentIndex(), true) })
+	f.family = widget.NewSelect(variantLabels(), func(string) { f.showVariant(f.currentIndex(), true); f.changed() })
+	for _, ins := range append(f.inputs, []*input{f.lr, f.beta1, f.batch, f.steps, f.preview, f.seed}) {
+		for _, in := range ins {
+			if in.entry != nil {
+				in.entry.OnChanged = func(string) { f.changed() }
+			} else {
+				in.choice.OnChanged = func(string) { f.changed() }
+			}
+		}
+	}
 	f.content = container.NewVBox(widget.NewForm(widget.NewFormItem("Model", f.family)), stack, widget.NewSeparator(), f.common)
 	f.family.SetSelected(variants[0].label)
 	return f

@@ -8,21 +8,29 @@ import (
 // AppID is Gen Studio's application ID (as in FyneApp.toml).
 const AppID = "io.genstudio.app"
 
-// Run opens the studio window with MNIST loaded and blocks until it closes.
-// args may hold "--selftest DIR" (see selftest.go).
+// Run opens the studio window and blocks until it closes. args may name a
+// project folder to open (otherwise MNIST is loaded) and may hold
+// "--selftest DIR" (see selftest.go).
 func Run(args []string) error {
 	a := fyneapp.NewWithID(AppID)
 	win := a.NewWindow("Gen Studio")
 	win.Resize(fyne.NewSize(1280, 820))
 	s := NewStudio(a, win)
+	s.buildMenu()
 	win.SetCloseIntercept(func() {
-		s.status.SetText("Stopping …")
-		go func() {
-			s.Close()
-			fyne.Do(win.Close)
-		}()
+		s.confirmClose(func() {
+			s.status.SetText("Stopping …")
+			go func() {
+				s.Close()
+				fyne.Do(win.Close)
+			}()
+		})
 	})
-	s.LoadDataset("mnist")
+	if dir := projectArg(args); dir != "" {
+		s.OpenProject(dir)
+	} else {
+		s.LoadDataset("mnist")
+	}
 	if dir, ok := selftestDir(args); ok {
 		go s.selftest(dir)
 	}

@@ -51,7 +51,11 @@ type Studio struct {
 	dataName, dataInfo, dataNote *widget.Label
 	thumbs                       []*canvas.Image
 	loadBar                      *widget.ProgressBar
-	openBtn                      *widget.Button
+	openBtn, cancelLoad          *widget.Button
+
+	proj  *project.Project // the open project, nil when none
+	dirty bool             // settings changed since the project was saved
+	quiet bool             // the form is being filled from a project: no dirty mark, no reload
 
 	form *modelForm
 
@@ -82,6 +86,12 @@ func NewStudio(a fyne.App, win fyne.Window) *Studio {
 	s.dataNote.Wrapping = fyne.TextWrapWord
 	s.loadBar = widget.NewProgressBar()
 	s.loadBar.Hide()
+	s.cancelLoad = widget.NewButtonWithIcon("Cancel loading", theme.CancelIcon(), func() {
+		if s.loading != nil {
+			s.loading()
+		}
+	})
+	s.cancelLoad.Hide()
 	s.openBtn = widget.NewButtonWithIcon("Open folder…", theme.FolderOpenIcon(), func() {
 		pickFolder(s.win, "Open a folder of images", func(p string) { s.LoadDataset(p) })
 	})
@@ -96,11 +106,16 @@ func NewStudio(a fyne.App, win fyne.Window) *Studio {
 		thumbBox.Add(img)
 	}
 	dataCard := widget.NewCard("Data set", "", container.NewVBox(
-		s.dataName, s.dataInfo, thumbBox, s.loadBar, s.dataNote,
+		s.dataName, s.dataInfo, thumbBox, s.loadBar, s.cancelLoad, s.dataNote,
 		container.NewGridWithColumns(2, s.openBtn, mnistBtn)))
 
 	s.form = newModelForm()
+	s.form.onChange = s.markDirty
 	s.form.image.OnChanged = func(string) {
+		if s.quiet {
+			return
+		}
+		s.markDirty()
 		// A folder is read again at the new shape (colour kept); MNIST is
 		// conformed when training starts.
 		if s.data != nil && s.data.Source != project.MNISTSource && s.worker == nil {
@@ -195,25 +210,45 @@ func (s *Studio) LoadDataset(src string) {
 	s.status.SetText("Loading " + src + " …")
 	size, ch := s.form.imageShape()
 	pre := project.Preprocess{Size: size, Channels: ch}
+	proj := s.proj
+	s.cancelLoad.Show()
 	go func() {
 		var d *project.Dataset
 		var err error
-		if src == "mnist" {
+		progress := func(done, total int) {
+			if total > 0 {
+				v := float64(done) / float64(total)
+				s.do(func() { s.loadBar.SetValue(v) })
+			}
+		}
+		var cacheErr error
+		switch {
+		case src == project.MNISTSource:
 			d, err = project.LoadMNIST()
-		} else {
-			d, err = project.LoadFolderWith(ctx, src, pre, func(done, total int) {
-				if total > 0 {
-					v := float64(done) / float64(total)
-					s.do(func() { s.loadBar.SetValue(v) })
-				}
+		case proj != nil:
+			d, _, err = project.CacheLoad(proj.CacheDir(), src, pre, func() (*project.Dataset, error) {
+				return project.LoadSource(ctx, src, pre, progress)
 			})
+			if errors.Is(err, project.ErrCacheWrite) && d != nil {
+				cacheErr, err = err, nil // the data set is good; only the cache failed
+			}
+		default:
+			d, err = project.LoadSource(ctx, src, pre, progress)
 		}
 		s.do(func() {
 			if ctx.Err() != nil {
+				s.loading = nil
+				s.loadBar.Hide()
+				s.cancelLoad.Hide()
+				s.status.SetText("Loading cancelled; the data set is unchanged.")
 				return
 			}
 			s.loading = nil
 			s.loadBar.Hide()
+			s.cancelLoad.Hide()
+			if cacheErr != nil {
+				dialog.ShowInformation("Data set cache not written", cacheErr.Error(), s.win)
+			}
 			if err != nil {
 				msg := err
 				if d != nil && len(d.Skipped) > 0 {
@@ -240,6 +275,11 @@ func skippedText(sk []project.Skipped, max int) string {
 }
 
 func (s *Studio) setData(d *project.Dataset) {
+	if s.proj != nil && s.proj.DataSource() != d.Source {
+		size, ch := s.form.imageShape()
+		s.proj.SetDataset(d.Source, project.Preprocess{Size: size, Channels: ch})
+		s.markDirty()
+	}
 	s.data = d
 	s.dataName.SetText(d.Name)
 	info := fmt.Sprintf("%d images, %s", d.Len(), imageLabel(d.Width, d.C()))
@@ -365,7 +405,10 @@ func (s *Studio) startWorker(m models.Model, data *project.Dataset, set runSetti
 		s.model, s.step, s.seed = m, 0, set.seed
 		s.history, s.steps = map[string][]float64{}, nil
 		s.chart.Clear()
-		s.runDir = filepath.Join(runsRoot(), time.Now().Format("20060102-150405"))
+		s.runDir = ""
+	}
+	if s.runDir == "" {
+		s.runDir = s.newRunDir(s.model.Family(), set.steps)
 	}
 	w, err := training.NewWorker(s.model, data, training.Options{
 		Steps: set.steps, Seed: s.seed, StartStep: s.step, PreviewEvery: set.previewEvery,
@@ -626,7 +669,7 @@ func (s *Studio) LoadCheckpoint(path string, done func(error)) {
 					s.model.Close()
 				}
 				s.model, s.step, s.seed = ck.Model, ck.Info.Step, ck.Info.Seed
-				s.runDir = filepath.Join(runsRoot(), time.Now().Format("20060102-150405"))
+				s.runDir = "" // a run folder is made when training starts
 				s.history, s.steps = map[string][]float64{}, nil
 				s.chart.Clear()
 				s.form.show(ck.Model, ck.Info.Seed)

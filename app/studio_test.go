@@ -1,6 +1,7 @@
 package app
 
 import (
+	"fmt"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -273,5 +274,80 @@ func TestStudioTrainsEveryModel(t *testing.T) {
 				t.Fatalf("preview %v, second view %v", s.grid.Image() != nil, s.aux.Image() != nil)
 			}
 		})
+	}
+}
+
+// TestProjectRoundTrip: train in a new project, close, reopen in a new
+// window: data set, settings and the run's model are back.
+func TestProjectRoundTrip(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "my project")
+	imgs := t.TempDir()
+	d, err := project.LoadMNIST()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 40; i++ {
+		cls := filepath.Join(imgs, []string{"a", "b"}[i%2])
+		os.MkdirAll(cls, 0o755)
+		f, _ := os.Create(filepath.Join(cls, fmt.Sprintf("%02d.png", i)))
+		png.Encode(f, d.Thumbnail(i))
+		f.Close()
+	}
+
+	s := newTestStudio(t)
+	s.Dropped([]fyne.URI{storage.NewFileURI(imgs)})
+	waitFor(t, "folder", func() bool { return s.data != nil })
+	errs := make(chan error, 1)
+	ui(func() {
+		s.form.family.SetSelected("VAE (MLP)")
+		s.form.input("hidden").set("24")
+		s.form.batch.entry.SetText("8")
+		s.form.steps.entry.SetText("4")
+		s.NewProject(dir, func(err error) { errs <- err })
+	})
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	if s.dirty || !strings.Contains(s.win.Title(), "my project") {
+		t.Fatalf("title %q dirty %v after save", s.win.Title(), s.dirty)
+	}
+	ui(func() { s.form.seed.entry.SetText("7") })
+	if !strings.HasSuffix(s.win.Title(), "•") {
+		t.Fatalf("title %q shows no unsaved mark", s.win.Title())
+	}
+	ui(func() { s.SaveProject(func(err error) { errs <- err }) })
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	tap(s.trainBtn)
+	waitFor(t, "training", func() bool { return s.worker == nil && s.step == 4 && !s.trainBtn.Disabled() })
+	if !strings.HasPrefix(s.runDir, filepath.Join(dir, "runs")) {
+		t.Fatalf("run folder %s is outside the project", s.runDir)
+	}
+
+	// Move the project: paths inside are relative.
+	moved := filepath.Join(t.TempDir(), "moved")
+	if err := os.Rename(dir, moved); err != nil {
+		t.Fatal(err)
+	}
+	r := newTestStudio(t)
+	ui(func() { r.OpenProject(moved) })
+	waitFor(t, "reopen", func() bool { return r.data != nil && r.model != nil })
+	if r.data.Len() != 40 || r.form.current() != "vae" || r.form.input("hidden").text() != "24" || r.form.seed.text() != "7" {
+		t.Fatalf("reopened: %d images, family %s, hidden %s, seed %s", r.data.Len(), r.form.current(), r.form.input("hidden").text(), r.form.seed.text())
+	}
+	if r.step != 4 || r.model.Family() != "vae" {
+		t.Fatalf("reopened model at step %d (%s)", r.step, r.model.Family())
+	}
+	if r.dirty {
+		t.Fatal("a freshly opened project is marked unsaved")
+	}
+
+	// A broken project.json is refused and changes nothing.
+	os.WriteFile(filepath.Join(moved, "project.json"), []byte(`{"version": 1, "na`), 0o644)
+	q := newTestStudio(t)
+	ui(func() { q.OpenProject(moved) })
+	if q.proj != nil || !strings.HasPrefix(q.status.Text, "Error:") {
+		t.Fatalf("broken project opened: status %q", q.status.Text)
 	}
 }

@@ -1,0 +1,271 @@
+package app
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/genstudio/genstudio/models"
+	"github.com/genstudio/genstudio/project"
+	"github.com/genstudio/genstudio/training"
+)
+
+const recentKey = "recentProjects"
+
+// markDirty notes unsaved changes and shows them in the title.
+func (s *Studio) markDirty() {
+	if s.proj == nil || s.dirty || s.quiet {
+		return
+	}
+	s.dirty = true
+	s.updateTitle()
+}
+
+func (s *Studio) updateTitle() {
+	title := "Gen Studio"
+	if s.proj != nil {
+		title += " — " + s.proj.Name
+		if s.dirty {
+			title += " •"
+		}
+	}
+	s.win.SetTitle(title)
+}
+
+// buildMenu installs the File menu: projects, recent projects, quit.
+func (s *Studio) buildMenu() {
+	recent := fyne.NewMenuItem("Open recent", nil)
+	var items []*fyne.MenuItem
+	for _, dir := range s.recentProjects() {
+		items = append(items, fyne.NewMenuItem(dir, func() { s.OpenProject(dir) }))
+	}
+	if len(items) == 0 {
+		items = append(items, &fyne.MenuItem{Label: "(none yet)", Disabled: true})
+	}
+	recent.ChildMenu = fyne.NewMenu("", items...)
+	file := fyne.NewMenu("File",
+		fyne.NewMenuItem("New project…", func() {
+			pickFolder(s.win, "Create the project in (an empty or new folder)", func(dir string) { s.NewProject(dir, nil) })
+		}),
+		fyne.NewMenuItem("Open project…", func() {
+			pickFolder(s.win, "Open a project folder", func(dir string) { s.OpenProject(dir) })
+		}),
+		recent,
+		fyne.NewMenuItemSeparator(),
+		fyne.NewMenuItem("Save project", func() { s.SaveProject(nil) }),
+		fyne.NewMenuItem("Save project as…", func() {
+			pickFolder(s.win, "Save the project into (an empty or new folder)", func(dir string) { s.NewProject(dir, nil) })
+		}),
+	)
+	s.win.SetMainMenu(fyne.NewMainMenu(file))
+}
+
+func (s *Studio) recentProjects() []string {
+	return s.app.Preferences().StringList(recentKey)
+}
+
+func (s *Studio) addRecent(dir string) {
+	list := slices.DeleteFunc(s.recentProjects(), func(d string) bool { return d == dir })
+	list = append([]string{dir}, list...)
+	if len(list) > 8 {
+		list = list[:8]
+	}
+	s.app.Preferences().SetStringList(recentKey, list)
+	s.buildMenu()
+}
+
+// NewProject creates a project in dir holding the current settings and
+// data set reference (Save As when a project is open), then saves it.
+func (s *Studio) NewProject(dir string, done func(error)) {
+	name := filepath.Base(filepath.Clean(dir))
+	p, err := project.Create(dir, name)
+	if err != nil {
+		s.showError(err)
+		if done != nil {
+			done(err)
+		}
+		return
+	}
+	if s.data != nil {
+		size, ch := s.form.imageShape()
+		p.SetDataset(s.data.Source, project.Preprocess{Size: size, Channels: ch})
+	}
+	if s.proj != nil {
+		p.Runs = s.proj.Runs // runs stay in the old folder; their records move along
+	}
+	s.proj = p
+	s.SaveProject(done)
+}
+
+// SaveProject writes the form's settings into project.json (atomically).
+// Without a project it asks where to create one.
+func (s *Studio) SaveProject(done func(error)) {
+	if s.proj == nil {
+		pickFolder(s.win, "Save the project into (an empty or new folder)", func(dir string) { s.NewProject(dir, done) })
+		return
+	}
+	err := s.storeSettings()
+	if err == nil {
+		err = s.proj.Save()
+	}
+	if err != nil {
+		s.showError(fmt.Errorf("project not saved: %w", err))
+	} else {
+		s.dirty = false
+		s.updateTitle()
+		s.addRecent(s.proj.Dir())
+		s.status.SetText("Saved project " + s.proj.Dir())
+	}
+	if done != nil {
+		done(err)
+	}
+}
+
+// storeSettings copies the form into the project.
+func (s *Studio) storeSettings() error {
+	set, err := s.form.read()
+	if err != nil {
+		return err
+	}
+	v := variants[s.form.currentIndex()]
+	s.proj.Model = project.ModelRef{Family: v.family, Arch: v.arch, Config: json.RawMessage(set.config)}
+	s.proj.Training = project.TrainingSettings{Steps: set.steps, PreviewEvery: set.previewEvery, Seed: set.seed}
+	size, ch := s.form.imageShape()
+	s.proj.Dataset.Preprocess = project.Preprocess{Size: size, Channels: ch}
+	return nil
+}
+
+// OpenProject opens the project in dir: its settings fill the form, its
+// data set loads (from the cache when unchanged) and the newest checkpoint
+// of its newest run becomes the current model. A failed open changes
+// nothing.
+func (s *Studio) OpenProject(dir string) {
+	if s.worker != nil {
+		s.showError(errors.New("stop training before opening another project"))
+		return
+	}
+	p, err := project.Open(dir)
+	if err != nil {
+		s.showError(err)
+		return
+	}
+	s.proj = p
+	s.quiet = true
+	s.applyProject()
+	s.quiet = false
+	s.dirty = false
+	s.updateTitle()
+	s.addRecent(p.Dir())
+	if src := p.DataSource(); src != "" {
+		s.LoadDataset(src)
+	}
+	if ck := s.latestCheckpoint(); ck != "" {
+		// Loading the model fills the form with what the project already says.
+		s.LoadCheckpoint(ck, func(error) { s.dirty = false; s.updateTitle() })
+	}
+}
+
+// applyProject fills the form from the project's settings.
+func (s *Studio) applyProject() {
+	p := s.proj
+	if p.Model.Family != "" {
+		arch := p.Model.Arch
+		if arch == "" {
+			arch = models.ArchOf(p.Model.Config)
+		}
+		for i, v := range variants {
+			if v.family == p.Model.Family && v.arch == arch {
+				s.form.family.SetSelected(v.label)
+				var cfg map[string]any
+				if json.Unmarshal(p.Model.Config, &cfg) == nil {
+					s.form.fill(i, cfg)
+				}
+			}
+		}
+	}
+	if pre := p.Dataset.Preprocess; pre.Size > 0 {
+		s.form.image.SetSelected(imageLabel(pre.Size, max(pre.Channels, 1)))
+	}
+	t := p.Training
+	if t.Steps > 0 {
+		s.form.steps.entry.SetText(fmt.Sprint(t.Steps))
+	}
+	if t.PreviewEvery > 0 {
+		s.form.preview.entry.SetText(fmt.Sprint(t.PreviewEvery))
+	}
+	s.form.seed.entry.SetText(fmt.Sprint(t.Seed))
+}
+
+// latestCheckpoint is the newest checkpoint of the project's newest run.
+func (s *Studio) latestCheckpoint() string {
+	for i := len(s.proj.Runs) - 1; i >= 0; i-- {
+		cks, _ := training.ListCheckpoints(filepath.Join(s.proj.RunDir(s.proj.Runs[i].ID), "checkpoints"))
+		if len(cks) > 0 {
+			return cks[len(cks)-1]
+		}
+	}
+	return ""
+}
+
+// newRunDir is where a new run keeps its files: runs/<id> in the project,
+// or ~/GenStudio/runs/<id> without one.
+func (s *Studio) newRunDir(family string, steps int) string {
+	if s.proj == nil {
+		return filepath.Join(runsRoot(), time.Now().Format("20060102-150405"))
+	}
+	id := s.proj.NewRunID()
+	s.proj.Runs = append(s.proj.Runs, project.RunRef{ID: id, Created: time.Now().UTC(), Family: family, Steps: steps})
+	// The run list is data, not a setting: record it at once.
+	if err := s.proj.Save(); err != nil {
+		s.showError(fmt.Errorf("the run was not recorded in project.json: %w", err))
+	}
+	return s.proj.RunDir(id)
+}
+
+// confirmClose asks before closing with unsaved changes; then closes.
+func (s *Studio) confirmClose(closeNow func()) {
+	if s.proj == nil || !s.dirty {
+		closeNow()
+		return
+	}
+	msg := widget.NewLabel(fmt.Sprintf("Save the changes to %s before closing?", s.proj.Name))
+	dialog.NewCustomConfirm("Unsaved changes", "Save", "Close without saving", msg, func(save bool) {
+		if !save {
+			closeNow()
+			return
+		}
+		s.SaveProject(func(err error) {
+			if err == nil {
+				closeNow()
+			}
+		})
+	}, s.win).Show()
+}
+
+// projectArg finds a project folder among the command-line arguments.
+func projectArg(args []string) string {
+	for i, a := range args {
+		if a == "--selftest" {
+			continue
+		}
+		if i > 0 && args[i-1] == "--selftest" {
+			continue
+		}
+		if strings.HasPrefix(a, "-") {
+			continue
+		}
+		if st, err := os.Stat(a); err == nil && st.IsDir() {
+			return a
+		}
+	}
+	return ""
+}
