@@ -27,7 +27,7 @@ func loadData(spec string, pre project.Preprocess) (*project.Dataset, error) {
 		}
 		return d.Conform(pre.Size, pre.Channels)
 	}
-	d, err := project.LoadFolderWith(context.Background(), spec, pre, nil)
+	d, err := project.LoadSource(context.Background(), spec, pre, nil)
 	if d != nil && len(d.Skipped) > 0 {
 		fmt.Fprintf(os.Stderr, "skipped %d files in %s:\n", len(d.Skipped), spec)
 		for i, s := range d.Skipped {
@@ -64,6 +64,27 @@ var modelFlags = []struct{ flag, key, usage string }{
 	{"sampler", "sampler", "sampler ddpm|ddim for previews and samples (ddpm)"},
 	{"sample-steps", "sample_steps", "sampling steps K (ddpm)"},
 	{"eta", "eta", "DDIM η (ddpm)"},
+}
+
+// overlay applies the model flags that were given (in flagged, a config
+// built from them) on top of a project's stored config.
+func overlay(stored, flagged []byte, set map[string]string) ([]byte, error) {
+	var base, top map[string]any
+	if err := json.Unmarshal(stored, &base); err != nil {
+		return nil, fmt.Errorf("project model config: %w", err)
+	}
+	if err := json.Unmarshal(flagged, &top); err != nil {
+		return nil, err
+	}
+	for _, mf := range modelFlags {
+		if _, ok := set[mf.flag]; ok {
+			base[mf.key] = top[mf.key]
+			if mf.key == "width" {
+				base["height"] = top["height"]
+			}
+		}
+	}
+	return json.Marshal(base)
 }
 
 // familyConfig returns family/arch's default config with the set flags applied.
@@ -111,13 +132,14 @@ func cmdTrain(args []string) error {
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
 	family := fs.String("family", "gan", "model family: gan, vae or ddpm")
 	arch := fs.String("arch", "mlp", "architecture: mlp, or conv (gan, vae) or unet (ddpm)")
-	data := fs.String("data", "mnist", `data set: "mnist" or a folder of images`)
+	data := fs.String("data", "mnist", `data set: "mnist", a folder or zip of images, an MNIST idx file or a CIFAR-10 batch`)
 	steps := fs.Int("steps", 3000, "train until this many steps in total")
 	seed := fs.Uint64("seed", 1, "seed of weights, batch order and noise")
 	out := fs.String("out", "run", "output folder: checkpoints/, samples/, metrics.jsonl")
 	resume := fs.String("resume", "", "continue from this checkpoint")
 	previewEvery := fs.Int("preview-every", 500, "write a preview grid every N steps")
 	ckEvery := fs.Duration("checkpoint-every", 5*time.Minute, "write a checkpoint this often")
+	projDir := fs.String("project", "", "project folder: its data set and settings are the defaults, and the run is recorded in it")
 	for _, mf := range modelFlags {
 		fs.String(mf.flag, "", mf.usage)
 	}
@@ -126,6 +148,37 @@ func cmdTrain(args []string) error {
 	}
 	set := map[string]string{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = f.Value.String() })
+	var proj *project.Project
+	var projCfg []byte
+	if *projDir != "" {
+		var err error
+		if proj, err = project.Open(*projDir); err != nil {
+			return err
+		}
+		if _, ok := set["data"]; !ok {
+			*data = proj.DataSource()
+		}
+		if _, ok := set["family"]; !ok && proj.Model.Family != "" {
+			*family, *arch, projCfg = proj.Model.Family, proj.Model.Arch, proj.Model.Config
+			if *arch == "" {
+				*arch = models.ArchOf(projCfg)
+			}
+		}
+		if _, ok := set["steps"]; !ok && proj.Training.Steps > 0 {
+			*steps = proj.Training.Steps
+		}
+		if _, ok := set["seed"]; !ok && proj.Model.Family != "" {
+			*seed = proj.Training.Seed
+		}
+		if _, ok := set["out"]; !ok {
+			id := proj.NewRunID()
+			*out = proj.RunDir(id)
+			proj.Runs = append(proj.Runs, project.RunRef{ID: id, Created: time.Now().UTC(), Family: *family, Steps: *steps})
+			if err := proj.Save(); err != nil {
+				return err
+			}
+		}
+	}
 	var m models.Model
 	start := 0
 	if *resume != "" {
@@ -139,13 +192,32 @@ func cmdTrain(args []string) error {
 		if err != nil {
 			return err
 		}
+		if projCfg != nil {
+			// The project's model settings, with any model flags given on top.
+			if cfg, err = overlay(projCfg, cfg, set); err != nil {
+				return err
+			}
+		}
 		if m, err = models.New(*family, cfg); err != nil {
 			return err
 		}
 	}
 	defer m.Close()
 	sh := m.Shape()
-	ds, err := loadData(*data, project.Preprocess{Size: sh.Width, Channels: sh.Channels})
+	pre := project.Preprocess{Size: sh.Width, Channels: sh.Channels}
+	var ds *project.Dataset
+	var err error
+	if proj != nil && *data == proj.DataSource() && *data != project.MNISTSource {
+		ds, _, err = project.CacheLoad(proj.CacheDir(), *data, pre, func() (*project.Dataset, error) {
+			return project.LoadSource(context.Background(), *data, pre, nil)
+		})
+		if errors.Is(err, project.ErrCacheWrite) && ds != nil {
+			fmt.Fprintln(os.Stderr, "warning:", err)
+			err = nil
+		}
+	} else {
+		ds, err = loadData(*data, pre)
+	}
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/genstudio/genstudio/app"
+	"github.com/genstudio/genstudio/project"
+	"github.com/genstudio/genstudio/training"
 )
 
 // buildBinary builds genstudio once into a temp dir.
@@ -154,6 +156,28 @@ func TestEndToEnd(t *testing.T) {
 	if !strings.Contains(log, "done at step 18") {
 		t.Fatalf("resume output:\n%s", log)
 	}
+	// A project's settings drive headless training, and the run is recorded.
+	pdir := filepath.Join(dir, "proj")
+	p, err := project.Create(pdir, "proj")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Model = project.ModelRef{Family: "vae", Arch: "mlp", Config: []byte(`{"hidden":16,"batch":8}`)}
+	p.Training = project.TrainingSettings{Steps: 5, Seed: 4}
+	if err := p.Save(); err != nil {
+		t.Fatal(err)
+	}
+	log = run(t, nil, bin, "train", "--project", pdir)
+	if !strings.Contains(log, "training vae") || !strings.Contains(log, "done at step 5") {
+		t.Fatalf("project train output:\n%s", log)
+	}
+	if p, err = project.Open(pdir); err != nil || len(p.Runs) != 1 {
+		t.Fatalf("runs after a headless run: %v %v", p, err)
+	}
+	if cks, _ := training.ListCheckpoints(filepath.Join(p.RunDir(p.Runs[0].ID), "checkpoints")); len(cks) != 1 {
+		t.Fatalf("project run checkpoints %v", cks)
+	}
+
 	previews, _ := filepath.Glob(filepath.Join(tr, "samples", "preview-*.png"))
 	if len(previews) < 3 {
 		t.Fatalf("previews %v", previews)
