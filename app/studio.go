@@ -52,6 +52,7 @@ type Studio struct {
 	thumbs                       []*canvas.Image
 	loadBar                      *widget.ProgressBar
 	openBtn, cancelLoad          *widget.Button
+	browseBtn                    *widget.Button
 
 	proj  *project.Project // the open project, nil when none
 	dirty bool             // settings changed since the project was saved
@@ -82,6 +83,7 @@ func NewStudio(a fyne.App, win fyne.Window) *Studio {
 	s := &Studio{app: a, win: win, history: map[string][]float64{}, do: fyne.Do, doWait: fyne.DoAndWait}
 	s.dataName = widget.NewLabelWithStyle("No data set", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	s.dataInfo = widget.NewLabel("")
+	s.dataInfo.Wrapping = fyne.TextWrapWord
 	s.dataNote = widget.NewLabel("Drop a folder of images anywhere on this window, or open one.")
 	s.dataNote.Wrapping = fyne.TextWrapWord
 	s.loadBar = widget.NewProgressBar()
@@ -96,6 +98,7 @@ func NewStudio(a fyne.App, win fyne.Window) *Studio {
 		pickFolder(s.win, "Open a folder of images", func(p string) { s.LoadDataset(p) })
 	})
 	mnistBtn := widget.NewButton("MNIST", func() { s.LoadDataset("mnist") })
+	s.browseBtn = widget.NewButtonWithIcon("Browse…", theme.GridIcon(), s.BrowseData)
 	thumbBox := container.NewGridWithColumns(8)
 	for i := 0; i < thumbCount; i++ {
 		img := canvas.NewImageFromImage(image.NewGray(image.Rect(0, 0, 28, 28)))
@@ -107,7 +110,7 @@ func NewStudio(a fyne.App, win fyne.Window) *Studio {
 	}
 	dataCard := widget.NewCard("Data set", "", container.NewVBox(
 		s.dataName, s.dataInfo, thumbBox, s.loadBar, s.cancelLoad, s.dataNote,
-		container.NewGridWithColumns(2, s.openBtn, mnistBtn)))
+		container.NewGridWithColumns(3, s.openBtn, mnistBtn, s.browseBtn)))
 
 	s.form = newModelForm()
 	s.form.onChange = s.markDirty
@@ -283,7 +286,9 @@ func (s *Studio) setData(d *project.Dataset) {
 	s.data = d
 	s.dataName.SetText(d.Name)
 	info := fmt.Sprintf("%d images, %s", d.Len(), imageLabel(d.Width, d.C()))
-	if len(d.Classes) > 0 {
+	if counts := classCounts(d); len(counts) > 0 && len(counts) <= 12 {
+		info += "\n" + strings.Join(counts, "  ")
+	} else if len(d.Classes) > 0 {
 		info += fmt.Sprintf(", %d classes", len(d.Classes))
 	}
 	s.dataInfo.SetText(info)
@@ -323,6 +328,7 @@ func (s *Studio) updateControls() {
 	set(s.saveBtn, s.model != nil)
 	set(s.loadBtn, !running)
 	set(s.openBtn, !running)
+	set(s.browseBtn, s.data != nil)
 	if paused {
 		s.pauseBtn.SetText("Resume")
 		s.pauseBtn.SetIcon(theme.MediaPlayIcon())

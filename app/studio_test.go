@@ -351,3 +351,45 @@ func TestProjectRoundTrip(t *testing.T) {
 		t.Fatalf("broken project opened: status %q", q.status.Text)
 	}
 }
+
+func TestDataBrowser(t *testing.T) {
+	test.NewTempApp(t)
+	d, err := project.LoadMNIST()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d = d.Subset(200)
+	d.Skipped = []project.Skipped{{Path: "/x/broken.png", Reason: "corrupt image"}}
+	b := newDataBrowser(d)
+	w := test.NewTempWindow(t, b.content())
+	w.Resize(fyne.NewSize(1100, 720))
+	if b.pageLb.Text != "Page 1 of 3" || !b.prev.Disabled() {
+		t.Fatalf("first page: %q", b.pageLb.Text)
+	}
+	first := b.thumbs[0].Image
+	test.Tap(b.next)
+	test.Tap(b.next)
+	if b.pageLb.Text != "Page 3 of 3" || !b.next.Disabled() || b.thumbs[0].Image == first {
+		t.Fatalf("last page: %q", b.pageLb.Text)
+	}
+	// 200 = 2×96 + 8: the last page shows 8 images.
+	shown := 0
+	for _, th := range b.thumbs {
+		if th.Visible() {
+			shown++
+		}
+	}
+	if shown != 8 {
+		t.Fatalf("last page shows %d thumbnails", shown)
+	}
+	counts := strings.Join(classCounts(d), ",")
+	total := 0
+	for _, c := range classCounts(d) {
+		var n int
+		fmt.Sscanf(c[strings.Index(c, ":")+1:], "%d", &n)
+		total += n
+	}
+	if total != 200 || !strings.HasPrefix(counts, "0: ") {
+		t.Fatalf("class counts %s (total %d)", counts, total)
+	}
+}
