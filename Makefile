@@ -43,6 +43,9 @@ test: test-deps
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 25m ./...
 	$(GO) test -count=1 -tags noopenblas -run 'PlainGo|Gradient|SameSeed' ./models/
+	for f in FuzzReadIDX FuzzCIFAR FuzzZip FuzzProjectJSON; do \
+		$(GO) test -run=XXX -fuzz=$$f -fuzztime=5s ./project/ || exit 1; \
+	done
 
 bench: build
 	./$(BIN) bench

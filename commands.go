@@ -139,6 +139,8 @@ func cmdTrain(args []string) error {
 	resume := fs.String("resume", "", "continue from this checkpoint")
 	previewEvery := fs.Int("preview-every", 500, "write a preview grid every N steps")
 	ckEvery := fs.Duration("checkpoint-every", 5*time.Minute, "write a checkpoint this often")
+	resize := fs.String("resize", "crop", "make images square by centre crop or pad")
+	flip := fs.Bool("flip", false, "horizontal-flip augmentation")
 	projDir := fs.String("project", "", "project folder: its data set and settings are the defaults, and the run is recorded in it")
 	for _, mf := range modelFlags {
 		fs.String(mf.flag, "", mf.usage)
@@ -204,7 +206,10 @@ func cmdTrain(args []string) error {
 	}
 	defer m.Close()
 	sh := m.Shape()
-	pre := project.Preprocess{Size: sh.Width, Channels: sh.Channels}
+	pre := project.Preprocess{Size: sh.Width, Channels: sh.Channels, Resize: *resize}
+	if *resize != project.ResizeCrop && *resize != project.ResizePad {
+		return fmt.Errorf("--resize must be crop or pad, got %q", *resize)
+	}
 	var ds *project.Dataset
 	var err error
 	if proj != nil && *data == proj.DataSource() && *data != project.MNISTSource {
@@ -228,6 +233,7 @@ func cmdTrain(args []string) error {
 		Steps: *steps, Seed: *seed, StartStep: start, PreviewEvery: *previewEvery, PreviewPeriod: time.Hour,
 		PreviewDir: filepath.Join(*out, "samples"), CheckpointDir: filepath.Join(*out, "checkpoints"),
 		CheckpointEvery: *ckEvery, MetricsPath: filepath.Join(*out, "metrics.jsonl"), ProgressPeriod: 2 * time.Second,
+		Flip: *flip,
 	})
 	if err != nil {
 		return err

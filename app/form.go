@@ -11,6 +11,7 @@ import (
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/widget"
 	"github.com/genstudio/genstudio/models"
+	"github.com/genstudio/genstudio/project"
 )
 
 // fieldKind is how a setting is typed in.
@@ -203,7 +204,8 @@ type modelForm struct {
 	inputs [][]*input     // per variant
 	forms  []*widget.Form // per variant
 
-	image                                  *widget.Select
+	image, resize                          *widget.Select
+	flip                                   *widget.Check
 	lr, beta1, batch, steps, preview, seed *input
 
 	common  *widget.Form
@@ -253,7 +255,12 @@ func newModelForm() *modelForm {
 	f.steps.entry.SetText("3000")
 	f.preview.entry.SetText("100")
 	f.seed.entry.SetText("1")
-	f.common = widget.NewForm(&widget.FormItem{Text: "Images", Widget: f.image, HintText: "the data set is resized to this"})
+	f.resize = widget.NewSelect([]string{"centre crop", "pad"}, nil)
+	f.resize.SetSelected("centre crop")
+	f.flip = widget.NewCheck("mirror images at random", nil)
+	f.common = widget.NewForm(&widget.FormItem{Text: "Images", Widget: f.image, HintText: "the data set is resized to this"},
+		&widget.FormItem{Text: "Make square by", Widget: f.resize},
+		&widget.FormItem{Text: "Flip augmentation", Widget: f.flip})
 	for _, in := range []*input{f.lr, f.beta1, f.batch, f.steps, f.preview, f.seed} {
 		f.common.AppendItem(formItem(in))
 	}
@@ -284,11 +291,34 @@ func (f *modelForm) currentIndex() int {
 // current is the chosen model's family name.
 func (f *modelForm) current() string { return variants[f.currentIndex()].family }
 
+// preprocess is the chosen data set preprocessing.
+func (f *modelForm) preprocess() project.Preprocess {
+	size, ch := f.imageShape()
+	pre := project.Preprocess{Size: size, Channels: ch, Resize: project.ResizeCrop, Flip: f.flip.Checked}
+	if f.resize.Selected == "pad" {
+		pre.Resize = project.ResizePad
+	}
+	return pre
+}
+
+// showPreprocess shows a stored preprocessing in the form.
+func (f *modelForm) showPreprocess(pre project.Preprocess) {
+	if pre.Size > 0 {
+		f.image.SetSelected(imageLabel(pre.Size, max(pre.Channels, 1)))
+	}
+	if pre.Resize == project.ResizePad {
+		f.resize.SetSelected("pad")
+	} else {
+		f.resize.SetSelected("centre crop")
+	}
+	f.flip.SetChecked(pre.Flip)
+}
+
 // imageShape is the chosen image size and channel count.
 func (f *modelForm) imageShape() (size, channels int) {
 	size, channels = 28, 1
-	if strings.HasPrefix(f.image.Selected, "32") {
-		size = 32
+	if n, err := strconv.Atoi(strings.SplitN(f.image.Selected, "×", 2)[0]); err == nil {
+		size = n
 	}
 	if strings.HasSuffix(f.image.Selected, "RGB") {
 		channels = 3
@@ -414,6 +444,7 @@ func (f *modelForm) setEnabled(on bool) {
 	}
 	set(f.family)
 	set(f.image)
+	set(f.resize)
 }
 
 // input returns the chosen model's input for a config key (or a shared

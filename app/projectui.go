@@ -96,8 +96,7 @@ func (s *Studio) NewProject(dir string, done func(error)) {
 		return
 	}
 	if s.data != nil {
-		size, ch := s.form.imageShape()
-		p.SetDataset(s.data.Source, project.Preprocess{Size: size, Channels: ch})
+		p.SetDataset(s.data.Source, s.form.preprocess())
 	}
 	if s.proj != nil {
 		p.Runs = s.proj.Runs // runs stay in the old folder; their records move along
@@ -139,8 +138,7 @@ func (s *Studio) storeSettings() error {
 	v := variants[s.form.currentIndex()]
 	s.proj.Model = project.ModelRef{Family: v.family, Arch: v.arch, Config: json.RawMessage(set.config)}
 	s.proj.Training = project.TrainingSettings{Steps: set.steps, PreviewEvery: set.previewEvery, Seed: set.seed}
-	size, ch := s.form.imageShape()
-	s.proj.Dataset.Preprocess = project.Preprocess{Size: size, Channels: ch}
+	s.proj.Dataset.Preprocess = s.form.preprocess()
 	return nil
 }
 
@@ -192,9 +190,7 @@ func (s *Studio) applyProject() {
 			}
 		}
 	}
-	if pre := p.Dataset.Preprocess; pre.Size > 0 {
-		s.form.image.SetSelected(imageLabel(pre.Size, max(pre.Channels, 1)))
-	}
+	s.form.showPreprocess(p.Dataset.Preprocess)
 	t := p.Training
 	if t.Steps > 0 {
 		s.form.steps.entry.SetText(fmt.Sprint(t.Steps))

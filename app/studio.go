@@ -114,7 +114,7 @@ func NewStudio(a fyne.App, win fyne.Window) *Studio {
 
 	s.form = newModelForm()
 	s.form.onChange = s.markDirty
-	s.form.image.OnChanged = func(string) {
+	reshape := func() {
 		if s.quiet {
 			return
 		}
@@ -125,6 +125,9 @@ func NewStudio(a fyne.App, win fyne.Window) *Studio {
 			s.LoadDataset(s.data.Source)
 		}
 	}
+	s.form.image.OnChanged = func(string) { reshape() }
+	s.form.resize.OnChanged = func(string) { reshape() }
+	s.form.flip.OnChanged = func(bool) { s.markDirty() }
 	modelCard := widget.NewCard("Model", "", s.form.content)
 
 	s.trainBtn = widget.NewButtonWithIcon("Train", theme.MediaPlayIcon(), s.Train)
@@ -211,8 +214,7 @@ func (s *Studio) LoadDataset(src string) {
 	s.loadBar.SetValue(0)
 	s.loadBar.Show()
 	s.status.SetText("Loading " + src + " …")
-	size, ch := s.form.imageShape()
-	pre := project.Preprocess{Size: size, Channels: ch}
+	pre := s.form.preprocess()
 	proj := s.proj
 	s.cancelLoad.Show()
 	go func() {
@@ -279,8 +281,7 @@ func skippedText(sk []project.Skipped, max int) string {
 
 func (s *Studio) setData(d *project.Dataset) {
 	if s.proj != nil && s.proj.DataSource() != d.Source {
-		size, ch := s.form.imageShape()
-		s.proj.SetDataset(d.Source, project.Preprocess{Size: size, Channels: ch})
+		s.proj.SetDataset(d.Source, s.form.preprocess())
 		s.markDirty()
 	}
 	s.data = d
@@ -419,7 +420,7 @@ func (s *Studio) startWorker(m models.Model, data *project.Dataset, set runSetti
 	w, err := training.NewWorker(s.model, data, training.Options{
 		Steps: set.steps, Seed: s.seed, StartStep: s.step, PreviewEvery: set.previewEvery,
 		CheckpointDir: filepath.Join(s.runDir, "checkpoints"), CheckpointEvery: 5 * time.Minute,
-		MetricsPath: filepath.Join(s.runDir, "metrics.jsonl"),
+		MetricsPath: filepath.Join(s.runDir, "metrics.jsonl"), Flip: s.form.flip.Checked,
 	})
 	if err == nil {
 		err = os.MkdirAll(s.runDir, 0o755)

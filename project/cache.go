@@ -111,7 +111,7 @@ func cacheFileName(source string, pre Preprocess) string {
 			key = abs
 		}
 	}
-	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d\x00%d", key, pre.Size, pre.Channels))
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d\x00%d\x00%s", key, pre.Size, pre.Channels, pre.Resize))
 	return "dataset-" + hex.EncodeToString(sum[:8]) + cacheExt
 }
 

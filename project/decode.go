@@ -23,7 +23,7 @@ var defaultImageLimits = imageLimits{maxSide: maxImageSide, maxPixels: maxImageP
 // refused before their pixels are decoded; budget bounds the pixels being
 // decoded at once across goroutines. A panicking decoder is reported as a
 // reason, not propagated.
-func decodeImage(r io.ReadSeeker, size, channels int, lim imageLimits, budget *pixelBudget) (pix []uint8, reason string) {
+func decodeImage(r io.ReadSeeker, size, channels int, pad bool, lim imageLimits, budget *pixelBudget) (pix []uint8, reason string) {
 	defer func() {
 		if rec := recover(); rec != nil {
 			pix, reason = nil, fmt.Sprintf("image decoder failed: %v", rec)
@@ -56,5 +56,5 @@ func decodeImage(r io.ReadSeeker, size, channels int, lim imageLimits, budget *p
 	if b.Dx() > lim.maxSide || b.Dy() > lim.maxSide || int64(b.Dx())*int64(b.Dy()) > lim.maxPixels {
 		return nil, fmt.Sprintf("image too large: %dx%d", b.Dx(), b.Dy())
 	}
-	return toSquare(img, size, channels), ""
+	return toSquare(img, size, channels, pad), ""
 }

@@ -90,9 +90,19 @@ func LoadFolder(ctx context.Context, dir string, size int, progress func(done, t
 // (centre-cropped, resized with a Catmull-Rom filter) in Channels 1
 // (grayscale) or 3 (RGB).
 type Preprocess struct {
-	Size     int `json:"size"`
-	Channels int `json:"channels"`
+	Size     int    `json:"size"`
+	Channels int    `json:"channels"`
+	Resize   string `json:"resize,omitempty"` // ResizeCrop (default) or ResizePad
+	// Flip asks training for horizontal-flip augmentation (each image of a
+	// batch mirrored with probability ½); it does not change the data set.
+	Flip bool `json:"flip,omitempty"`
 }
+
+// The resize modes of Preprocess.
+const (
+	ResizeCrop = "crop" // centre-crop to a square, then resize
+	ResizePad  = "pad"  // fit the whole image on a black square, then resize
+)
 
 // LoadFolderWith is LoadFolder with RGB as an option: see Preprocess.
 func LoadFolderWith(ctx context.Context, dir string, pre Preprocess, progress func(done, total int)) (*Dataset, error) {
@@ -122,7 +132,7 @@ func LoadFolderWith(ctx context.Context, dir string, pre Preprocess, progress fu
 	sort.Slice(cands, func(i, j int) bool { return cands[i].path < cands[j].path })
 
 	results, ok := decodeAll(ctx, len(cands), func(i int, budget *pixelBudget) decoded {
-		pix, reason := decodeFile(cands[i].path, size, channels, budget)
+		pix, reason := decodeFile(cands[i].path, size, channels, pre.Resize == ResizePad, budget)
 		return decoded{pix: pix, reason: reason}
 	}, progress)
 	if !ok {
@@ -323,7 +333,7 @@ func decodeAll(ctx context.Context, total int, decode func(i int, budget *pixelB
 
 // decodeFile decodes one image file to size×size pixels, or returns why
 // it cannot be used.
-func decodeFile(path string, size, channels int, budget *pixelBudget) (pix []uint8, reason string) {
+func decodeFile(path string, size, channels int, pad bool, budget *pixelBudget) (pix []uint8, reason string) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, "cannot open: " + errText(err)
@@ -339,7 +349,7 @@ func decodeFile(path string, size, channels int, budget *pixelBudget) (pix []uin
 	if fi.Size() == 0 {
 		return nil, "empty file"
 	}
-	return decodeImage(f, size, channels, defaultImageLimits, budget)
+	return decodeImage(f, size, channels, pad, defaultImageLimits, budget)
 }
 
 // decodeErrText turns an image decoding error into a skip reason.
@@ -362,18 +372,33 @@ func errText(err error) string {
 	return err.Error()
 }
 
-// toSquare centre-crops img to a square, resizes it to size×size with a
-// Catmull-Rom filter and returns its luma (channels 1) or its R, G and B
-// planes (channels 3). Transparent pixels are composited over black.
-func toSquare(img image.Image, size, channels int) []uint8 {
+// toSquare makes img square — by a centre crop, or with pad by fitting it
+// whole on a black square — resizes it to size×size with a Catmull-Rom
+// filter and returns its luma (channels 1) or its R, G and B planes
+// (channels 3). Transparent pixels are composited over black.
+func toSquare(img image.Image, size, channels int, pad bool) []uint8 {
 	b := img.Bounds()
+	// Scaling into *image.RGBA uses x/image/draw's fast paths for the
+	// common source types (Gray, RGBA, NRGBA, YCbCr).
+	dst := image.NewRGBA(image.Rect(0, 0, size, size))
+	if pad {
+		w, h := size, size
+		if b.Dx() > b.Dy() {
+			h = max(1, size*b.Dy()/b.Dx())
+		} else {
+			w = max(1, size*b.Dx()/b.Dy())
+		}
+		x0, y0 := (size-w)/2, (size-h)/2
+		for i := 3; i < len(dst.Pix); i += 4 {
+			dst.Pix[i] = 255 // opaque black
+		}
+		draw.CatmullRom.Scale(dst, image.Rect(x0, y0, x0+w, y0+h), img, b, draw.Over, nil)
+		return planes(dst, channels)
+	}
 	s := min(b.Dx(), b.Dy())
 	x0 := b.Min.X + (b.Dx()-s)/2
 	y0 := b.Min.Y + (b.Dy()-s)/2
 	crop := image.Rect(x0, y0, x0+s, y0+s)
-	// Scaling into *image.RGBA uses x/image/draw's fast paths for the
-	// common source types (Gray, RGBA, NRGBA, YCbCr).
-	dst := image.NewRGBA(image.Rect(0, 0, size, size))
 	draw.CatmullRom.Scale(dst, dst.Bounds(), img, crop, draw.Src, nil)
 	return planes(dst, channels)
 }

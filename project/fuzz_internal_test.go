@@ -59,7 +59,7 @@ var fuzzZipLimits = zipLimits{
 // entries are decoded in memory.)
 func FuzzZip(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
-		d, reserved, err := loadZipFrom(context.Background(), bytes.NewReader(data), int64(len(data)), "fuzz.zip", "fuzz", 4, 1, fuzzZipLimits, nil)
+		d, reserved, err := loadZipFrom(context.Background(), bytes.NewReader(data), int64(len(data)), "fuzz.zip", "fuzz", 4, 1, false, fuzzZipLimits, nil)
 		if reserved > fuzzZipLimits.totalBytes {
 			t.Fatalf("reserved %d bytes, over the cap of %d", reserved, fuzzZipLimits.totalBytes)
 		}

@@ -83,3 +83,39 @@ func TestLoadFolderRGB(t *testing.T) {
 		t.Fatalf("pixel (%d,%d,%d), want about (200,30,10)", r, g, b)
 	}
 }
+
+func TestLoadFolderPadKeepsWholeImage(t *testing.T) {
+	dir := t.TempDir()
+	img := image.NewRGBA(image.Rect(0, 0, 40, 10))
+	for y := 0; y < 10; y++ {
+		for x := 0; x < 40; x++ {
+			img.Set(x, y, color.RGBA{250, 250, 250, 255})
+		}
+	}
+	f, _ := os.Create(filepath.Join(dir, "wide.png"))
+	png.Encode(f, img)
+	f.Close()
+	for _, tc := range []struct {
+		resize       string
+		top, centre0 uint8 // pixel (16, 0) and (0, 16)
+	}{
+		{project.ResizeCrop, 250, 250}, // a 10×10 crop of white fills the square
+		{project.ResizePad, 0, 250},    // the whole 40×10 strip on black: black above, white across
+	} {
+		d, err := project.LoadFolderWith(context.Background(), dir, project.Preprocess{Size: 32, Channels: 1, Resize: tc.resize}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		px := d.Image(0)
+		if top, mid := px[16], px[16*32+1]; absDiff(top, tc.top) > 8 || absDiff(mid, tc.centre0) > 8 {
+			t.Fatalf("%s: top %d, middle-left %d; want %d and %d", tc.resize, top, mid, tc.top, tc.centre0)
+		}
+	}
+}
+
+func absDiff(a, b uint8) int {
+	if a > b {
+		return int(a - b)
+	}
+	return int(b - a)
+}

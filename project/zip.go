@@ -92,7 +92,7 @@ func LoadZip(ctx context.Context, zipPath string, pre Preprocess, progress func(
 		return nil, fmt.Errorf("loading archive: %s is not a regular file", zipPath)
 	}
 	name := strings.TrimSuffix(filepath.Base(zipPath), filepath.Ext(zipPath))
-	d, _, err := loadZipFrom(ctx, f, fi.Size(), zipPath, name, size, channels, defaultZipLimits, progress)
+	d, _, err := loadZipFrom(ctx, f, fi.Size(), zipPath, name, size, channels, pre.Resize == ResizePad, defaultZipLimits, progress)
 	return d, err
 }
 
@@ -116,7 +116,7 @@ func (pre Preprocess) shape() (size, channels int, err error) {
 // source is the archive's path (Dataset.Source and the prefix of skipped
 // entries' paths). It also returns the uncompressed bytes it reserved for
 // reading, never more than lim.totalBytes.
-func loadZipFrom(ctx context.Context, ra io.ReaderAt, size int64, source, name string, imgSize, channels int, lim zipLimits, progress func(done, total int)) (*Dataset, int64, error) {
+func loadZipFrom(ctx context.Context, ra io.ReaderAt, size int64, source, name string, imgSize, channels int, pad bool, lim zipLimits, progress func(done, total int)) (*Dataset, int64, error) {
 	zr, err := zip.NewReader(ra, size)
 	if err != nil && !errors.Is(err, zip.ErrInsecurePath) { // insecure names are skipped below
 		return nil, 0, fmt.Errorf("%s is not a zip archive (or is damaged): %w", source, err)
@@ -180,7 +180,7 @@ func loadZipFrom(ctx context.Context, ra io.ReaderAt, size int64, source, name s
 	}
 	readBudget := newPixelBudget(lim.readBudget) // counts bytes, not pixels
 	results, ok := decodeAll(ctx, len(entries), func(i int, budget *pixelBudget) decoded {
-		pix, reason := decodeZipEntry(entries[i].f, imgSize, channels, lim, readBudget, budget)
+		pix, reason := decodeZipEntry(entries[i].f, imgSize, channels, pad, lim, readBudget, budget)
 		return decoded{pix: pix, reason: reason}
 	}, progress)
 	if !ok {
@@ -193,7 +193,7 @@ func loadZipFrom(ctx context.Context, ra io.ReaderAt, size int64, source, name s
 
 // decodeZipEntry reads one entry into memory (never more than its declared
 // uncompressed size) and decodes it.
-func decodeZipEntry(f *zip.File, size, channels int, lim zipLimits, readBudget, pixBudget *pixelBudget) (pix []uint8, reason string) {
+func decodeZipEntry(f *zip.File, size, channels int, pad bool, lim zipLimits, readBudget, pixBudget *pixelBudget) (pix []uint8, reason string) {
 	defer func() {
 		if rec := recover(); rec != nil {
 			pix, reason = nil, fmt.Sprintf("corrupt entry: %v", rec)
@@ -225,7 +225,7 @@ func decodeZipEntry(f *zip.File, size, channels int, lim zipLimits, readBudget, 
 	} else if err != nil && !errors.Is(err, io.EOF) {
 		return nil, "corrupt entry: " + errText(err)
 	}
-	return decodeImage(bytes.NewReader(buf), size, channels, lim.image, pixBudget)
+	return decodeImage(bytes.NewReader(buf), size, channels, pad, lim.image, pixBudget)
 }
 
 // safeEntryName reports whether an archive entry name is a plain relative

@@ -32,6 +32,7 @@ type Options struct {
 	CheckpointEvery time.Duration // default 5 minutes
 	Keep            int           // checkpoints kept in CheckpointDir (default 3)
 	MetricsPath     string        // if set, one JSON line of losses per step is appended there
+	Flip            bool          // horizontal-flip augmentation: each batch image mirrored with probability ½
 	ProgressPeriod  time.Duration // how often progress events go out (default 100 ms)
 }
 
@@ -275,6 +276,11 @@ type Batcher struct {
 	buf       []uint8
 	PerEpoch  int
 	imageSize int
+	// Flip mirrors each image of a batch left-right with probability ½,
+	// drawn from (seed, step) so that runs stay reproducible.
+	Flip bool
+	w    int
+	flip *rand.PCG
 }
 
 // NewBatcher prepares batches of size batch from data.
@@ -284,7 +290,7 @@ func NewBatcher(data *project.Dataset, batch int, seed uint64) (*Batcher, error)
 	}
 	size := data.ImageSize()
 	return &Batcher{data: data, batch: batch, seed: seed, epoch: -1, PerEpoch: data.Len() / batch,
-		imageSize: size, buf: make([]uint8, batch*size)}, nil
+		imageSize: size, buf: make([]uint8, batch*size), w: data.Width, flip: rand.NewPCG(0, 0)}, nil
 }
 
 // Batch returns the pixels of the batch used at step (a reused buffer).
@@ -298,7 +304,26 @@ func (b *Batcher) Batch(step int) []uint8 {
 	for i, idx := range b.perm[k*b.batch : (k+1)*b.batch] {
 		copy(b.buf[i*b.imageSize:], b.data.Image(idx))
 	}
+	if b.Flip {
+		b.flip.Seed(b.seed^0xf11b, uint64(step))
+		rng := rand.New(b.flip)
+		for i := 0; i < b.batch; i++ {
+			if rng.IntN(2) == 1 {
+				mirror(b.buf[i*b.imageSize:(i+1)*b.imageSize], b.w)
+			}
+		}
+	}
 	return b.buf
+}
+
+// mirror flips an image (rows of width w, any number of planes) left-right.
+func mirror(px []uint8, w int) {
+	for row := 0; row+w <= len(px); row += w {
+		r := px[row : row+w]
+		for a, z := 0, w-1; a < z; a, z = a+1, z-1 {
+			r[a], r[z] = r[z], r[a]
+		}
+	}
 }
 
 // StepRNG returns the random stream of one step: it depends only on (seed,
@@ -374,6 +399,7 @@ func (w *Worker) loop(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	batcher.Flip = w.opts.Flip
 	if w.opts.PreviewDir != "" {
 		if err := os.MkdirAll(w.opts.PreviewDir, 0o755); err != nil {
 			return fmt.Errorf("preview folder: %w", err)

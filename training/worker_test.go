@@ -360,3 +360,35 @@ func TestEveryFamilyTrainsAt32x32RGB(t *testing.T) {
 		t.Fatalf("shape mismatch: %v", err)
 	}
 }
+
+func TestBatcherFlip(t *testing.T) {
+	d := loadMNIST(t).Subset(64)
+	plain, _ := training.NewBatcher(d, 32, 3)
+	flipped, _ := training.NewBatcher(d, 32, 3)
+	flipped.Flip = true
+	a := slices.Clone(plain.Batch(5))
+	b := slices.Clone(flipped.Batch(5))
+	c := slices.Clone(flipped.Batch(5))
+	if !slices.Equal(b, c) {
+		t.Fatal("flips are not reproducible")
+	}
+	mirrored, same := 0, 0
+	for i := 0; i < 32; i++ {
+		img, got := a[i*784:(i+1)*784], b[i*784:(i+1)*784]
+		if slices.Equal(img, got) {
+			same++
+			continue
+		}
+		for y := 0; y < 28; y++ {
+			for x := 0; x < 28; x++ {
+				if img[y*28+x] != got[y*28+27-x] {
+					t.Fatalf("image %d is neither itself nor its mirror", i)
+				}
+			}
+		}
+		mirrored++
+	}
+	if mirrored < 6 || same < 6 {
+		t.Fatalf("%d mirrored, %d unchanged of 32", mirrored, same)
+	}
+}
