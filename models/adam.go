@@ -26,6 +26,20 @@ func NewAdam(params []*tensor.Dense, lr, beta1, beta2 float64) *Adam {
 	return a
 }
 
+// MomentTensors names the optimizer's moments for checkpoints, like
+// PyTorch's optimizer state: prefix.<param>.exp_avg and .exp_avg_sq, where
+// params are the tensors the optimizer updates, in its order.
+func (a *Adam) MomentTensors(prefix string, params []NamedTensor) []NamedTensor {
+	out := make([]NamedTensor, 0, 2*len(params))
+	for i, p := range params {
+		m, v := a.Moments(i)
+		out = append(out,
+			NamedTensor{Name: prefix + "." + p.Name + ".exp_avg", T: m, Transposed: p.Transposed},
+			NamedTensor{Name: prefix + "." + p.Name + ".exp_avg_sq", T: v, Transposed: p.Transposed})
+	}
+	return out
+}
+
 // Moments returns the first and second moment tensors of parameter i.
 func (a *Adam) Moments(i int) (m, v *tensor.Dense) { return a.m[i], a.v[i] }
 

@@ -6,6 +6,7 @@ import (
 	"hash"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
@@ -265,25 +266,13 @@ func (v *ConvVAE) SetOptimizerStep(n int) { v.opt.Step = n }
 // KLWeight is the weight w of the KL term in the next training step, as
 // VAE.KLWeight defines it: Beta*min(1, OptimizerStep()/WarmupSteps), or
 // Beta without warm-up.
-func (v *ConvVAE) KLWeight() float64 {
-	if v.cfg.WarmupSteps <= 0 {
-		return v.cfg.Beta
-	}
-	return v.cfg.Beta * min(1, float64(v.opt.Step)/float64(v.cfg.WarmupSteps))
-}
+func (v *ConvVAE) KLWeight() float64 { return klWeight(v.cfg.Beta, v.cfg.WarmupSteps, v.opt.Step) }
 
 // State implements Model: the weights, then Adam's moments named
 // "optim.<param>.exp_avg" and "optim.<param>.exp_avg_sq".
 func (v *ConvVAE) State() []NamedTensor {
 	ps := v.Params()
-	out := append([]NamedTensor(nil), ps...)
-	for i, p := range ps {
-		m, s := v.opt.Moments(i)
-		out = append(out,
-			NamedTensor{Name: "optim." + p.Name + ".exp_avg", T: m, Transposed: p.Transposed},
-			NamedTensor{Name: "optim." + p.Name + ".exp_avg_sq", T: s, Transposed: p.Transposed})
-	}
-	return out
+	return slices.Concat(ps, v.opt.MomentTensors("optim", ps))
 }
 
 // Close implements Model.

@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/chewxy/hm"
@@ -193,22 +194,8 @@ func (m *DCGAN) ParamCount() int {
 // like PyTorch's state_dict and optimizer state. Convolution weights are
 // stored out×in×kh×kw, as PyTorch stores them.
 func (m *DCGAN) State() []NamedTensor {
-	var out []NamedTensor
-	out = append(out, m.gen.state()...)
-	out = append(out, m.disc.params()...)
-	for _, o := range []struct {
-		name string
-		opt  *Adam
-		ps   []NamedTensor
-	}{{"optim_g", m.optG, m.gen.params()}, {"optim_d", m.optD, m.disc.params()}} {
-		for i, p := range o.ps {
-			mo, v := o.opt.Moments(i)
-			out = append(out,
-				NamedTensor{Name: o.name + "." + p.Name + ".exp_avg", T: mo, Transposed: p.Transposed},
-				NamedTensor{Name: o.name + "." + p.Name + ".exp_avg_sq", T: v, Transposed: p.Transposed})
-		}
-	}
-	return out
+	dp := m.disc.params()
+	return slices.Concat(m.gen.state(), dp, m.optG.MomentTensors("optim_g", m.gen.params()), m.optD.MomentTensors("optim_d", dp))
 }
 
 // Close implements Model.

@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -299,14 +300,7 @@ func (d *DDPM) SetOptimizerStep(n int) { d.opt.Step = n }
 // then Adam's moments as "optim.<param>.exp_avg" and "optim.<param>.exp_avg_sq".
 func (d *DDPM) State() []NamedTensor {
 	ps := d.Params()
-	out := append([]NamedTensor(nil), ps...)
-	for i, p := range ps {
-		m, v := d.opt.Moments(i)
-		out = append(out,
-			NamedTensor{Name: "optim." + p.Name + ".exp_avg", T: m, Transposed: p.Transposed},
-			NamedTensor{Name: "optim." + p.Name + ".exp_avg_sq", T: v, Transposed: p.Transposed})
-	}
-	return out
+	return slices.Concat(ps, d.opt.MomentTensors("optim", ps))
 }
 
 // AlphaBars returns a copy of the schedule's ᾱ_t, t = 0..T-1.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -152,22 +153,8 @@ func (g *GAN) SetOptimizerStep(n int) { g.optG.Step, g.optD.Step = n, n }
 // State implements Model: both networks' weights, then both Adams' moments,
 // named like PyTorch's state_dict and optimizer state.
 func (g *GAN) State() []NamedTensor {
-	var out []NamedTensor
-	out = append(out, g.Gen.Params()...)
-	out = append(out, g.Disc.Params()...)
-	for _, o := range []struct {
-		name string
-		opt  *Adam
-		ps   []NamedTensor
-	}{{"optim_g", g.optG, g.Gen.Params()}, {"optim_d", g.optD, g.Disc.Params()}} {
-		for i, p := range o.ps {
-			m, v := o.opt.Moments(i)
-			out = append(out,
-				NamedTensor{Name: o.name + "." + p.Name + ".exp_avg", T: m, Transposed: p.Transposed},
-				NamedTensor{Name: o.name + "." + p.Name + ".exp_avg_sq", T: v, Transposed: p.Transposed})
-		}
-	}
-	return out
+	gp, dp := g.Gen.Params(), g.Disc.Params()
+	return slices.Concat(gp, dp, g.optG.MomentTensors("optim_g", gp), g.optD.MomentTensors("optim_d", dp))
 }
 
 // Close implements Model.

@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
@@ -167,25 +168,21 @@ func (v *VAE) SetOptimizerStep(n int) { v.opt.Step = n }
 // Beta*min(1, OptimizerStep()/WarmupSteps), or Beta without warm-up. With
 // WarmupSteps = 10 the first step uses 0, and from the 11th step on (once
 // 10 updates are done) it is Beta.
-func (v *VAE) KLWeight() float64 {
-	if v.cfg.WarmupSteps <= 0 {
-		return v.cfg.Beta
+func (v *VAE) KLWeight() float64 { return klWeight(v.cfg.Beta, v.cfg.WarmupSteps, v.opt.Step) }
+
+// klWeight is beta*min(1, step/warmup), or beta without warm-up.
+func klWeight(beta float64, warmup, step int) float64 {
+	if warmup <= 0 {
+		return beta
 	}
-	return v.cfg.Beta * min(1, float64(v.opt.Step)/float64(v.cfg.WarmupSteps))
+	return beta * min(1, float64(step)/float64(warmup))
 }
 
 // State implements Model: the weights, then Adam's moments named
 // "optim.<param>.exp_avg" and "optim.<param>.exp_avg_sq".
 func (v *VAE) State() []NamedTensor {
 	ps := v.Params()
-	out := append([]NamedTensor(nil), ps...)
-	for i, p := range ps {
-		m, s := v.opt.Moments(i)
-		out = append(out,
-			NamedTensor{Name: "optim." + p.Name + ".exp_avg", T: m, Transposed: p.Transposed},
-			NamedTensor{Name: "optim." + p.Name + ".exp_avg_sq", T: s, Transposed: p.Transposed})
-	}
-	return out
+	return slices.Concat(ps, v.opt.MomentTensors("optim", ps))
 }
 
 // Close implements Model.
