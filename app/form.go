@@ -65,7 +65,7 @@ var variants = []variant{
 	{"VAE (MLP)", "vae", "mlp", []field{fLatent, fHidden, fBeta, fWarmup, fTemp}},
 	{"VAE (conv)", "vae", "conv", []field{fLatent, fFeatures, fBeta, fWarmup, fTemp}},
 	{"Diffusion (DDPM, MLP)", "ddpm", "mlp", []field{fT, fSchedule, fHidden, fSampler, fKSteps, fEta}},
-	{"Diffusion (DDPM, U-Net)", "ddpm", "unet", []field{fT, fSchedule, fFeatures, fSampler, fKSteps, fEta}},
+	{"Diffusion (DDPM, U-Net)", "ddpm", "unet", []field{fT, fSchedule, {key: "features", label: "Base features", hint: "channels of the first level", kind: kindInt, lo: 1, hi: 128}, fSampler, fKSteps, fEta}},
 }
 
 // variantLabels are the menu entries.

@@ -555,30 +555,7 @@ func (v *ConvVAE) Reconstruct(batch []uint8) ([]float32, error) {
 // w, leaving the gradients of the summed loss in the weight nodes. It
 // returns the summed loss, reconstruction BCE and KL.
 func (v *ConvVAE) evaluate(batch []uint8, eps []float32, w float64) (loss, recon, kl float64, err error) {
-	s := v.train
-	if s == nil {
-		return 0, 0, 0, errVAEClosed
-	}
-	vaeUnitPixels(s.x, batch)
-	if err := copyInto(s.eps, eps); err != nil {
-		return 0, 0, 0, err
-	}
-	if err := G.Let(s.klw, vaeScalar(v.dt, w)); err != nil {
-		return 0, 0, 0, fmt.Errorf("set KL weight: %w", err)
-	}
-	if err := runGrad(s.vm, s.weights); err != nil {
-		return 0, 0, 0, fmt.Errorf("conv vae step: %w", err)
-	}
-	if loss, err = scalar(s.loss); err != nil {
-		return 0, 0, 0, err
-	}
-	if recon, err = scalar(s.recon); err != nil {
-		return 0, 0, 0, err
-	}
-	if kl, err = scalar(s.kl); err != nil {
-		return 0, 0, 0, err
-	}
-	return loss, recon, kl, nil
+	return v.train.evaluate(v.dt, batch, eps, w)
 }
 
 // TrainStep implements Model: one Adam step on the summed loss BCE + w*KL
@@ -586,26 +563,7 @@ func (v *ConvVAE) evaluate(batch []uint8, eps []float32, w float64) (loss, recon
 // the loss, the reconstruction BCE and the KL, each divided by the batch
 // size.
 func (v *ConvVAE) TrainStep(batch []uint8, rng *rand.Rand) ([]float64, error) {
-	b, n := v.cfg.Batch, v.shape.Size()
-	if len(batch) != b*n {
-		return nil, fmt.Errorf("conv vae step: batch has %d values, want %d (%d images of %d)", len(batch), b*n, b, n)
-	}
-	FillNormal(v.eps, rng)
-	loss, recon, kl, err := v.evaluate(batch, v.eps, v.KLWeight())
-	if err != nil {
-		return nil, err
-	}
-	out := []float64{loss / float64(b), recon / float64(b), kl / float64(b)}
-	for i, x := range []float64{loss, recon, kl} {
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return out, &NonFiniteLossError{Name: v.LossNames()[i], Value: x}
-		}
-	}
-	grads, err := gradsOf(v.train.weights)
-	if err != nil {
-		return nil, err
-	}
-	return out, v.opt.Update(grads)
+	return vaeTrainStep(v.train, v.opt, v.dt, v.eps, batch, v.cfg.Batch, v.shape.Size(), v.KLWeight(), rng)
 }
 
 // cvUpsample2 is nearest-neighbour ×2 upsampling of an NCHW x, the same

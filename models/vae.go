@@ -537,7 +537,12 @@ func vaeUnitPixels(t *tensor.Dense, px []uint8) {
 // w, leaving the gradients of the summed loss in the weight nodes. It
 // returns the summed loss, reconstruction BCE and KL.
 func (v *VAE) evaluate(batch []uint8, eps []float32, w float64) (loss, recon, kl float64, err error) {
-	s := v.train
+	return v.train.evaluate(v.dt, batch, eps, w)
+}
+
+// evaluate is one forward and backward run of a VAE's training graph (s
+// may be nil after Close).
+func (s *vaeTrainGraph) evaluate(dt tensor.Dtype, batch []uint8, eps []float32, w float64) (loss, recon, kl float64, err error) {
 	if s == nil {
 		return 0, 0, 0, errVAEClosed
 	}
@@ -545,7 +550,7 @@ func (v *VAE) evaluate(batch []uint8, eps []float32, w float64) (loss, recon, kl
 	if err := copyInto(s.eps, eps); err != nil {
 		return 0, 0, 0, err
 	}
-	if err := G.Let(s.klw, vaeScalar(v.dt, w)); err != nil {
+	if err := G.Let(s.klw, vaeScalar(dt, w)); err != nil {
 		return 0, 0, 0, fmt.Errorf("set KL weight: %w", err)
 	}
 	if err := runGrad(s.vm, s.weights); err != nil {
@@ -567,26 +572,32 @@ func (v *VAE) evaluate(batch []uint8, eps []float32, w float64) (loss, recon, kl
 // BCE + w*KL of the batch, with eps drawn from rng. It returns the loss,
 // the reconstruction BCE and the KL, each divided by the batch size.
 func (v *VAE) TrainStep(batch []uint8, rng *rand.Rand) ([]float64, error) {
-	b, n := v.cfg.Batch, v.shape.Size()
+	return vaeTrainStep(v.train, v.opt, v.dt, v.eps, batch, v.cfg.Batch, v.shape.Size(), v.KLWeight(), rng)
+}
+
+// vaeTrainStep is a VAE training step on graph s: eps from rng, one run,
+// the non-finite check, one Adam update. It returns the loss, the
+// reconstruction BCE and the KL per image.
+func vaeTrainStep(s *vaeTrainGraph, opt *Adam, dt tensor.Dtype, eps []float32, batch []uint8, b, n int, w float64, rng *rand.Rand) ([]float64, error) {
 	if len(batch) != b*n {
 		return nil, fmt.Errorf("vae step: batch has %d values, want %d (%d images of %d)", len(batch), b*n, b, n)
 	}
-	FillNormal(v.eps, rng)
-	loss, recon, kl, err := v.evaluate(batch, v.eps, v.KLWeight())
+	FillNormal(eps, rng)
+	loss, recon, kl, err := s.evaluate(dt, batch, eps, w)
 	if err != nil {
 		return nil, err
 	}
 	out := []float64{loss / float64(b), recon / float64(b), kl / float64(b)}
 	for i, x := range []float64{loss, recon, kl} {
 		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return out, &NonFiniteLossError{Name: v.LossNames()[i], Value: x}
+			return out, &NonFiniteLossError{Name: []string{"loss", "recon", "KL"}[i], Value: x}
 		}
 	}
-	grads, err := gradsOf(v.train.weights)
+	grads, err := gradsOf(s.weights)
 	if err != nil {
 		return nil, err
 	}
-	return out, v.opt.Update(grads)
+	return out, opt.Update(grads)
 }
 
 // bceLogitsSumOp is the fused reconstruction loss sum(softplus(l) - x*l)
