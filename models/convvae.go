@@ -420,53 +420,9 @@ func (v *ConvVAE) buildTrain() (*vaeTrainGraph, error) {
 	if err != nil {
 		return nil, err
 	}
-	// recon = sum(softplus(l) - x*l) = BCE(sigmoid(l), x) summed
-	recon, err := G.ApplyOp(bceLogitsSumOp{}, logits, xf)
-	if err != nil {
-		return nil, fmt.Errorf("bce: %w", err)
-	}
-	// KL = 0.5*sum(mu² + exp(logvar) - logvar - 1)
-	mu2, err := G.Square(mu)
-	if err != nil {
+	if err := s.compileLoss(eg, dt, logits, xf, mu, logvar, half); err != nil {
 		return nil, err
 	}
-	ev, err := G.Exp(logvar)
-	if err != nil {
-		return nil, err
-	}
-	t, err := G.Add(mu2, ev)
-	if err != nil {
-		return nil, err
-	}
-	if t, err = G.Sub(t, logvar); err != nil {
-		return nil, err
-	}
-	if t, err = G.Sub(t, vaeConst(dt, 1)); err != nil {
-		return nil, err
-	}
-	ksum, err := G.Sum(t)
-	if err != nil {
-		return nil, err
-	}
-	kl, err := G.Mul(ksum, half)
-	if err != nil {
-		return nil, err
-	}
-	wkl, err := G.Mul(s.klw, kl)
-	if err != nil {
-		return nil, err
-	}
-	cost, err := G.Add(recon, wkl)
-	if err != nil {
-		return nil, err
-	}
-	G.Read(cost, &s.loss)
-	G.Read(recon, &s.recon)
-	G.Read(kl, &s.kl)
-	if _, err := G.Grad(cost, s.weights...); err != nil {
-		return nil, fmt.Errorf("differentiate conv vae loss: %w", err)
-	}
-	s.vm = G.NewTapeMachine(eg, G.BindDualValues(s.weights...))
 	return s, nil
 }
 

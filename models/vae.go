@@ -319,53 +319,9 @@ func (v *VAE) buildTrain() (*vaeTrainGraph, error) {
 	if err != nil {
 		return nil, err
 	}
-	// recon = sum(softplus(l) - x*l) = BCE(sigmoid(l), x) summed
-	recon, err := G.ApplyOp(bceLogitsSumOp{}, logits, x)
-	if err != nil {
-		return nil, fmt.Errorf("bce: %w", err)
-	}
-	// KL = 0.5*sum(mu² + exp(logvar) - logvar - 1)
-	mu2, err := G.Square(mu)
-	if err != nil {
+	if err := s.compileLoss(eg, dt, logits, x, mu, logvar, half); err != nil {
 		return nil, err
 	}
-	ev, err := G.Exp(logvar)
-	if err != nil {
-		return nil, err
-	}
-	t, err := G.Add(mu2, ev)
-	if err != nil {
-		return nil, err
-	}
-	if t, err = G.Sub(t, logvar); err != nil {
-		return nil, err
-	}
-	if t, err = G.Sub(t, vaeConst(dt, 1)); err != nil {
-		return nil, err
-	}
-	ksum, err := G.Sum(t)
-	if err != nil {
-		return nil, err
-	}
-	kl, err := G.Mul(ksum, half)
-	if err != nil {
-		return nil, err
-	}
-	wkl, err := G.Mul(s.klw, kl)
-	if err != nil {
-		return nil, err
-	}
-	cost, err := G.Add(recon, wkl)
-	if err != nil {
-		return nil, err
-	}
-	G.Read(cost, &s.loss)
-	G.Read(recon, &s.recon)
-	G.Read(kl, &s.kl)
-	if _, err := G.Grad(cost, s.weights...); err != nil {
-		return nil, fmt.Errorf("differentiate vae loss: %w", err)
-	}
-	s.vm = G.NewTapeMachine(eg, G.BindDualValues(s.weights...))
 	return s, nil
 }
 
@@ -788,4 +744,59 @@ func bceTensors(a, b G.Value) (tensor.Tensor, tensor.Tensor, error) {
 		return nil, nil, fmt.Errorf("bce: inputs %T and %T are not tensors", a, b)
 	}
 	return ta, tb, nil
+}
+
+// compileLoss adds the VAE loss to a training graph — recon = BCE(sigmoid
+// (logits), x) summed, KL = 0.5·sum(mu² + exp(logvar) − logvar − 1), cost =
+// recon + w·KL with w the klw input — and compiles it with the gradients of
+// s.weights.
+func (s *vaeTrainGraph) compileLoss(eg *G.ExprGraph, dt tensor.Dtype, logits, x, mu, logvar, half *G.Node) error {
+	// recon = sum(softplus(l) - x*l) = BCE(sigmoid(l), x) summed
+	recon, err := G.ApplyOp(bceLogitsSumOp{}, logits, x)
+	if err != nil {
+		return fmt.Errorf("bce: %w", err)
+	}
+	// KL = 0.5*sum(mu² + exp(logvar) - logvar - 1)
+	mu2, err := G.Square(mu)
+	if err != nil {
+		return err
+	}
+	ev, err := G.Exp(logvar)
+	if err != nil {
+		return err
+	}
+	t, err := G.Add(mu2, ev)
+	if err != nil {
+		return err
+	}
+	if t, err = G.Sub(t, logvar); err != nil {
+		return err
+	}
+	if t, err = G.Sub(t, vaeConst(dt, 1)); err != nil {
+		return err
+	}
+	ksum, err := G.Sum(t)
+	if err != nil {
+		return err
+	}
+	kl, err := G.Mul(ksum, half)
+	if err != nil {
+		return err
+	}
+	wkl, err := G.Mul(s.klw, kl)
+	if err != nil {
+		return err
+	}
+	cost, err := G.Add(recon, wkl)
+	if err != nil {
+		return err
+	}
+	G.Read(cost, &s.loss)
+	G.Read(recon, &s.recon)
+	G.Read(kl, &s.kl)
+	if _, err := G.Grad(cost, s.weights...); err != nil {
+		return fmt.Errorf("differentiate vae loss: %w", err)
+	}
+	s.vm = G.NewTapeMachine(eg, G.BindDualValues(s.weights...))
+	return nil
 }
