@@ -1788,15 +1788,7 @@ func (m *DCGAN) buildDStep() (*dcDStepGraph, error) {
 	if err != nil {
 		return nil, err
 	}
-	lossReal, err := bceWithLogits(lr, true)
-	if err != nil {
-		return nil, err
-	}
-	lossFake, err := bceWithLogits(lf, false)
-	if err != nil {
-		return nil, err
-	}
-	cost, err := G.Add(lossReal, lossFake)
+	cost, err := discriminatorLoss(lr, lf)
 	if err != nil {
 		return nil, err
 	}

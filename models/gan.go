@@ -269,15 +269,7 @@ func (g *GAN) buildDStep() (*dStepGraph, error) {
 		return nil, err
 	}
 	s.mReal, s.mFak = mr, mf
-	lossReal, err := bceWithLogits(lr, true)
-	if err != nil {
-		return nil, err
-	}
-	lossFake, err := bceWithLogits(lf, false)
-	if err != nil {
-		return nil, err
-	}
-	cost, err := G.Add(lossReal, lossFake)
+	cost, err := discriminatorLoss(lr, lf)
 	if err != nil {
 		return nil, err
 	}
@@ -325,6 +317,20 @@ func (g *GAN) buildGStep() (*gStepGraph, error) {
 	}
 	s.vm = G.NewTapeMachine(eg, G.BindDualValues(s.weights...))
 	return s, nil
+}
+
+// discriminatorLoss is L_D = BCE(sigmoid(lr), 1) + BCE(sigmoid(lf), 0)
+// from D's logits on the real and the fake batch.
+func discriminatorLoss(lr, lf *G.Node) (*G.Node, error) {
+	lossReal, err := bceWithLogits(lr, true)
+	if err != nil {
+		return nil, err
+	}
+	lossFake, err := bceWithLogits(lf, false)
+	if err != nil {
+		return nil, err
+	}
+	return G.Add(lossReal, lossFake)
 }
 
 // bceWithLogits is BCELoss(sigmoid(l), target) in its stable form:
