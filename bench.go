@@ -3,96 +3,273 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
+
+	"gonum.org/v1/gonum/blas"
+	G "gorgonia.org/gorgonia"
 
 	"github.com/genstudio/genstudio/models"
 	"github.com/genstudio/genstudio/project"
 	"github.com/genstudio/genstudio/training"
 )
 
-// benchRow is one measured configuration.
-type benchRow struct {
-	Model   string  `json:"model"`
-	Impl    string  `json:"impl"`
-	Config  string  `json:"config"`
-	MsStep  float64 `json:"ms_per_step"`
-	Steps   int     `json:"steps"`
-	Comment string  `json:"comment,omitempty"`
+// benchSpec is one model the bench command can time.
+type benchSpec struct {
+	key, family, arch string
+	conv              bool   // a conv model: fewer steps, and the convolution share is reported
+	script            string // the PyTorch reference in the bench folder, if there is one
 }
 
-// benchModel times steps training steps of a family's default model (the
-// reference's shapes) on MNIST after warmup steps, like the PyTorch
+var benchSpecs = []benchSpec{
+	{key: "gan", family: "gan", arch: "mlp", script: "torch_gan_mnist.py"},
+	{key: "vae", family: "vae", arch: "mlp", script: "torch_vae_mnist.py"},
+	{key: "ddpm", family: "ddpm", arch: "mlp", script: "torch_ddpm_mnist.py"},
+	{key: "gan/conv", family: "gan", arch: "conv", conv: true},
+	{key: "vae/conv", family: "vae", arch: "conv", conv: true},
+	{key: "ddpm/unet", family: "ddpm", arch: "unet", conv: true},
+}
+
+func benchSpecOf(key string) (benchSpec, error) {
+	for _, s := range benchSpecs {
+		if s.key == key || s.family+"/"+s.arch == key {
+			return s, nil
+		}
+	}
+	var keys []string
+	for _, s := range benchSpecs {
+		keys = append(keys, s.key)
+	}
+	return benchSpec{}, fmt.Errorf("bench: unknown model %q (have %s)", key, strings.Join(keys, ", "))
+}
+
+// benchRun is one timed run of Gen Studio's step.
+type benchRun struct {
+	ms        float64 // ms per step
+	gflop     float64 // GFLOP per step (3× rule, or the convolutions as run)
+	convShare float64 // share of the time in convolution kernels (conv models)
+}
+
+// benchModel times steps training steps of a model's default configuration
+// (the reference's shapes) on MNIST after warmup steps, like the PyTorch
 // reference: batch drawing, noise and the whole update are inside the timing.
-func benchModel(family string, ds *project.Dataset, warmup, steps int) (float64, error) {
-	m, err := models.New(family, nil)
+func benchModel(spec benchSpec, ds *project.Dataset, warmup, steps int) (benchRun, error) {
+	cfg, err := models.DefaultConfig(spec.family, spec.arch)
 	if err != nil {
-		return 0, err
+		return benchRun{}, err
+	}
+	m, err := models.New(spec.family, cfg)
+	if err != nil {
+		return benchRun{}, err
 	}
 	defer m.Close()
-	b, err := training.NewBatcher(ds, 64, 0)
+	b, err := training.NewBatcher(ds, training.BatchSize(m), 0)
 	if err != nil {
-		return 0, err
+		return benchRun{}, err
 	}
 	src := rand.NewPCG(0, 0)
 	var start time.Time
 	for s := 0; s < warmup+steps; s++ {
 		if s == warmup {
+			models.ResetConvStats()
 			start = time.Now()
 		}
 		if _, err := m.TrainStep(b.Batch(s), training.StepRNG(src, 0, s)); err != nil {
-			return 0, err
+			return benchRun{}, err
 		}
 	}
-	return float64(time.Since(start).Microseconds()) / 1000 / float64(steps), nil
+	total := time.Since(start)
+	conv := models.ReadConvStats()
+	r := benchRun{ms: float64(total.Microseconds()) / 1000 / float64(steps)}
+	if fc, ok := m.(models.FLOPCounter); ok && fc.StepFLOPs() > 0 {
+		r.gflop = fc.StepFLOPs() / 1e9
+	} else {
+		r.gflop = conv.FLOPs / float64(steps) / 1e9
+	}
+	if spec.conv {
+		r.convShare = conv.Time.Seconds() / total.Seconds()
+	}
+	return r, nil
 }
 
-// benchTorch runs a reference script and returns its ms/step.
-func benchTorch(script string, steps int, threads int, env []string) (float64, error) {
+// torchRun is what a reference script prints.
+type torchRun struct {
+	MsPerStep float64 `json:"ms_per_step"`
+	GFLOPs    float64 `json:"gflops"`
+}
+
+// benchTorch runs a reference script and returns its result.
+func benchTorch(script string, steps int, threads int, env []string) (torchRun, error) {
 	cmd := exec.Command("/usr/bin/python3", script, "--steps", fmt.Sprint(steps), "--threads", fmt.Sprint(threads))
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Dir = filepath.Dir(script)
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	if err := cmd.Run(); err != nil {
-		return 0, fmt.Errorf("%s: %w", script, err)
+		return torchRun{}, fmt.Errorf("%s: %w", script, err)
 	}
-	var r struct {
-		MsPerStep float64 `json:"ms_per_step"`
-	}
+	var r torchRun
 	lines := bytes.Split(bytes.TrimSpace(out.Bytes()), []byte("\n"))
-	if err := json.Unmarshal(lines[len(lines)-1], &r); err != nil {
-		return 0, fmt.Errorf("%s printed no JSON result: %w", script, err)
+	if err := json.Unmarshal(lines[len(lines)-1], &r); err != nil || r.MsPerStep <= 0 {
+		return torchRun{}, fmt.Errorf("%s printed no JSON result: %v", script, err)
 	}
-	return r.MsPerStep, nil
+	return r, nil
 }
 
-func cmdBench(args []string) error {
+// gemmPeak measures the GFLOP/s of a square 1024 float32 GEMM on the BLAS
+// the models use (the median of five rounds of at least 0.2 s each), the
+// ceiling the "% of GEMM peak" column compares with.
+func gemmPeak() float64 {
+	const n = 1024
+	a, b, c := make([]float32, n*n), make([]float32, n*n), make([]float32, n*n)
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range a {
+		a[i], b[i] = float32(r.NormFloat64()), float32(r.NormFloat64())
+	}
+	impl := G.WhichBLAS()
+	gemm := func() { impl.Sgemm(blas.NoTrans, blas.NoTrans, n, n, n, 1, a, n, b, n, 0, c, n) }
+	for i := 0; i < 3; i++ {
+		gemm()
+	}
+	var rates []float64
+	for round := 0; round < 5; round++ {
+		calls, t0 := 0, time.Now()
+		for time.Since(t0) < 200*time.Millisecond {
+			gemm()
+			calls++
+		}
+		rates = append(rates, 2*n*n*n*float64(calls)/time.Since(t0).Seconds()/1e9)
+	}
+	return median(rates)
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), xs...)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// benchMachine describes where and what the bench ran.
+type benchMachine struct {
+	Date        string  `json:"date"`
+	CPU         string  `json:"cpu"`
+	CPUs        int     `json:"cpus"`
+	BLAS        string  `json:"blas"`
+	BLASThreads int     `json:"blas_threads"`
+	GOMAXPROCS  int     `json:"gomaxprocs"`
+	Commit      string  `json:"commit,omitempty"`
+	PeakGFLOPs  float64 `json:"gemm_peak_gflops"`
+}
+
+func describeMachine() benchMachine {
+	m := benchMachine{Date: time.Now().Format("2006-01-02"), CPUs: runtime.NumCPU(), BLAS: models.BLASName,
+		BLASThreads: models.BLASThreads(), GOMAXPROCS: runtime.GOMAXPROCS(0), CPU: runtime.GOARCH}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if info, ok := debug.ReadBuildInfo(); ok {
+		dirty := ""
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				m.Commit = s.Value[:min(7, len(s.Value))]
+			case "vcs.modified":
+				if s.Value == "true" {
+					dirty = "+changes"
+				}
+			}
+		}
+		if m.Commit != "" {
+			m.Commit += dirty
+		}
+	}
+	if m.Commit == "" { // built with -buildvcs=false: ask git about the working directory
+		if out, err := exec.Command("git", "rev-parse", "--short=7", "HEAD").Output(); err == nil {
+			m.Commit = strings.TrimSpace(string(out))
+			if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(bytes.TrimSpace(st)) > 0 {
+				m.Commit += "+changes"
+			}
+		}
+	}
+	if m.Commit == "" {
+		m.Commit = "unknown"
+	}
+	return m
+}
+
+// benchRow is one line of the table: a model's medians over the reps.
+type benchRow struct {
+	Model     string  `json:"model"`
+	Steps     int     `json:"steps"`
+	Reps      int     `json:"reps"`
+	MsStep    float64 `json:"genstudio_ms_per_step"`
+	TorchT1   float64 `json:"pytorch_t1_ms_per_step,omitempty"`
+	TorchT2P  float64 `json:"pytorch_t2_passive_ms_per_step,omitempty"`
+	Ratio     float64 `json:"ratio,omitempty"` // Gen Studio / PyTorch's best
+	GFLOPStep float64 `json:"gflop_per_step"`
+	GFLOPs    float64 `json:"gflops"`
+	PeakPct   float64 `json:"pct_of_gemm_peak"`
+	TorchGF   float64 `json:"pytorch_best_gflops,omitempty"`
+	ConvShare float64 `json:"conv_share,omitempty"`
+	benchMachine
+}
+
+func cmdBench(args []string) error { return runBench(args, os.Stdout) }
+
+// runBench is the bench command writing its report to out.
+func runBench(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	steps := fs.Int("steps", 300, "timed steps per run")
+	steps := fs.Int("steps", 300, "timed steps per run of an MLP model")
 	warmup := fs.Int("warmup", 20, "untimed steps before timing")
+	convSteps := fs.Int("conv-steps", 20, "timed steps per run of a conv model")
 	reps := fs.Int("reps", 1, "repetitions, interleaved with the references")
 	ref := fs.String("ref", "../shared/bench", "folder of the PyTorch reference scripts")
 	torch := fs.Bool("torch", true, "also run the PyTorch references when /usr/bin/python3 has torch")
 	asJSON := fs.Bool("json", false, "print JSON lines instead of a table")
-	which := fs.String("models", "gan,vae,ddpm", "comma-separated families to measure")
+	which := fs.String("models", "gan,vae,ddpm,gan/conv,ddpm/unet", "comma-separated models to measure (also vae/conv)")
 	memory := fs.Int("memory", 0, "instead: train the first of --models this many steps and print memory every 1000")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var specs []benchSpec
+	for _, k := range strings.Split(*which, ",") {
+		s, err := benchSpecOf(strings.TrimSpace(k))
+		if err != nil {
+			return err
+		}
+		specs = append(specs, s)
+	}
+	if *steps < 1 || *convSteps < 1 || *reps < 1 || *warmup < 0 {
+		return errors.New("bench: --steps, --conv-steps and --reps must be at least 1")
 	}
 	ds, err := project.LoadMNIST()
 	if err != nil {
 		return err
 	}
 	if *memory > 0 {
-		return benchMemory(strings.Split(*which, ",")[0], ds, *memory, min(1000, *memory))
+		return benchMemory(out, specs[0], ds, *memory, min(1000, *memory))
 	}
 	if abs, err := filepath.Abs(*ref); err == nil {
 		*ref = abs
@@ -103,32 +280,61 @@ func cmdBench(args []string) error {
 			haveTorch = exec.Command("/usr/bin/python3", "-c", "import torch").Run() == nil
 		}
 	}
-	var rows []benchRow
+	machine := describeMachine()
+	machine.PeakGFLOPs = gemmPeak()
+	type samples struct {
+		ours              []benchRun
+		t1, t2p, t1f, t2f []float64
+	}
+	got := make([]samples, len(specs))
 	for r := 0; r < *reps; r++ {
-		for _, fam := range strings.Split(*which, ",") {
-			if haveTorch {
-				script := filepath.Join(*ref, "torch_"+fam+"_mnist.py")
-				for _, c := range []struct {
-					name    string
-					threads int
-					env     []string
-				}{{"t1", 1, nil}, {"t2-passive", 2, []string{"OMP_WAIT_POLICY=PASSIVE"}}} {
-					ms, err := benchTorch(script, *steps, c.threads, c.env)
-					if err != nil {
-						return err
-					}
-					rows = append(rows, benchRow{Model: fam, Impl: "pytorch", Config: c.name, MsStep: ms, Steps: *steps})
+		for i, spec := range specs {
+			n, w := *steps, *warmup
+			if spec.conv {
+				n, w = *convSteps, min(*warmup, 3)
+			}
+			if haveTorch && spec.script != "" {
+				script := filepath.Join(*ref, spec.script)
+				t1, err := benchTorch(script, n, 1, nil)
+				if err != nil {
+					return err
 				}
+				t2, err := benchTorch(script, n, 2, []string{"OMP_WAIT_POLICY=PASSIVE"})
+				if err != nil {
+					return err
+				}
+				got[i].t1, got[i].t2p = append(got[i].t1, t1.MsPerStep), append(got[i].t2p, t2.MsPerStep)
+				got[i].t1f, got[i].t2f = append(got[i].t1f, t1.GFLOPs), append(got[i].t2f, t2.GFLOPs)
 			}
-			ms, err := benchModel(fam, ds, *warmup, *steps)
+			run, err := benchModel(spec, ds, w, n)
 			if err != nil {
-				return err
+				return fmt.Errorf("bench %s: %w", spec.key, err)
 			}
-			rows = append(rows, benchRow{Model: fam, Impl: "genstudio", Config: fmt.Sprintf("%s, GOMAXPROCS %d", models.BLASName, runtime.GOMAXPROCS(0)), MsStep: ms, Steps: *steps})
+			got[i].ours = append(got[i].ours, run)
 		}
 	}
+	var rows []benchRow
+	for i, spec := range specs {
+		g := got[i]
+		var ms, gf, conv []float64
+		for _, r := range g.ours {
+			ms, gf, conv = append(ms, r.ms), append(gf, r.gflop), append(conv, r.convShare)
+		}
+		row := benchRow{Model: spec.key, Steps: *steps, Reps: *reps, MsStep: median(ms), GFLOPStep: median(gf),
+			ConvShare: median(conv), TorchT1: median(g.t1), TorchT2P: median(g.t2p), benchMachine: machine}
+		if spec.conv {
+			row.Steps = *convSteps
+		}
+		row.GFLOPs = row.GFLOPStep / row.MsStep * 1000
+		row.PeakPct = 100 * row.GFLOPs / machine.PeakGFLOPs
+		if best := bestPositive(row.TorchT1, row.TorchT2P); best > 0 {
+			row.Ratio = row.MsStep / best
+			row.TorchGF = max(median(g.t1f), median(g.t2f))
+		}
+		rows = append(rows, row)
+	}
 	if *asJSON {
-		enc := json.NewEncoder(os.Stdout)
+		enc := json.NewEncoder(out)
 		for _, r := range rows {
 			if err := enc.Encode(r); err != nil {
 				return err
@@ -136,14 +342,43 @@ func cmdBench(args []string) error {
 		}
 		return nil
 	}
-	fmt.Printf("%-6s %-10s %-34s %10s\n", "model", "impl", "config", "ms/step")
-	for _, r := range rows {
-		fmt.Printf("%-6s %-10s %-34s %10.1f\n", r.Model, r.Impl, r.Config, r.MsStep)
-	}
-	if !haveTorch {
-		fmt.Println("(PyTorch references not run: /usr/bin/python3 with torch or", *ref, "not found)")
-	}
+	printBenchTable(out, machine, rows, *torch && !haveTorch, *ref)
 	return nil
+}
+
+func bestPositive(a, b float64) float64 {
+	switch {
+	case a <= 0:
+		return b
+	case b <= 0:
+		return a
+	}
+	return min(a, b)
+}
+
+// printBenchTable writes the table as markdown, ready for the README.
+func printBenchTable(w io.Writer, m benchMachine, rows []benchRow, torchMissing bool, ref string) {
+	fmt.Fprintf(w, "Gen Studio bench, %s, commit %s: %s, %d CPUs; %s with %d threads, GOMAXPROCS %d\n",
+		m.Date, m.Commit, m.CPU, m.CPUs, m.BLAS, m.BLASThreads, m.GOMAXPROCS)
+	fmt.Fprintf(w, "GEMM peak (float32 1024×1024×1024 on this BLAS): %.1f GFLOP/s\n\n", m.PeakGFLOPs)
+	fmt.Fprintln(w, "| model | steps × reps | Gen Studio ms/step | PyTorch t1 | PyTorch t2-passive | ratio | GFLOP/step | GFLOP/s | % of GEMM peak | PyTorch GFLOP/s | conv share |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
+	opt := func(format string, v float64) string {
+		if v <= 0 {
+			return "–"
+		}
+		return fmt.Sprintf(format, v)
+	}
+	for _, r := range rows {
+		fmt.Fprintf(w, "| %s | %d × %d | %.1f | %s | %s | %s | %.3f | %.1f | %.0f%% | %s | %s |\n",
+			r.Model, r.Steps, r.Reps, r.MsStep, opt("%.1f", r.TorchT1), opt("%.1f", r.TorchT2P), opt("%.2f", r.Ratio),
+			r.GFLOPStep, r.GFLOPs, r.PeakPct, opt("%.1f", r.TorchGF), opt("%.0f%%", 100*r.ConvShare))
+	}
+	fmt.Fprintln(w, "\nratio: Gen Studio ÷ PyTorch's best (the faster of --threads 1 and OMP_WAIT_POLICY=PASSIVE --threads 2).")
+	fmt.Fprintln(w, "GFLOP/step: the 3× rule of the references for MLPs; for conv models, the convolutions as run.")
+	if torchMissing {
+		fmt.Fprintln(w, "(PyTorch references not run: /usr/bin/python3 with torch or", ref, "not found)")
+	}
 }
 
 // rssMB is the resident set size in MiB (Linux), or the Go runtime's
@@ -166,8 +401,12 @@ func rssMB() float64 {
 // benchMemory trains a family's default model for steps steps and prints
 // resident memory, live heap and allocations per step every `every` steps,
 // so that growth over a long run shows.
-func benchMemory(family string, ds *project.Dataset, steps, every int) error {
-	m, err := models.New(family, nil)
+func benchMemory(w io.Writer, spec benchSpec, ds *project.Dataset, steps, every int) error {
+	cfg, err := models.DefaultConfig(spec.family, spec.arch)
+	if err != nil {
+		return err
+	}
+	m, err := models.New(spec.family, cfg)
 	if err != nil {
 		return err
 	}
@@ -180,7 +419,7 @@ func benchMemory(family string, ds *project.Dataset, steps, every int) error {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	lastMallocs, lastBytes, lastStep := ms.Mallocs, ms.TotalAlloc, 0
-	fmt.Printf("%-8s %10s %12s %12s %14s\n", "step", "RSS MiB", "heap MiB", "allocs/step", "KiB alloc/step")
+	fmt.Fprintf(w, "%-8s %10s %12s %12s %14s\n", "step", "RSS MiB", "heap MiB", "allocs/step", "KiB alloc/step")
 	for s := 0; s < steps; s++ {
 		if _, err := m.TrainStep(b.Batch(s), training.StepRNG(src, 0, s)); err != nil {
 			return err
@@ -188,7 +427,7 @@ func benchMemory(family string, ds *project.Dataset, steps, every int) error {
 		if (s+1)%every == 0 || s+1 == steps {
 			runtime.ReadMemStats(&ms)
 			n := float64(s + 1 - lastStep)
-			fmt.Printf("%-8d %10.1f %12.1f %12.0f %14.1f\n", s+1, rssMB(), float64(ms.HeapAlloc)/(1<<20),
+			fmt.Fprintf(w, "%-8d %10.1f %12.1f %12.0f %14.1f\n", s+1, rssMB(), float64(ms.HeapAlloc)/(1<<20),
 				float64(ms.Mallocs-lastMallocs)/n, float64(ms.TotalAlloc-lastBytes)/n/1024)
 			lastMallocs, lastBytes, lastStep = ms.Mallocs, ms.TotalAlloc, s+1
 		}

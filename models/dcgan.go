@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/chewxy/hm"
 	"gonum.org/v1/gonum/blas"
@@ -467,6 +468,7 @@ func dcRelease[T float32 | float64](p *[]T) {
 }
 
 func dcConvRun[T float32 | float64](op dcConvOp, ins []*tensor.Dense, out *tensor.Dense) error {
+	t0 := time.Now()
 	data := make([][]T, len(ins))
 	for i, in := range ins {
 		d, ok := in.Data().([]T)
@@ -489,9 +491,11 @@ func dcConvRun[T float32 | float64](op dcConvOp, ins []*tensor.Dense, out *tenso
 	case dcConvGradB:
 		dys := ins[0].Shape()
 		dcBiasGrad(data[0], o, dys[0], dys[1], dys[2]*dys[3])
+		convRecord(t0, dys.TotalSize())
 		return nil
 	}
 	g.ho, g.wo = op.outHW(g.h, g.w)
+	defer convRecord(t0, 2*g.n*g.cout*g.p()*g.kk())
 	switch op.kind {
 	case dcConvFwd:
 		var b []T

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/chewxy/hm"
 	"gonum.org/v1/gonum/blas"
@@ -964,6 +965,12 @@ func unGather[T float32 | float64](dst, y []T, g unGeom, b0, n int) {
 
 // unConvFwd is y = conv(x, w) + bias.
 func unConvFwd[T float32 | float64](y, x, w, bias []T, g unGeom, sc *unScratch) {
+	defer convRecord(time.Now(), 2*g.b*g.cout*g.p()*g.kdim())
+	unConvFwdRun(y, x, w, bias, g, sc)
+}
+
+// unConvFwdRun is unConvFwd without the timing (unConvDX calls it too).
+func unConvFwdRun[T float32 | float64](y, x, w, bias []T, g unGeom, sc *unScratch) {
 	p, kd, nb := g.p(), g.kdim(), g.chunk()
 	for b0 := 0; b0 < g.b; b0 += nb {
 		n := min(nb, g.b-b0)
@@ -1000,6 +1007,7 @@ func unConvFwd[T float32 | float64](y, x, w, bias []T, g unGeom, sc *unScratch) 
 // convolution of dy with the flipped, transposed filters (same padding),
 // which avoids col2im's scattered adds.
 func unConvDX[T float32 | float64](dx, w, dy []T, g unGeom, sc *unScratch) {
+	defer convRecord(time.Now(), 2*g.b*g.cout*g.p()*g.kdim())
 	if g.s == 1 && g.ho == g.h && g.wo == g.w && !g.direct() {
 		k := g.k
 		wf := unScratchOf[T](sc, 2, len(w))
@@ -1014,7 +1022,7 @@ func unConvDX[T float32 | float64](dx, w, dy []T, g unGeom, sc *unScratch) {
 		}
 		zero := unScratchOf[T](sc, 3, g.cin)
 		clear(zero)
-		unConvFwd(dx, dy, wf, zero, unNewGeom(g.b, g.cout, g.h, g.w, g.cin, k, 1, g.pad), sc)
+		unConvFwdRun(dx, dy, wf, zero, unNewGeom(g.b, g.cout, g.h, g.w, g.cin, k, 1, g.pad), sc)
 		return
 	}
 	p, kd, nb, img := g.p(), g.kdim(), g.chunk(), g.cin*g.h*g.w
@@ -1050,6 +1058,7 @@ func unConvDX[T float32 | float64](dx, w, dy []T, g unGeom, sc *unScratch) {
 
 // unConvDW is dw = Σ_b dy_b · cols(x_b)ᵀ: the gradient with respect to w.
 func unConvDW[T float32 | float64](dw, x, dy []T, g unGeom, sc *unScratch) {
+	defer convRecord(time.Now(), 2*g.b*g.cout*g.p()*g.kdim())
 	p, kd, nb := g.p(), g.kdim(), g.chunk()
 	clear(dw)
 	for b0 := 0; b0 < g.b; b0 += nb {
@@ -1072,6 +1081,7 @@ func unConvDW[T float32 | float64](dw, x, dy []T, g unGeom, sc *unScratch) {
 
 // unConvDB sums dy over images and pixels per output channel.
 func unConvDB[T float32 | float64](db, dy []T, g unGeom) {
+	defer convRecord(time.Now(), g.b*g.cout*g.p())
 	p := g.p()
 	clear(db)
 	for b := 0; b < g.b; b++ {
