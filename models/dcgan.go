@@ -1912,21 +1912,7 @@ func (m *DCGAN) discStep(batch []uint8) (float64, error) {
 	if err := copyInto(s.fake, m.fake); err != nil {
 		return 0, err
 	}
-	if err := runGrad(s.vm, s.weights); err != nil {
-		return 0, fmt.Errorf("discriminator step: %w", err)
-	}
-	loss, err := scalar(s.loss)
-	if err != nil {
-		return 0, err
-	}
-	if math.IsNaN(loss) || math.IsInf(loss, 0) {
-		return loss, &NonFiniteLossError{Name: "D loss", Value: loss}
-	}
-	grads, err := gradsOf(s.weights)
-	if err != nil {
-		return 0, err
-	}
-	return loss, m.optD.Update(grads)
+	return optimizeStep(s.vm, s.weights, &s.loss, m.optD, "discriminator step", "D loss")
 }
 
 // genStep runs the G update through the just-updated D. Like the MLP GAN it
@@ -1937,19 +1923,5 @@ func (m *DCGAN) genStep() (float64, error) {
 	if err := copyInto(s.z, m.z); err != nil {
 		return 0, err
 	}
-	if err := runGrad(s.vm, s.weights); err != nil {
-		return 0, fmt.Errorf("generator step: %w", err)
-	}
-	loss, err := scalar(s.loss)
-	if err != nil {
-		return 0, err
-	}
-	if math.IsNaN(loss) || math.IsInf(loss, 0) {
-		return loss, &NonFiniteLossError{Name: "G loss", Value: loss}
-	}
-	grads, err := gradsOf(s.weights)
-	if err != nil {
-		return 0, err
-	}
-	return loss, m.optG.Update(grads)
+	return optimizeStep(s.vm, s.weights, &s.loss, m.optG, "generator step", "G loss")
 }
