@@ -156,24 +156,65 @@ func AuxView(m models.Model, z []float32, real []uint8) (*image.RGBA, string, er
 		}
 		return GridImage(both, 2*rows*cols, cols, s), "Reconstructions (rows: real, then reconstructed)", nil
 	case *models.DDPM:
-		cfg := mm.Config().(models.DDPMConfig)
 		k := min(8, len(z)/m.NoiseDim())
 		var frames [][]float32
-		_, err := mm.SampleWith(z[:k*m.NoiseDim()], models.SampleOptions{Sampler: cfg.Sampler, Steps: cfg.SampleSteps, Eta: cfg.Eta}, nil,
+		_, err := mm.SampleWith(z[:k*m.NoiseDim()], ddpmSampleOptions(mm), nil,
 			func(t int, xt []float32) { frames = append(frames, xt) })
 		if err != nil || len(frames) == 0 {
 			return nil, "", err
 		}
-		cols := len(frames)
-		out := make([]float32, 0, k*cols*s.Size())
-		for i := 0; i < k; i++ {
-			for _, f := range frames {
-				for _, v := range f[i*s.Size() : (i+1)*s.Size()] {
-					out = append(out, (v+1)/2)
-				}
-			}
-		}
-		return GridImage(out, k*cols, cols, s), fmt.Sprintf("Denoising: x_t from t = %d (left) to 0 (right)", cfg.T), nil
+		return denoisingPath(mm, frames, k)
 	}
 	return nil, "", nil
+}
+
+func ddpmSampleOptions(d *models.DDPM) models.SampleOptions {
+	cfg := d.Config().(models.DDPMConfig)
+	return models.SampleOptions{Sampler: cfg.Sampler, Steps: cfg.SampleSteps, Eta: cfg.Eta}
+}
+
+// denoisingPath draws the first k images of each frame of a sampling run
+// (x_t in model scale, from t = T to 0) as rows, one image per frame.
+func denoisingPath(d *models.DDPM, frames [][]float32, k int) (*image.RGBA, string, error) {
+	s := d.Shape()
+	cols := len(frames)
+	out := make([]float32, 0, k*cols*s.Size())
+	for i := 0; i < k; i++ {
+		for _, f := range frames {
+			for _, v := range f[i*s.Size() : (i+1)*s.Size()] {
+				out = append(out, (v+1)/2)
+			}
+		}
+	}
+	return GridImage(out, k*cols, cols, s), fmt.Sprintf("Denoising: x_t from t = %d (left) to 0 (right)", d.Config().(models.DDPMConfig).T), nil
+}
+
+// Preview draws a model's live preview from the fixed noise z: the grid of
+// its samples and, for some models, the second view of AuxView (nil
+// otherwise). A diffusion model makes both in one sampling run.
+func Preview(m models.Model, z []float32, real []uint8) (grid, aux *image.RGBA, auxTitle string, err error) {
+	s, n := m.Shape(), len(z)/m.NoiseDim()
+	if d, ok := m.(*models.DDPM); ok {
+		k := min(8, n)
+		var frames [][]float32
+		x, err := d.SampleWith(z, ddpmSampleOptions(d), nil, func(t int, xt []float32) {
+			frames = append(frames, append([]float32(nil), xt[:k*s.Size()]...))
+		})
+		if err != nil {
+			return nil, nil, "", fmt.Errorf("preview: %w", err)
+		}
+		for i, v := range x {
+			x[i] = (v + 1) / 2
+		}
+		aux, auxTitle, err = denoisingPath(d, frames, k)
+		return GridImage(x, n, GridCols(n), s), aux, auxTitle, err
+	}
+	out, err := m.Sample(z)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("preview: %w", err)
+	}
+	if aux, auxTitle, err = AuxView(m, z, real); err != nil {
+		return nil, nil, "", fmt.Errorf("preview: %w", err)
+	}
+	return GridImage(out, n, GridCols(n), s), aux, auxTitle, nil
 }
