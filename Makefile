@@ -47,8 +47,11 @@ test: test-deps
 		$(GO) test -run=XXX -fuzz=$$f -fuzztime=5s ./project/ || exit 1; \
 	done
 
+# The speed table of the README: Gen Studio beside the PyTorch references,
+# 3 interleaved repetitions (about 10 minutes; keep the machine quiet).
+BENCH_FLAGS ?= --reps 3
 bench: build
-	./$(BIN) bench
+	./$(BIN) bench $(BENCH_FLAGS)
 
 # Cross-build for 64-bit Windows from Linux. Needs the mingw-w64 cross
 # compiler: sudo apt-get install -y gcc-mingw-w64-x86-64
