@@ -427,7 +427,11 @@ func (d *DDPM) buildTrain() (*ddpmTrainGraph, error) {
 	if _, err := G.Grad(cost, s.weights...); err != nil {
 		return nil, fmt.Errorf("differentiate MSE: %w", err)
 	}
-	s.vm = G.NewTapeMachine(eg, G.BindDualValues(s.weights...))
+	if d.unet == nil {
+		s.vm = newReuseTape(eg, G.BindDualValues(s.weights...))
+	} else {
+		s.vm = G.NewTapeMachine(eg, G.BindDualValues(s.weights...))
+	}
 	return s, nil
 }
 
@@ -578,7 +582,11 @@ func (d *DDPM) forward(rows int) (*ddpmFwdGraph, error) {
 		return nil, err
 	}
 	G.Read(out, &f.out)
-	f.vm = G.NewTapeMachine(eg)
+	if d.unet == nil {
+		f.vm = newReuseTape(eg)
+	} else {
+		f.vm = G.NewTapeMachine(eg)
+	}
 	if rows == ddpmChunk {
 		d.fwd = f
 	} else {

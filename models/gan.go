@@ -193,7 +193,7 @@ func (g *GAN) genForward(batch int) (*genGraph, error) {
 		return nil, err
 	}
 	G.Read(out, &f.out)
-	f.vm = G.NewTapeMachine(eg)
+	f.vm = newReuseTape(eg)
 	g.fwd[batch] = f
 	return f, nil
 }
@@ -277,7 +277,7 @@ func (g *GAN) buildDStep() (*dStepGraph, error) {
 	if _, err := G.Grad(cost, s.weights...); err != nil {
 		return nil, fmt.Errorf("differentiate D loss: %w", err)
 	}
-	s.vm = G.NewTapeMachine(eg, G.BindDualValues(s.weights...))
+	s.vm = newReuseTape(eg, G.BindDualValues(s.weights...))
 	return s, nil
 }
 
@@ -315,7 +315,7 @@ func (g *GAN) buildGStep() (*gStepGraph, error) {
 	if _, err := G.Grad(cost, s.weights...); err != nil {
 		return nil, fmt.Errorf("differentiate G loss: %w", err)
 	}
-	s.vm = G.NewTapeMachine(eg, G.BindDualValues(s.weights...))
+	s.vm = newReuseTape(eg, G.BindDualValues(s.weights...))
 	return s, nil
 }
 

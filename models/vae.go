@@ -211,6 +211,9 @@ type vaeTrainGraph struct {
 	klw             *G.Node
 	weights         G.Nodes
 	loss, recon, kl G.Value
+	// reuse compiles the graph into a machine that keeps its buffers
+	// between runs (reuseTape); only the MLP VAE sets it so far.
+	reuse bool
 }
 
 // vaeConst is a scalar constant of dtype dt.
@@ -256,7 +259,7 @@ func vaeEncode(wn *vaeNodes, x *G.Node) (mu, logvar *G.Node, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if h, err = G.Rectify(h); err != nil {
+	if h, err = rectify(h); err != nil {
 		return nil, nil, err
 	}
 	if mu, err = Apply(h, wn.w[1], wn.b[1]); err != nil {
@@ -274,7 +277,7 @@ func vaeDecodeLogits(wn *vaeNodes, z *G.Node) (*G.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	if h, err = G.Rectify(h); err != nil {
+	if h, err = rectify(h); err != nil {
 		return nil, err
 	}
 	return Apply(h, wn.w[4], wn.b[4])
@@ -284,8 +287,9 @@ func (v *VAE) buildTrain() (*vaeTrainGraph, error) {
 	b, l, n, dt := v.cfg.Batch, v.cfg.Latent, v.shape.Size(), v.dt
 	eg := G.NewGraph()
 	s := &vaeTrainGraph{
-		x:   tensor.New(tensor.WithShape(b, n), tensor.Of(dt)),
-		eps: tensor.New(tensor.WithShape(b, l), tensor.Of(dt)),
+		x:     tensor.New(tensor.WithShape(b, n), tensor.Of(dt)),
+		eps:   tensor.New(tensor.WithShape(b, l), tensor.Of(dt)),
+		reuse: true,
 	}
 	wn := v.nodes(eg)
 	s.weights = wn.all()
@@ -359,7 +363,7 @@ func (v *VAE) forwardGraph(fromImages bool) (*vaeForwardGraph, error) {
 		return nil, err
 	}
 	G.Read(out, &f.out)
-	f.vm = G.NewTapeMachine(eg)
+	f.vm = newReuseTape(eg)
 	return f, nil
 }
 
@@ -797,6 +801,10 @@ func (s *vaeTrainGraph) compileLoss(eg *G.ExprGraph, dt tensor.Dtype, logits, x,
 	if _, err := G.Grad(cost, s.weights...); err != nil {
 		return fmt.Errorf("differentiate vae loss: %w", err)
 	}
-	s.vm = G.NewTapeMachine(eg, G.BindDualValues(s.weights...))
+	if s.reuse {
+		s.vm = newReuseTape(eg, G.BindDualValues(s.weights...))
+	} else {
+		s.vm = G.NewTapeMachine(eg, G.BindDualValues(s.weights...))
+	}
 	return nil
 }
