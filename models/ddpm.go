@@ -520,21 +520,8 @@ func (d *DDPM) TrainStep(batch []uint8, rng *rand.Rand) ([]float64, error) {
 		return nil, err
 	}
 	s := d.train
-	if err := runGrad(s.vm, s.weights); err != nil {
-		return nil, fmt.Errorf("ddpm step: %w", err)
-	}
-	loss, err := scalar(s.loss)
-	if err != nil {
-		return nil, err
-	}
-	if math.IsNaN(loss) || math.IsInf(loss, 0) {
-		return []float64{loss}, &NonFiniteLossError{Name: "MSE", Value: loss}
-	}
-	grads, err := gradsOf(s.weights)
-	if err != nil {
-		return nil, err
-	}
-	return []float64{loss}, d.opt.Update(grads)
+	loss, err := optimizeStep(s.vm, s.weights, &s.loss, d.opt, "ddpm step", "MSE")
+	return []float64{loss}, err
 }
 
 // ddpmFwdGraph is the noise predictor alone, for a fixed batch of rows

@@ -3,7 +3,6 @@ package models
 import (
 	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"slices"
 
@@ -381,21 +380,7 @@ func (g *GAN) discStep(batch []uint8, rng *rand.Rand) (float64, error) {
 	}
 	s.mReal.fill(g.cfg.DropoutP, rng)
 	s.mFak.fill(g.cfg.DropoutP, rng)
-	if err := runGrad(s.vm, s.weights); err != nil {
-		return 0, fmt.Errorf("discriminator step: %w", err)
-	}
-	loss, err := scalar(s.loss)
-	if err != nil {
-		return 0, err
-	}
-	if math.IsNaN(loss) || math.IsInf(loss, 0) {
-		return loss, &NonFiniteLossError{Name: "D loss", Value: loss}
-	}
-	grads, err := gradsOf(s.weights)
-	if err != nil {
-		return 0, err
-	}
-	return loss, g.optD.Update(grads)
+	return optimizeStep(s.vm, s.weights, &s.loss, g.optD, "discriminator step", "D loss")
 }
 
 // genStep runs the G update through the just-updated D. It recomputes
@@ -408,21 +393,7 @@ func (g *GAN) genStep(rng *rand.Rand) (float64, error) {
 		return 0, err
 	}
 	s.masks.fill(g.cfg.DropoutP, rng)
-	if err := runGrad(s.vm, s.weights); err != nil {
-		return 0, fmt.Errorf("generator step: %w", err)
-	}
-	loss, err := scalar(s.loss)
-	if err != nil {
-		return 0, err
-	}
-	if math.IsNaN(loss) || math.IsInf(loss, 0) {
-		return loss, &NonFiniteLossError{Name: "G loss", Value: loss}
-	}
-	grads, err := gradsOf(s.weights)
-	if err != nil {
-		return 0, err
-	}
-	return loss, g.optG.Update(grads)
+	return optimizeStep(s.vm, s.weights, &s.loss, g.optG, "generator step", "G loss")
 }
 
 // NonFiniteLossError reports a NaN or infinite loss. The step that produced
