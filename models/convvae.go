@@ -460,51 +460,14 @@ func (v *ConvVAE) forwardGraph(fromImages bool) (*vaeForwardGraph, error) {
 // Sample implements Model: it decodes z*Temperature (NoiseDim() values an
 // image) to images in [0, 1], C×H×W each.
 func (v *ConvVAE) Sample(z []float32) ([]float32, error) {
-	d := v.cfg.Latent
-	if len(z) == 0 || len(z)%d != 0 {
-		return nil, fmt.Errorf("sample: noise length %d is not a multiple of the latent size %d", len(z), d)
-	}
-	if v.train == nil {
-		return nil, errVAEClosed
-	}
-	if v.dec == nil {
-		f, err := v.forwardGraph(false)
-		if err != nil {
-			return nil, fmt.Errorf("conv vae decoder graph: %w", err)
-		}
-		v.dec = f
-	}
-	zt := make([]float32, len(z))
-	temp := float32(v.cfg.Temperature)
-	for i, x := range z {
-		zt[i] = x * temp
-	}
-	return vaeChunked(v.dec, zt, len(z)/d, d, v.shape.Size())
+	return vaeSample(z, v.cfg.Latent, v.cfg.Temperature, v.shape.Size(), v.train == nil, &v.dec, v.forwardGraph, "conv vae")
 }
 
 // Reconstruct encodes images (uint8 pixels, C×H×W an image) to their
 // posterior means, without sampling noise, and decodes them to images in
 // [0, 1].
 func (v *ConvVAE) Reconstruct(batch []uint8) ([]float32, error) {
-	n := v.shape.Size()
-	if len(batch) == 0 || len(batch)%n != 0 {
-		return nil, fmt.Errorf("reconstruct: %d values are not a whole number of %d-value images", len(batch), n)
-	}
-	if v.train == nil {
-		return nil, errVAEClosed
-	}
-	if v.rec == nil {
-		f, err := v.forwardGraph(true)
-		if err != nil {
-			return nil, fmt.Errorf("conv vae reconstruction graph: %w", err)
-		}
-		v.rec = f
-	}
-	x := make([]float32, len(batch))
-	for i, p := range batch {
-		x[i] = float32(p) / 255
-	}
-	return vaeChunked(v.rec, x, len(batch)/n, n, n)
+	return vaeReconstruct(batch, v.shape.Size(), v.train == nil, &v.rec, v.forwardGraph, "conv vae")
 }
 
 // evaluate runs the training graph on batch with noise eps and KL weight

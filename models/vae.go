@@ -431,51 +431,62 @@ func vaeChunked(f *vaeForwardGraph, in []float32, n, inW, outW int) ([]float32, 
 // Sample implements Model: it decodes z*Temperature (NoiseDim() values an
 // image) to images in [0, 1].
 func (v *VAE) Sample(z []float32) ([]float32, error) {
-	d := v.cfg.Latent
-	if len(z) == 0 || len(z)%d != 0 {
-		return nil, fmt.Errorf("sample: noise length %d is not a multiple of the latent size %d", len(z), d)
-	}
-	if v.train == nil {
-		return nil, errVAEClosed
-	}
-	if v.dec == nil {
-		f, err := v.forwardGraph(false)
-		if err != nil {
-			return nil, fmt.Errorf("vae decoder graph: %w", err)
-		}
-		v.dec = f
-	}
-	zt := make([]float32, len(z))
-	temp := float32(v.cfg.Temperature)
-	for i, x := range z {
-		zt[i] = x * temp
-	}
-	return vaeChunked(v.dec, zt, len(z)/d, d, v.shape.Size())
+	return vaeSample(z, v.cfg.Latent, v.cfg.Temperature, v.shape.Size(), v.train == nil, &v.dec, v.forwardGraph, "vae")
 }
 
 // Reconstruct encodes images (uint8 pixels, Shape().Size() an image) to
 // their posterior means, without sampling noise, and decodes them: the
 // returned images, in [0, 1], sit beside the inputs in a reconstruction view.
 func (v *VAE) Reconstruct(batch []uint8) ([]float32, error) {
-	n := v.shape.Size()
-	if len(batch) == 0 || len(batch)%n != 0 {
-		return nil, fmt.Errorf("reconstruct: %d values are not a whole number of %d-value images", len(batch), n)
+	return vaeReconstruct(batch, v.shape.Size(), v.train == nil, &v.rec, v.forwardGraph, "vae")
+}
+
+// vaeSample is Sample of both VAEs: it decodes z*temp through *dec, which
+// build(false) makes on first use.
+func vaeSample(z []float32, latent int, temp float64, size int, closed bool, dec **vaeForwardGraph,
+	build func(fromImages bool) (*vaeForwardGraph, error), name string) ([]float32, error) {
+	if len(z) == 0 || len(z)%latent != 0 {
+		return nil, fmt.Errorf("sample: noise length %d is not a multiple of the latent size %d", len(z), latent)
 	}
-	if v.train == nil {
+	if closed {
 		return nil, errVAEClosed
 	}
-	if v.rec == nil {
-		f, err := v.forwardGraph(true)
+	if *dec == nil {
+		f, err := build(false)
 		if err != nil {
-			return nil, fmt.Errorf("vae reconstruction graph: %w", err)
+			return nil, fmt.Errorf("%s decoder graph: %w", name, err)
 		}
-		v.rec = f
+		*dec = f
+	}
+	zt := make([]float32, len(z))
+	for i, x := range z {
+		zt[i] = x * float32(temp)
+	}
+	return vaeChunked(*dec, zt, len(z)/latent, latent, size)
+}
+
+// vaeReconstruct is Reconstruct of both VAEs: images through *rec, which
+// build(true) makes on first use.
+func vaeReconstruct(batch []uint8, size int, closed bool, rec **vaeForwardGraph,
+	build func(fromImages bool) (*vaeForwardGraph, error), name string) ([]float32, error) {
+	if len(batch) == 0 || len(batch)%size != 0 {
+		return nil, fmt.Errorf("reconstruct: %d values are not a whole number of %d-value images", len(batch), size)
+	}
+	if closed {
+		return nil, errVAEClosed
+	}
+	if *rec == nil {
+		f, err := build(true)
+		if err != nil {
+			return nil, fmt.Errorf("%s reconstruction graph: %w", name, err)
+		}
+		*rec = f
 	}
 	x := make([]float32, len(batch))
 	for i, p := range batch {
 		x[i] = float32(p) / 255
 	}
-	return vaeChunked(v.rec, x, len(batch)/n, n, n)
+	return vaeChunked(*rec, x, len(batch)/size, size, size)
 }
 
 // vaeUnitPixels writes uint8 pixels into t scaled to [0, 1] (p/255, computed
