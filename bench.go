@@ -20,6 +20,7 @@ import (
 	"gonum.org/v1/gonum/blas"
 	G "gorgonia.org/gorgonia"
 
+	"github.com/genstudio/genstudio/app"
 	"github.com/genstudio/genstudio/models"
 	"github.com/genstudio/genstudio/project"
 	"github.com/genstudio/genstudio/training"
@@ -250,8 +251,18 @@ func runBench(args []string, out io.Writer) error {
 	asJSON := fs.Bool("json", false, "print JSON lines instead of a table")
 	which := fs.String("models", "gan,vae,ddpm,gan/conv,ddpm/unet", "comma-separated models to measure (also vae/conv)")
 	memory := fs.Int("memory", 0, "instead: train the first of --models this many steps and print memory every 1000")
+	uiPeriod := fs.Duration("ui-period", 0, "with --ui: the least time between two window updates (0: the studio's own)")
+	ui := fs.Bool("ui", false, "instead: train each of --models (default gan,vae) alternately headless and in the studio window (needs a display) and report the window's cost")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *ui {
+		set := false
+		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "models" })
+		if !set {
+			*which = "gan,vae"
+		}
+		return benchWindow(out, strings.Split(*which, ","), *steps, *warmup, max(*reps, 3), *uiPeriod, *asJSON)
 	}
 	var specs []benchSpec
 	for _, k := range strings.Split(*which, ",") {
@@ -343,6 +354,48 @@ func runBench(args []string, out io.Writer) error {
 		return nil
 	}
 	printBenchTable(out, machine, rows, *torch && !haveTorch, *ref)
+	return nil
+}
+
+// benchWindow measures what the studio window costs training (see
+// app.BenchUI): reps pairs of a headless and a windowed run of each model.
+func benchWindow(out io.Writer, families []string, steps, warmup, reps int, period time.Duration, asJSON bool) error {
+	res, err := app.BenchUI(app.BenchUIOptions{Families: families, Steps: steps, Warmup: warmup, Reps: reps, UIPeriod: period, Log: os.Stderr})
+	if err != nil {
+		return err
+	}
+	m := describeMachine()
+	if asJSON {
+		enc := json.NewEncoder(out)
+		for _, r := range res {
+			if err := enc.Encode(struct {
+				app.BenchUIResult
+				benchMachine
+			}{r, m}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	fmt.Fprintf(out, "Gen Studio window cost, %s, commit %s: %s, %d CPUs; %s with %d threads\n\n",
+		m.Date, m.Commit, m.CPU, m.CPUs, m.BLAS, m.BLASThreads)
+	fmt.Fprintln(out, "| model | steps × reps | headless ms/step | window ms/step | overhead | overhead of each pair | UI threads' CPU share | window updates / frames per run |")
+	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|")
+	for _, r := range res {
+		var pairs, cpu, upd []string
+		for i, p := range r.PairOverheadPct {
+			pairs = append(pairs, fmt.Sprintf("%+.1f%%", p))
+			if i < len(r.UICPUPct) {
+				cpu = append(cpu, fmt.Sprintf("%.1f%%", r.UICPUPct[i]))
+			}
+			if i < len(r.Updates) && i < len(r.Frames) {
+				upd = append(upd, fmt.Sprintf("%d/%d", r.Updates[i], r.Frames[i]))
+			}
+		}
+		fmt.Fprintf(out, "| %s | %d × %d | %.1f | %.1f | %+.1f%% | %s | %s | %s |\n", r.Family, r.Steps, len(r.WindowMs),
+			r.HeadlessMedian, r.WindowMedian, r.OverheadPct, strings.Join(pairs, " "), strings.Join(cpu, " "), strings.Join(upd, " "))
+	}
+	fmt.Fprintln(out, "\noverhead: the window's median ms/step over the headless median, minus 1; the runs alternate headless, window, ….")
 	return nil
 }
 

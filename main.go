@@ -4,7 +4,7 @@
 //	genstudio                       open the studio
 //	genstudio train  --data mnist|DIR --steps N --seed S --out DIR
 //	genstudio sample --checkpoint FILE --n 64 --seed S --out grid.png
-//	genstudio bench  [--steps N] [--torch]
+//	genstudio bench  [--steps N] [--reps N] [--models gan,vae,ddpm,gan/conv,ddpm/unet] [--json] [--torch=false] [--memory N] [--ui]
 package main
 
 import (
@@ -48,7 +48,9 @@ Usage:
   genstudio                 open the studio window
   genstudio train  --data mnist|DIR --steps N --seed S --out DIR
   genstudio sample --checkpoint FILE --n 64 --seed S --out grid.png [--gallery DIR]
-  genstudio bench  [--steps N] [--torch=false]
+  genstudio bench  [--steps N] [--reps N] [--models LIST] [--json] [--torch=false]
+  genstudio bench  --memory N     memory and allocations over a long run
+  genstudio bench  --ui           what the window costs training (needs a display)
 
 Run "genstudio COMMAND -h" for a command's flags.
 `)

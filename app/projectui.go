@@ -216,7 +216,11 @@ func (s *Studio) latestCheckpoint() string {
 // or ~/GenStudio/runs/<id> without one.
 func (s *Studio) newRunDir(family string, steps int) string {
 	if s.proj == nil {
-		return filepath.Join(runsRoot(), time.Now().Format("20060102-150405"))
+		root := s.runsDir
+		if root == "" {
+			root = runsRoot()
+		}
+		return filepath.Join(root, time.Now().Format("20060102-150405"))
 	}
 	id := s.proj.NewRunID()
 	s.proj.Runs = append(s.proj.Runs, project.RunRef{ID: id, Created: time.Now().UTC(), Family: family, Steps: steps})

@@ -12,6 +12,7 @@ import (
 	"image"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -43,6 +44,7 @@ type Studio struct {
 	seed    uint64       // training seed of the current model
 	worker  *training.Worker
 	runDir  string
+	runsDir string // where runs without a project go (default runsRoot())
 	history map[string][]float64
 	steps   []int
 	loading context.CancelFunc
@@ -76,6 +78,11 @@ type Studio struct {
 	// onEvent, when set (tests), sees every worker event after the UI has.
 	onEvent func(training.Event)
 	mu      sync.Mutex // guards onEvent
+	// onApplied, when set (the UI benchmark), runs on the UI goroutine after
+	// each update the window applied (merged progress counts as one).
+	onApplied func(training.Event)
+	uiPeriod  time.Duration // fixed least time between progress updates (0: paced, see uiPacer)
+	pace      *uiPacer      // the pacing learnt so far (used by one run at a time)
 }
 
 // NewStudio builds the studio in win. Call it on the UI goroutine.
@@ -417,11 +424,7 @@ func (s *Studio) startWorker(m models.Model, data *project.Dataset, set runSetti
 	if s.runDir == "" {
 		s.runDir = s.newRunDir(s.model.Family(), set.steps)
 	}
-	w, err := training.NewWorker(s.model, data, training.Options{
-		Steps: set.steps, Seed: s.seed, StartStep: s.step, PreviewEvery: set.previewEvery,
-		CheckpointDir: filepath.Join(s.runDir, "checkpoints"), CheckpointEvery: 5 * time.Minute,
-		MetricsPath: filepath.Join(s.runDir, "metrics.jsonl"), Flip: s.form.flip.Checked,
-	})
+	w, err := training.NewWorker(s.model, data, runOptions(set, s.seed, s.step, s.runDir, s.form.flip.Checked))
 	if err == nil {
 		err = os.MkdirAll(s.runDir, 0o755)
 	}
@@ -437,16 +440,101 @@ func (s *Studio) startWorker(m models.Model, data *project.Dataset, set runSetti
 	go s.listen(w)
 }
 
-// listen forwards a worker's events to the UI goroutine.
+// runOptions are the worker options of a run started from the window (the
+// UI benchmark's headless runs use them too, so that both train alike).
+func runOptions(set runSettings, seed uint64, start int, runDir string, flip bool) training.Options {
+	return training.Options{
+		Steps: set.steps, Seed: seed, StartStep: start, PreviewEvery: set.previewEvery,
+		CheckpointDir: filepath.Join(runDir, "checkpoints"), CheckpointEvery: 5 * time.Minute,
+		MetricsPath: filepath.Join(runDir, "metrics.jsonl"), Flip: flip,
+	}
+}
+
+// listen forwards a worker's events to the UI goroutine. Progress events
+// that come within the pacer's period (see uiPacer) of the last update are
+// merged (their loss points concatenated) and applied together with the
+// newest preview in one UI callback; any other event first flushes them,
+// so the UI sees everything in order.
 func (s *Studio) listen(w *training.Worker) {
-	for ev := range w.Events() {
-		ev := ev
-		s.doWait(func() { s.apply(w, ev) })
+	if s.pace == nil || s.pace.fixed != (s.uiPeriod > 0) || (s.uiPeriod > 0 && s.pace.period != s.uiPeriod) {
+		s.pace = newUIPacer(s.uiPeriod)
+	}
+	pace := s.pace
+	pace.restart()
+	var (
+		progress *training.ProgressEvent
+		preview  *training.PreviewEvent
+		merged   []training.Event // the worker's events not yet applied, for onEvent
+		last     time.Time
+		deadline <-chan time.Time
+	)
+	deliver := func(evs []training.Event, originals []training.Event) {
+		s.doWait(func() {
+			for _, ev := range evs {
+				s.apply(w, ev)
+				if s.onApplied != nil {
+					s.onApplied(ev)
+				}
+			}
+		})
 		s.mu.Lock()
 		hook := s.onEvent
 		s.mu.Unlock()
 		if hook != nil {
-			hook(ev)
+			for _, e := range originals {
+				hook(e)
+			}
+		}
+	}
+	flush := func() {
+		var evs []training.Event
+		if progress != nil {
+			evs = append(evs, *progress)
+		}
+		if preview != nil {
+			evs = append(evs, *preview)
+		}
+		if len(evs) == 0 {
+			return
+		}
+		orig := merged
+		progress, preview, merged, deadline = nil, nil, nil, nil
+		last = time.Now()
+		deliver(evs, orig)
+		pace.applied()
+	}
+	events := w.Events()
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				flush()
+				return
+			}
+			switch e := ev.(type) {
+			case training.ProgressEvent:
+				if progress == nil {
+					progress = &e
+				} else {
+					pts := append(slices.Clip(progress.Points), e.Points...)
+					*progress = e
+					progress.Points = pts
+				}
+			case training.PreviewEvent:
+				preview = &e
+			default:
+				flush()
+				deliver([]training.Event{ev}, []training.Event{ev})
+				continue
+			}
+			merged = append(merged, ev)
+			if wait := pace.period - time.Since(last); wait <= 0 {
+				flush()
+			} else if deadline == nil {
+				deadline = time.After(wait)
+			}
+		case <-deadline:
+			flush()
 		}
 	}
 }
