@@ -376,15 +376,11 @@ func (w *Worker) checkpoint() error {
 }
 
 func (w *Worker) preview(step int, z []float32, real []uint8) error {
-	out, err := w.model.Sample(z)
+	grid, aux, auxTitle, err := Preview(w.model, z, real)
 	if err != nil {
-		return fmt.Errorf("preview: %w", err)
+		return err
 	}
-	n := len(z) / w.model.NoiseDim()
-	ev := PreviewEvent{Step: step, Grid: GridImage(out, n, GridCols(n), w.model.Shape())}
-	if ev.Aux, ev.AuxTitle, err = AuxView(w.model, z, real); err != nil {
-		return fmt.Errorf("preview: %w", err)
-	}
+	ev := PreviewEvent{Step: step, Grid: grid, Aux: aux, AuxTitle: auxTitle}
 	if w.opts.PreviewDir != "" {
 		if err := WritePNG(filepath.Join(w.opts.PreviewDir, fmt.Sprintf("preview-%08d.png", step)), ev.Grid); err != nil {
 			return err
@@ -412,7 +408,7 @@ func (w *Worker) loop(ctx context.Context) error {
 		}
 		defer metrics.Close()
 	}
-	z := models.NoiseFromSeed(64, w.model.NoiseDim(), w.opts.PreviewSeed)
+	z := models.NoiseFromSeed(models.PreviewCount(w.model), w.model.NoiseDim(), w.opts.PreviewSeed)
 	names := w.model.LossNames()
 	src := rand.NewPCG(0, 0)
 	var pending []LossPoint
@@ -432,8 +428,8 @@ func (w *Worker) loop(ctx context.Context) error {
 	}
 	// Real images for views that need them (a VAE's reconstructions).
 	real := append([]uint8(nil), batcher.Batch(0)[:min(16, BatchSize(w.model))*w.data.ImageSize()]...)
-	// Previews may cost at most about a tenth of the time: the wait before
-	// the next one is at least nine times what the last one took.
+	// Previews may cost at most about 3 % of the time: the wait before the
+	// next one is at least 32 times what the last one took.
 	previewGap := w.opts.PreviewPeriod
 	doPreview := func(step int) error {
 		t0 := time.Now()
@@ -441,7 +437,7 @@ func (w *Worker) loop(ctx context.Context) error {
 			return err
 		}
 		lastPreview = time.Now()
-		previewGap = max(w.opts.PreviewPeriod, 9*lastPreview.Sub(t0))
+		previewGap = max(w.opts.PreviewPeriod, 32*lastPreview.Sub(t0))
 		return nil
 	}
 	if err := doPreview(w.Step()); err != nil {
