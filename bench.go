@@ -129,7 +129,7 @@ func benchTorch(script string, steps int, threads int, env []string) (torchRun, 
 }
 
 // gemmPeak measures the GFLOP/s of a square 1024 float32 GEMM on the BLAS
-// the models use (the median of five rounds of at least 0.2 s each), the
+// the models use (the best of five rounds of at least 0.2 s each), the
 // ceiling the "% of GEMM peak" column compares with.
 func gemmPeak() float64 {
 	const n = 1024
@@ -152,7 +152,7 @@ func gemmPeak() float64 {
 		}
 		rates = append(rates, 2*n*n*n*float64(calls)/time.Since(t0).Seconds()/1e9)
 	}
-	return median(rates)
+	return slices.Max(rates)
 }
 
 func median(xs []float64) float64 {
@@ -292,7 +292,7 @@ func runBench(args []string, out io.Writer) error {
 		}
 	}
 	machine := describeMachine()
-	machine.PeakGFLOPs = gemmPeak()
+	peakBefore := gemmPeak()
 	type samples struct {
 		ours              []benchRun
 		t1, t2p, t1f, t2f []float64
@@ -324,6 +324,8 @@ func runBench(args []string, out io.Writer) error {
 			got[i].ours = append(got[i].ours, run)
 		}
 	}
+	// A ceiling: the better of a measurement before and one after the runs.
+	machine.PeakGFLOPs = max(peakBefore, gemmPeak())
 	var rows []benchRow
 	for i, spec := range specs {
 		g := got[i]
@@ -413,7 +415,7 @@ func bestPositive(a, b float64) float64 {
 func printBenchTable(w io.Writer, m benchMachine, rows []benchRow, torchMissing bool, ref string) {
 	fmt.Fprintf(w, "Gen Studio bench, %s, commit %s: %s, %d CPUs; %s with %d threads, GOMAXPROCS %d\n",
 		m.Date, m.Commit, m.CPU, m.CPUs, m.BLAS, m.BLASThreads, m.GOMAXPROCS)
-	fmt.Fprintf(w, "GEMM peak (float32 1024×1024×1024 on this BLAS): %.1f GFLOP/s\n\n", m.PeakGFLOPs)
+	fmt.Fprintf(w, "GEMM peak (float32 1024×1024×1024 on this BLAS, best round before or after the runs): %.1f GFLOP/s\n\n", m.PeakGFLOPs)
 	fmt.Fprintln(w, "| model | steps × reps | Gen Studio ms/step | PyTorch t1 | PyTorch t2-passive | ratio | GFLOP/step | GFLOP/s | % of GEMM peak | PyTorch GFLOP/s | conv share |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
 	opt := func(format string, v float64) string {
