@@ -325,9 +325,9 @@ func (op maskActOp) UsePreallocDo(prealloc G.Value, vs ...G.Value) (G.Value, err
 	}
 	switch xs := x.Data().(type) {
 	case []float32:
-		maskActRun(xs, denseData[float32](mask), denseData[float32](dy), out.Data().([]float32), float32(op.slope), op.relu)
+		maskActParallel(xs, denseData[float32](mask), denseData[float32](dy), out.Data().([]float32), float32(op.slope), op.relu)
 	case []float64:
-		maskActRun(xs, denseData[float64](mask), denseData[float64](dy), out.Data().([]float64), op.slope, op.relu)
+		maskActParallel(xs, denseData[float64](mask), denseData[float64](dy), out.Data().([]float64), op.slope, op.relu)
 	default:
 		return nil, fmt.Errorf("%v: unsupported dtype %v", op, x.Dtype())
 	}
@@ -339,6 +339,20 @@ func denseData[T float32 | float64](t *tensor.Dense) []T {
 		return nil
 	}
 	return t.Data().([]T)
+}
+
+// maskActParallel is maskActRun split over the cores when x is large (a
+// conv net's feature maps); each element is computed the same way.
+func maskActParallel[T float32 | float64](x, m, dy, out []T, slope T, relu bool) {
+	part := func(s []T, lo, hi int) []T {
+		if s == nil {
+			return nil
+		}
+		return s[lo:hi]
+	}
+	dcParallel(len(x), len(x), func(lo, hi int) {
+		maskActRun(x[lo:hi], part(m, lo, hi), part(dy, lo, hi), out[lo:hi], slope, relu)
+	})
 }
 
 // maskActRun computes out = x·k (dy nil) or dy·k with k = 1 where x ≥ 0
