@@ -3,7 +3,6 @@ package app
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -63,20 +62,7 @@ func (s *Studio) runSelftest(dir string, rep *SelftestReport) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	waitUI := func(what string, ok func() bool) error {
-		deadline := time.Now().Add(5 * time.Minute)
-		for {
-			var done bool
-			s.doWait(func() { done = ok() })
-			if done {
-				return nil
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("timed out waiting for %s", what)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	waitUI := func(what string, ok func() bool) error { return waitUI(s, what, 5*time.Minute, ok) }
 	if err := waitUI("MNIST", func() bool { return s.data != nil }); err != nil {
 		return err
 	}
