@@ -17,7 +17,7 @@ import (
 // at most uiBudget of the machine's CPU, between uiMinPeriod and
 // uiMaxPeriod apart.
 const (
-	uiBudget      = 0.015
+	uiBudget      = 0.01
 	uiMinPeriod   = 250 * time.Millisecond
 	uiMaxPeriod   = 5 * time.Second
 	uiFixedPeriod = time.Second // where the UI threads' CPU time cannot be read

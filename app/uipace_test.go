@@ -12,8 +12,8 @@ func TestPaceFor(t *testing.T) {
 		cpus int
 		want time.Duration
 	}{
-		{50 * time.Millisecond, 2, 1666666666}, // software rendering on 2 cores: 1.5 % of 2 cores
-		{50 * time.Millisecond, 8, 416666666},
+		{50 * time.Millisecond, 2, 2500 * time.Millisecond}, // software rendering on 2 cores: 1 % of 2 cores
+		{50 * time.Millisecond, 8, 625 * time.Millisecond},
 		{2 * time.Millisecond, 2, uiMinPeriod}, // a GPU desktop
 		{time.Second, 1, uiMaxPeriod},
 		{0, 0, uiMinPeriod},
@@ -39,7 +39,7 @@ func TestUIPacer(t *testing.T) {
 		t.Fatalf("threadCPU() = %d, %d", ui, all)
 	}
 	// Updates that cost the UI threads 5 ticks (50 ms) each on 2 cores
-	// are spaced 50 ms / (1.5 % of 2 cores) apart.
+	// are spaced 50 ms / (1 % of 2 cores) apart.
 	var ticks int64
 	p = &uiPacer{period: uiMinPeriod, cpus: 2, since: time.Now().Add(-3 * time.Second),
 		read: func() (int64, int64) { return ticks, ticks }}
@@ -47,7 +47,7 @@ func TestUIPacer(t *testing.T) {
 		ticks += 5
 		p.applied()
 	}
-	if p.updates != 0 || p.period != 1666666666 {
+	if p.updates != 0 || p.period != 2500*time.Millisecond {
 		t.Errorf("after 4 updates of 50 ms: %d updates pending, period %v", p.updates, p.period)
 	}
 	// Cheap updates bring it back down, but not below the floor.
