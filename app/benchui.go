@@ -193,20 +193,8 @@ func benchUI(s *Studio, opts BenchUIOptions, probe *frameProbe, dir string) ([]B
 	if err := waitUI(s, "the data set", 5*time.Minute, func() bool { return s.data != nil }); err != nil {
 		return nil, err
 	}
-	events := make(chan training.Event, 4096)
-	s.mu.Lock()
-	s.onEvent = func(e training.Event) {
-		select {
-		case events <- e:
-		default:
-		}
-	}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.onEvent = nil
-		s.mu.Unlock()
-	}()
+	events, untap := s.tapEvents()
+	defer untap()
 	if probe == nil { // not in the window: it counts updates but no frames
 		probe = newFrameProbe()
 	}
@@ -235,6 +223,25 @@ func benchVariant(name string) (variant, error) {
 		}
 	}
 	return variant{}, fmt.Errorf("no model %q in the form (try gan, vae, ddpm, or family/arch such as vae/conv)", name)
+}
+
+// tapEvents sends every worker event, after the window applied it, to the
+// returned channel (dropping events when it is full) until untap.
+func (s *Studio) tapEvents() (events chan training.Event, untap func()) {
+	ch := make(chan training.Event, 4096)
+	s.mu.Lock()
+	s.onEvent = func(e training.Event) {
+		select {
+		case ch <- e:
+		default:
+		}
+	}
+	s.mu.Unlock()
+	return ch, func() {
+		s.mu.Lock()
+		s.onEvent = nil
+		s.mu.Unlock()
+	}
 }
 
 // waitUI polls ok on the UI goroutine until it holds.

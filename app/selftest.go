@@ -66,15 +66,8 @@ func (s *Studio) runSelftest(dir string, rep *SelftestReport) error {
 	if err := waitUI("MNIST", func() bool { return s.data != nil }); err != nil {
 		return err
 	}
-	events := make(chan training.Event, 4096)
-	s.mu.Lock()
-	s.onEvent = func(e training.Event) {
-		select {
-		case events <- e:
-		default:
-		}
-	}
-	s.mu.Unlock()
+	events, untap := s.tapEvents()
+	defer untap()
 	steps := selftestSteps()
 	s.doWait(func() {
 		if fam := os.Getenv("GENSTUDIO_SELFTEST_FAMILY"); fam != "" {
