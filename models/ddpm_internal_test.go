@@ -114,59 +114,7 @@ func TestDDPMGradientsMatchFiniteDifferences(t *testing.T) {
 	}
 	defer d.Close()
 	tinyDDPMInputs(t, d)
-	run := func() float64 {
-		if err := runGrad(d.train.vm, d.train.weights); err != nil {
-			t.Fatal(err)
-		}
-		v, err := scalar(d.train.loss)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
-	loss0 := run()
-	grads, err := gradsOf(d.train.weights)
-	if err != nil {
-		t.Fatal(err)
-	}
-	analytic := make([][]float64, len(grads))
-	for i, g := range grads {
-		analytic[i] = append([]float64(nil), g.Data().([]float64)...)
-	}
-	const h = 1e-6
-	checked := 0
-	for pi, p := range d.Params() {
-		data := p.T.Data().([]float64)
-		for j := range data {
-			orig := data[j]
-			data[j] = orig + h
-			lp := run()
-			data[j] = orig - h
-			lm := run()
-			data[j] = orig
-			num := (lp - lm) / (2 * h)
-			if an := analytic[pi][j]; math.Abs(num-an) > 1e-7+1e-5*math.Abs(num) {
-				t.Errorf("%s[%d]: analytic %.9g, numeric %.9g", p.Name, j, an, num)
-			}
-			checked++
-		}
-	}
-	// Same inputs, same loss and gradients: nothing accumulates or is
-	// overwritten between runs.
-	if again := run(); again != loss0 {
-		t.Fatalf("loss changed between identical runs: %g vs %g", loss0, again)
-	}
-	again, err := gradsOf(d.train.weights)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, g := range again {
-		for j, v := range g.Data().([]float64) {
-			if math.Abs(v-analytic[i][j]) > 1e-12 {
-				t.Fatalf("gradient %d[%d] changed between identical runs: %g vs %g", i, j, analytic[i][j], v)
-			}
-		}
-	}
+	checked := checkFiniteDifferences(t, d.train.vm, d.train.weights, &d.train.loss, d.Params(), 0)
 	// 4*6+6 + 4*6+6 + 6*6+6 + 6*4+4
 	if checked != 30+30+42+28 {
 		t.Fatalf("%d parameters checked", checked)

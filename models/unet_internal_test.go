@@ -170,87 +170,10 @@ func TestUNetGradientsMatchFiniteDifferences(t *testing.T) {
 	}
 	defer d.Close()
 	tinyDDPMInputs(t, d)
-	run := func() float64 {
-		if err := runGrad(d.train.vm, d.train.weights); err != nil {
-			t.Fatal(err)
-		}
-		v, err := scalar(d.train.loss)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
-	loss0 := run()
-	grads, err := gradsOf(d.train.weights)
-	if err != nil {
-		t.Fatal(err)
-	}
-	analytic := make([][]float64, len(grads))
-	for i, g := range grads {
-		analytic[i] = append([]float64(nil), g.Data().([]float64)...)
-	}
-	const h = 1e-6
-	checked := 0
-	var zero []string
-	pick := rand.New(rand.NewPCG(5, 6))
-	for pi, p := range d.Params() {
-		data := p.T.Data().([]float64)
-		if len(analytic[pi]) != len(data) {
-			t.Fatalf("%s: %d gradient values for %d weights", p.Name, len(analytic[pi]), len(data))
-		}
-		// Every value of the small tensors; the first, the last and 14
-		// random ones of the others (TestUNetConvOps checks whole conv
-		// gradients exactly), to keep the test to a few seconds.
-		idx := make([]int, 0, 16)
-		if len(data) <= 16 {
-			for j := range data {
-				idx = append(idx, j)
-			}
-		} else {
-			idx = append(idx, 0, len(data)-1)
-			for len(idx) < 16 {
-				idx = append(idx, pick.IntN(len(data)))
-			}
-		}
-		nonzero := false
-		for _, j := range idx {
-			orig := data[j]
-			data[j] = orig + h
-			lp := run()
-			data[j] = orig - h
-			lm := run()
-			data[j] = orig
-			num := (lp - lm) / (2 * h)
-			an := analytic[pi][j]
-			if math.Abs(num-an) > 1e-7+1e-5*math.Abs(num) {
-				t.Errorf("%s[%d]: analytic %.9g, numeric %.9g", p.Name, j, an, num)
-			}
-			if an != 0 {
-				nonzero = true
-			}
-			checked++
-		}
-		if !nonzero {
-			zero = append(zero, p.Name)
-		}
-	}
-	if len(zero) > 0 {
-		t.Errorf("gradients identically zero for %v: the check says nothing there", zero)
-	}
-	if again := run(); again != loss0 {
-		t.Fatalf("loss changed between identical runs: %g vs %g", loss0, again)
-	}
-	again, err := gradsOf(d.train.weights)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, g := range again {
-		for j, v := range g.Data().([]float64) {
-			if math.Abs(v-analytic[i][j]) > 1e-12 {
-				t.Fatalf("gradient %d[%d] changed between identical runs: %g vs %g", i, j, analytic[i][j], v)
-			}
-		}
-	}
+	// Every value of the small tensors; the first, the last and 14 random
+	// ones of the others (TestUNetConvOps checks whole conv gradients
+	// exactly), to keep the test to a few seconds.
+	checked := checkFiniteDifferences(t, d.train.vm, d.train.weights, &d.train.loss, d.Params(), 16)
 	if len(d.Params()) != 50 || checked != 480 {
 		t.Fatalf("%d values in %d tensors checked", checked, len(d.Params()))
 	}
