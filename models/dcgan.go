@@ -1664,11 +1664,9 @@ func (m *DCGAN) buildDStep() (*dcDStepGraph, error) {
 	if err != nil {
 		return nil, err
 	}
-	G.Read(cost, &s.loss)
-	if _, err := G.Grad(cost, s.weights...); err != nil {
-		return nil, fmt.Errorf("differentiate D loss: %w", err)
+	if s.vm, err = compileStep(eg, cost, &s.loss, s.weights, false, "D loss"); err != nil {
+		return nil, err
 	}
-	s.vm = G.NewTapeMachine(eg, G.BindDualValues(s.weights...))
 	return s, nil
 }
 
@@ -1700,11 +1698,9 @@ func (m *DCGAN) buildGStep() (*dcGStepGraph, error) {
 	if err != nil {
 		return nil, err
 	}
-	G.Read(cost, &s.loss)
-	if _, err := G.Grad(cost, s.weights...); err != nil {
-		return nil, fmt.Errorf("differentiate G loss: %w", err)
+	if s.vm, err = compileStep(eg, cost, &s.loss, s.weights, false, "G loss"); err != nil {
+		return nil, err
 	}
-	s.vm = G.NewTapeMachine(eg, G.BindDualValues(s.weights...))
 	return s, nil
 }
 

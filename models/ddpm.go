@@ -423,14 +423,8 @@ func (d *DDPM) buildTrain() (*ddpmTrainGraph, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mse: %w", err)
 	}
-	G.Read(cost, &s.loss)
-	if _, err := G.Grad(cost, s.weights...); err != nil {
-		return nil, fmt.Errorf("differentiate MSE: %w", err)
-	}
-	if d.unet == nil {
-		s.vm = newReuseTape(eg, G.BindDualValues(s.weights...))
-	} else {
-		s.vm = G.NewTapeMachine(eg, G.BindDualValues(s.weights...))
+	if s.vm, err = compileStep(eg, cost, &s.loss, s.weights, d.unet == nil, "MSE"); err != nil {
+		return nil, err
 	}
 	return s, nil
 }

@@ -272,11 +272,9 @@ func (g *GAN) buildDStep() (*dStepGraph, error) {
 	if err != nil {
 		return nil, err
 	}
-	G.Read(cost, &s.loss)
-	if _, err := G.Grad(cost, s.weights...); err != nil {
-		return nil, fmt.Errorf("differentiate D loss: %w", err)
+	if s.vm, err = compileStep(eg, cost, &s.loss, s.weights, true, "D loss"); err != nil {
+		return nil, err
 	}
-	s.vm = newReuseTape(eg, G.BindDualValues(s.weights...))
 	return s, nil
 }
 
@@ -310,11 +308,9 @@ func (g *GAN) buildGStep() (*gStepGraph, error) {
 	if err != nil {
 		return nil, err
 	}
-	G.Read(cost, &s.loss)
-	if _, err := G.Grad(cost, s.weights...); err != nil {
-		return nil, fmt.Errorf("differentiate G loss: %w", err)
+	if s.vm, err = compileStep(eg, cost, &s.loss, s.weights, true, "G loss"); err != nil {
+		return nil, err
 	}
-	s.vm = newReuseTape(eg, G.BindDualValues(s.weights...))
 	return s, nil
 }
 

@@ -28,3 +28,19 @@ func optimizeStep(vm G.VM, weights G.Nodes, loss *G.Value, opt *Adam, what, loss
 	}
 	return l, opt.Update(grads)
 }
+
+// compileStep finishes a training graph: it reads the loss cost into
+// *loss, adds the gradients of cost with respect to weights, and compiles
+// the graph into a machine bound to them, one that keeps its buffers
+// between runs (reuseTape) when reuse is set. lossName names the loss in
+// errors.
+func compileStep(eg *G.ExprGraph, cost *G.Node, loss *G.Value, weights G.Nodes, reuse bool, lossName string) (G.VM, error) {
+	G.Read(cost, loss)
+	if _, err := G.Grad(cost, weights...); err != nil {
+		return nil, fmt.Errorf("differentiate %s: %w", lossName, err)
+	}
+	if reuse {
+		return newReuseTape(eg, G.BindDualValues(weights...)), nil
+	}
+	return G.NewTapeMachine(eg, G.BindDualValues(weights...)), nil
+}

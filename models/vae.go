@@ -806,16 +806,8 @@ func (s *vaeTrainGraph) compileLoss(eg *G.ExprGraph, dt tensor.Dtype, logits, x,
 	if err != nil {
 		return err
 	}
-	G.Read(cost, &s.loss)
 	G.Read(recon, &s.recon)
 	G.Read(kl, &s.kl)
-	if _, err := G.Grad(cost, s.weights...); err != nil {
-		return fmt.Errorf("differentiate vae loss: %w", err)
-	}
-	if s.reuse {
-		s.vm = newReuseTape(eg, G.BindDualValues(s.weights...))
-	} else {
-		s.vm = G.NewTapeMachine(eg, G.BindDualValues(s.weights...))
-	}
-	return nil
+	s.vm, err = compileStep(eg, cost, &s.loss, s.weights, s.reuse, "vae loss")
+	return err
 }
