@@ -78,20 +78,11 @@ func (c ConvVAEConfig) validate() error {
 		return fmt.Errorf("feature maps must be 1..256, got %d", c.Features)
 	case c.Width < 4 || c.Height < 4 || c.Width%4 != 0 || c.Height%4 != 0 || c.Channels < 1 || c.Width*c.Height*c.Channels > 1<<16:
 		return fmt.Errorf("image shape %dx%dx%d is not supported", c.Width, c.Height, c.Channels)
-	case !(c.LR > 0 && c.LR < 1):
-		return fmt.Errorf("learning rate must be in (0, 1), got %g", c.LR)
-	case !(c.Beta1 >= 0 && c.Beta1 < 1) || !(c.Beta2 >= 0 && c.Beta2 < 1):
-		return fmt.Errorf("Adam betas must be in [0, 1), got %g and %g", c.Beta1, c.Beta2)
-	case c.Batch < 1 || c.Batch > 4096:
-		return fmt.Errorf("batch size must be 1..4096, got %d", c.Batch)
-	case !(c.Beta >= 0 && c.Beta <= 1000):
-		return fmt.Errorf("KL weight (beta) must be in [0, 1000], got %g", c.Beta)
-	case c.WarmupSteps < 0:
-		return fmt.Errorf("KL warm-up steps must be 0 or more, got %d", c.WarmupSteps)
-	case !(c.Temperature > 0 && c.Temperature <= 100):
-		return fmt.Errorf("sampling temperature must be in (0, 100], got %g", c.Temperature)
 	}
-	return nil
+	if err := validateOptim(c.LR, c.Beta1, c.Beta2, c.Batch); err != nil {
+		return err
+	}
+	return validateVAETerms(c.Beta, c.WarmupSteps, c.Temperature)
 }
 
 // ConvVAE is a convolutional variational autoencoder, for S×S images with

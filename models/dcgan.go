@@ -91,12 +91,6 @@ func (c DCGANConfig) validate(strict bool) error {
 		return fmt.Errorf("images must have 1 or 3 channels, got %d", c.Channels)
 	case c.GFeatures < 1 || c.GFeatures > 512 || c.DFeatures < 1 || c.DFeatures > 512:
 		return fmt.Errorf("feature maps must be 1..512, got %d (G) and %d (D)", c.GFeatures, c.DFeatures)
-	case !(c.LR > 0 && c.LR < 1):
-		return fmt.Errorf("learning rate must be in (0, 1), got %g", c.LR)
-	case !(c.Beta1 >= 0 && c.Beta1 < 1) || !(c.Beta2 >= 0 && c.Beta2 < 1):
-		return fmt.Errorf("Adam betas must be in [0, 1), got %g and %g", c.Beta1, c.Beta2)
-	case c.Batch < 1 || c.Batch > 4096:
-		return fmt.Errorf("batch size must be 1..4096, got %d", c.Batch)
 	case !(c.Slope >= 0 && c.Slope < 1):
 		return fmt.Errorf("LeakyReLU slope must be in [0, 1), got %g", c.Slope)
 	}
@@ -106,7 +100,7 @@ func (c DCGANConfig) validate(strict bool) error {
 	if n := max(c.Batch*c.GFeatures*side*side, c.Batch*c.DFeatures*side*side/4); n > dcMaxActivation {
 		return fmt.Errorf("batch %d with %d/%d feature maps needs too much memory; lower the batch or the feature maps", c.Batch, c.GFeatures, c.DFeatures)
 	}
-	return nil
+	return validateOptim(c.LR, c.Beta1, c.Beta2, c.Batch)
 }
 
 // DCGAN is the convolutional GAN. Its training step is the MLP GAN's: z is

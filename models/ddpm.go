@@ -69,12 +69,9 @@ func (c DDPMConfig) Validate() error {
 		return fmt.Errorf("time embedding size must be even and 2..4096, got %d", c.TEmb)
 	case c.Width < 1 || c.Height < 1 || c.Channels < 1 || c.Width*c.Height*c.Channels > 1<<16:
 		return fmt.Errorf("image shape %dx%dx%d is not supported", c.Width, c.Height, c.Channels)
-	case !(c.LR > 0 && c.LR < 1):
-		return fmt.Errorf("learning rate must be in (0, 1), got %g", c.LR)
-	case !(c.Beta1 >= 0 && c.Beta1 < 1) || !(c.Beta2 >= 0 && c.Beta2 < 1):
-		return fmt.Errorf("Adam betas must be in [0, 1), got %g and %g", c.Beta1, c.Beta2)
-	case c.Batch < 1 || c.Batch > 4096:
-		return fmt.Errorf("batch size must be 1..4096, got %d", c.Batch)
+	}
+	if err := validateOptim(c.LR, c.Beta1, c.Beta2, c.Batch); err != nil {
+		return err
 	}
 	if err := c.validateArch(); err != nil {
 		return err

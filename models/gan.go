@@ -47,12 +47,6 @@ func (c GANConfig) Validate() error {
 		return errors.New("generator and discriminator need at least one hidden layer")
 	case c.Width < 1 || c.Height < 1 || c.Channels < 1 || c.Width*c.Height*c.Channels > 1<<16:
 		return fmt.Errorf("image shape %dx%dx%d is not supported", c.Width, c.Height, c.Channels)
-	case !(c.LR > 0 && c.LR < 1):
-		return fmt.Errorf("learning rate must be in (0, 1), got %g", c.LR)
-	case !(c.Beta1 >= 0 && c.Beta1 < 1) || !(c.Beta2 >= 0 && c.Beta2 < 1):
-		return fmt.Errorf("Adam betas must be in [0, 1), got %g and %g", c.Beta1, c.Beta2)
-	case c.Batch < 1 || c.Batch > 4096:
-		return fmt.Errorf("batch size must be 1..4096, got %d", c.Batch)
 	case !(c.DropoutP >= 0 && c.DropoutP < 1):
 		return fmt.Errorf("dropout must be in [0, 1), got %g", c.DropoutP)
 	}
@@ -61,7 +55,7 @@ func (c GANConfig) Validate() error {
 			return fmt.Errorf("hidden layer sizes must be 1..16384, got %d", h)
 		}
 	}
-	return nil
+	return validateOptim(c.LR, c.Beta1, c.Beta2, c.Batch)
 }
 
 // GAN is the MLP GAN: a generator and a discriminator trained with the
