@@ -22,6 +22,7 @@ import (
 
 	"github.com/genstudio/genstudio/app"
 	"github.com/genstudio/genstudio/models"
+	"github.com/genstudio/genstudio/models/nn"
 	"github.com/genstudio/genstudio/project"
 	"github.com/genstudio/genstudio/training"
 )
@@ -37,9 +38,9 @@ var benchSpecs = []benchSpec{
 	{key: "gan", family: "gan", arch: "mlp", script: "torch_gan_mnist.py"},
 	{key: "vae", family: "vae", arch: "mlp", script: "torch_vae_mnist.py"},
 	{key: "ddpm", family: "ddpm", arch: "mlp", script: "torch_ddpm_mnist.py"},
-	{key: "gan/conv", family: "gan", arch: "conv", conv: true},
-	{key: "vae/conv", family: "vae", arch: "conv", conv: true},
-	{key: "ddpm/unet", family: "ddpm", arch: "unet", conv: true},
+	{key: "gan/conv", family: "gan", arch: "conv", conv: true, script: "torch_dcgan_mnist.py"},
+	{key: "vae/conv", family: "vae", arch: "conv", conv: true, script: "torch_convvae_mnist.py"},
+	{key: "ddpm/unet", family: "ddpm", arch: "unet", conv: true, script: "torch_unet_mnist.py"},
 }
 
 func benchSpecOf(key string) (benchSpec, error) {
@@ -83,7 +84,7 @@ func benchModel(spec benchSpec, ds *project.Dataset, warmup, steps int) (benchRu
 	var start time.Time
 	for s := 0; s < warmup+steps; s++ {
 		if s == warmup {
-			models.ResetConvStats()
+			nn.ResetConvStats()
 			start = time.Now()
 		}
 		if _, err := m.TrainStep(b.Batch(s), training.StepRNG(src, 0, s)); err != nil {
@@ -91,7 +92,7 @@ func benchModel(spec benchSpec, ds *project.Dataset, warmup, steps int) (benchRu
 		}
 	}
 	total := time.Since(start)
-	conv := models.ReadConvStats()
+	conv := nn.ReadConvStats()
 	r := benchRun{ms: float64(total.Microseconds()) / 1000 / float64(steps)}
 	if fc, ok := m.(models.FLOPCounter); ok && fc.StepFLOPs() > 0 {
 		r.gflop = fc.StepFLOPs() / 1e9
@@ -111,8 +112,8 @@ type torchRun struct {
 }
 
 // benchTorch runs a reference script and returns its result.
-func benchTorch(script string, steps int, threads int, env []string) (torchRun, error) {
-	cmd := exec.Command("/usr/bin/python3", script, "--steps", fmt.Sprint(steps), "--threads", fmt.Sprint(threads))
+func benchTorch(script string, steps, warmup, threads int, env []string) (torchRun, error) {
+	cmd := exec.Command("/usr/bin/python3", script, "--steps", fmt.Sprint(steps), "--warmup", fmt.Sprint(warmup), "--threads", fmt.Sprint(threads))
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Dir = filepath.Dir(script)
 	var out bytes.Buffer
@@ -306,11 +307,11 @@ func runBench(args []string, out io.Writer) error {
 			}
 			if haveTorch && spec.script != "" {
 				script := filepath.Join(*ref, spec.script)
-				t1, err := benchTorch(script, n, 1, nil)
+				t1, err := benchTorch(script, n, w, 1, nil)
 				if err != nil {
 					return err
 				}
-				t2, err := benchTorch(script, n, 2, []string{"OMP_WAIT_POLICY=PASSIVE"})
+				t2, err := benchTorch(script, n, w, 2, []string{"OMP_WAIT_POLICY=PASSIVE"})
 				if err != nil {
 					return err
 				}

@@ -3,14 +3,13 @@ package models
 import (
 	"errors"
 	"fmt"
-	"hash"
-	"math"
 	"math/rand/v2"
 	"slices"
 
-	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/genstudio/genstudio/models/nn"
 )
 
 func init() {
@@ -98,7 +97,7 @@ func (c ConvVAEConfig) validate() error {
 //	         recon = sigmoid(logits)
 //
 // Nearest-neighbour upsampling (PyTorch's nn.Upsample(scale_factor=2);
-// here cvUpsample2, which computes G.Upsample2D(x, 2) faster) followed by a
+// nn.Upsample2x) followed by a
 // convolution stands in for a transposed convolution, which Gorgonia lacks.
 // The loss is the MLP VAE's:
 // L = BCE(recon, x) + w*KL summed over the batch, with BCE computed from
@@ -109,10 +108,10 @@ type ConvVAE struct {
 	dt    tensor.Dtype
 	shape ImageShape
 
-	encConv1, encConv2 *cvConv
-	fcMu, fcLogvar     *Linear
-	decFC              *Linear
-	decConv1, decConv2 *cvConv
+	encConv1, encConv2 *nn.Conv2d
+	fcMu, fcLogvar     *nn.Linear
+	decFC              *nn.Linear
+	decConv1, decConv2 *nn.Conv2d
 
 	opt   *Adam
 	train *vaeTrainGraph
@@ -143,13 +142,13 @@ func newConvVAE(cfg ConvVAEConfig, dt tensor.Dtype) (*ConvVAE, error) {
 	flat := 2 * f * (cfg.Height / 4) * (cfg.Width / 4)
 	v := &ConvVAE{cfg: cfg, dt: dt, shape: shape}
 	// Same order as the PyTorch module's constructor.
-	v.encConv1 = cvNewConv("encoder.conv1", c, f, 4, 2, 1, dt, rng)
-	v.encConv2 = cvNewConv("encoder.conv2", f, 2*f, 4, 2, 1, dt, rng)
+	v.encConv1 = nn.NewConv2d("encoder.conv1", c, f, 4, 2, 1, true, dt, rng)
+	v.encConv2 = nn.NewConv2d("encoder.conv2", f, 2*f, 4, 2, 1, true, dt, rng)
 	v.fcMu = NewLinear("fc_mu", flat, cfg.Latent, dt, rng)
 	v.fcLogvar = NewLinear("fc_logvar", flat, cfg.Latent, dt, rng)
 	v.decFC = NewLinear("decoder.fc", cfg.Latent, flat, dt, rng)
-	v.decConv1 = cvNewConv("decoder.conv1", 2*f, f, 3, 1, 1, dt, rng)
-	v.decConv2 = cvNewConv("decoder.conv2", f, c, 3, 1, 1, dt, rng)
+	v.decConv1 = nn.NewConv2d("decoder.conv1", 2*f, f, 3, 1, 1, true, dt, rng)
+	v.decConv2 = nn.NewConv2d("decoder.conv2", f, c, 3, 1, 1, true, dt, rng)
 	v.opt = NewAdam(tensorsOf(v.Params()), cfg.LR, cfg.Beta1, cfg.Beta2)
 	var err error
 	if v.train, err = v.buildTrain(); err != nil {
@@ -159,76 +158,11 @@ func newConvVAE(cfg ConvVAEConfig, dt tensor.Dtype) (*ConvVAE, error) {
 	return v, nil
 }
 
-// cvConv is a 2D convolution layer whose weights live outside any graph.
-// W is stored [out, in, k, k] as PyTorch's nn.Conv2d stores it (and as
-// Gorgonia's Conv2d takes its filter), so checkpoints write it unchanged.
-type cvConv struct {
-	Name                    string
-	In, Out, K, Stride, Pad int
-	W, B                    *tensor.Dense
-}
-
-// cvNewConv makes a layer with PyTorch's default nn.Conv2d initialisation
-// (kaiming_uniform with a = sqrt(5)): W and b uniform in ±1/sqrt(in*k*k),
-// W drawn first in its row-major [out, in, k, k] order, then b.
-func cvNewConv(name string, in, out, k, stride, pad int, dt tensor.Dtype, rng *rand.Rand) *cvConv {
-	bound := 1 / math.Sqrt(float64(in*k*k))
-	l := &cvConv{Name: name, In: in, Out: out, K: k, Stride: stride, Pad: pad,
-		W: tensor.New(tensor.WithShape(out, in, k, k), tensor.Of(dt)),
-		B: tensor.New(tensor.WithShape(out), tensor.Of(dt)),
-	}
-	for i := 0; i < out*in*k*k; i++ {
-		setAt(l.W, i, (rng.Float64()*2-1)*bound)
-	}
-	for o := 0; o < out; o++ {
-		setAt(l.B, o, (rng.Float64()*2-1)*bound)
-	}
-	return l
-}
-
-// nodes adds the layer's weights to g as learnable nodes bound to the
-// shared tensors.
-func (l *cvConv) nodes(g *G.ExprGraph) (w, b *G.Node) {
-	w = G.NewTensor(g, l.W.Dtype(), 4, G.WithShape(l.Out, l.In, l.K, l.K), G.WithValue(l.W), G.WithName(l.Name+".weight"))
-	b = G.NewVector(g, l.B.Dtype(), G.WithShape(l.Out), G.WithValue(l.B), G.WithName(l.Name+".bias"))
-	return w, b
-}
-
-// cvApplyConv builds conv(x) + b for an NCHW x.
-func cvApplyConv(l *cvConv, x, w, b *G.Node) (*G.Node, error) {
-	y, err := G.Conv2d(x, w, tensor.Shape{l.K, l.K}, []int{l.Pad, l.Pad}, []int{l.Stride, l.Stride}, []int{1, 1})
-	if err != nil {
-		return nil, fmt.Errorf("conv %s: %w", l.Name, err)
-	}
-	if y, err = G.BroadcastAdd(y, b, nil, []byte{0, 2, 3}); err != nil {
-		return nil, fmt.Errorf("conv bias %s: %w", l.Name, err)
-	}
-	return y, nil
-}
-
-func (v *ConvVAE) convs() []*cvConv { return []*cvConv{v.encConv1, v.encConv2, v.decConv1, v.decConv2} }
-
 // Params lists the weights with the PyTorch module's state_dict names, in
-// its constructor's order: encoder.conv1.weight [out, in, kh, kw],
-// encoder.conv1.bias, encoder.conv2.*, fc_mu.*, fc_logvar.*, decoder.fc.*,
-// decoder.conv1.*, decoder.conv2.*. Linear weights are stored in×out and
-// marked Transposed; convolution weights are stored as PyTorch has them.
+// its constructor's order: encoder.conv1.*, encoder.conv2.*, fc_mu.*,
+// fc_logvar.*, decoder.fc.*, decoder.conv1.*, decoder.conv2.*.
 func (v *ConvVAE) Params() []NamedTensor {
-	conv := func(l *cvConv) []NamedTensor {
-		return []NamedTensor{{Name: l.Name + ".weight", T: l.W}, {Name: l.Name + ".bias", T: l.B}}
-	}
-	lin := func(l *Linear) []NamedTensor {
-		return []NamedTensor{{Name: l.Name + ".weight", T: l.W, Transposed: true}, {Name: l.Name + ".bias", T: l.B}}
-	}
-	var ps []NamedTensor
-	ps = append(ps, conv(v.encConv1)...)
-	ps = append(ps, conv(v.encConv2)...)
-	ps = append(ps, lin(v.fcMu)...)
-	ps = append(ps, lin(v.fcLogvar)...)
-	ps = append(ps, lin(v.decFC)...)
-	ps = append(ps, conv(v.decConv1)...)
-	ps = append(ps, conv(v.decConv2)...)
-	return ps
+	return nn.ParamsOf(v.encConv1, v.encConv2, v.fcMu, v.fcLogvar, v.decFC, v.decConv1, v.decConv2)
 }
 
 // Family implements Model.
@@ -282,54 +216,29 @@ func (v *ConvVAE) Close() error {
 	return errors.Join(errs...)
 }
 
-// cvNodes are one graph's view of the conv VAE's weights, in Params order.
-type cvNodes struct {
-	encW1, encB1, encW2, encB2 *G.Node
-	muW, muB, lvW, lvB         *G.Node
-	fcW, fcB                   *G.Node
-	decW1, decB1, decW2, decB2 *G.Node
-}
-
-func (v *ConvVAE) nodes(g *G.ExprGraph) *cvNodes {
-	n := &cvNodes{}
-	n.encW1, n.encB1 = v.encConv1.nodes(g)
-	n.encW2, n.encB2 = v.encConv2.nodes(g)
-	n.muW, n.muB = v.fcMu.Nodes(g)
-	n.lvW, n.lvB = v.fcLogvar.Nodes(g)
-	n.fcW, n.fcB = v.decFC.Nodes(g)
-	n.decW1, n.decB1 = v.decConv1.nodes(g)
-	n.decW2, n.decB2 = v.decConv2.nodes(g)
-	return n
-}
-
-func (n *cvNodes) all() G.Nodes {
-	return G.Nodes{n.encW1, n.encB1, n.encW2, n.encB2, n.muW, n.muB, n.lvW, n.lvB,
-		n.fcW, n.fcB, n.decW1, n.decB1, n.decW2, n.decB2}
-}
-
 // encode builds mu and logvar of x (batch, C, H, W).
-func (v *ConvVAE) encode(n *cvNodes, x *G.Node) (mu, logvar *G.Node, err error) {
-	h, err := cvApplyConv(v.encConv1, x, n.encW1, n.encB1)
+func (v *ConvVAE) encode(g *nn.Graph, x *G.Node) (mu, logvar *G.Node, err error) {
+	h, err := v.encConv1.Forward(g, x)
+	if err == nil {
+		h, err = nn.ReLU(h)
+	}
+	if err == nil {
+		h, err = v.encConv2.Forward(g, h)
+	}
+	if err == nil {
+		h, err = nn.ReLU(h)
+	}
 	if err != nil {
-		return nil, nil, err
-	}
-	if h, err = G.Rectify(h); err != nil {
-		return nil, nil, err
-	}
-	if h, err = cvApplyConv(v.encConv2, h, n.encW2, n.encB2); err != nil {
-		return nil, nil, err
-	}
-	if h, err = G.Rectify(h); err != nil {
 		return nil, nil, err
 	}
 	s := h.Shape()
 	if h, err = G.Reshape(h, tensor.Shape{s[0], s[1] * s[2] * s[3]}); err != nil {
 		return nil, nil, fmt.Errorf("flatten: %w", err)
 	}
-	if mu, err = Apply(h, n.muW, n.muB); err != nil {
+	if mu, err = v.fcMu.Forward(g, h); err != nil {
 		return nil, nil, err
 	}
-	if logvar, err = Apply(h, n.lvW, n.lvB); err != nil {
+	if logvar, err = v.fcLogvar.Forward(g, h); err != nil {
 		return nil, nil, err
 	}
 	return mu, logvar, nil
@@ -337,32 +246,25 @@ func (v *ConvVAE) encode(n *cvNodes, x *G.Node) (mu, logvar *G.Node, err error) 
 
 // decodeLogits builds the decoder on z (batch, L) up to its sigmoid, as a
 // (batch, C*H*W) matrix in NCHW order.
-func (v *ConvVAE) decodeLogits(n *cvNodes, z *G.Node) (*G.Node, error) {
+func (v *ConvVAE) decodeLogits(g *nn.Graph, z *G.Node) (*G.Node, error) {
 	b := z.Shape()[0]
-	h, err := Apply(z, n.fcW, n.fcB)
+	h, err := v.decFC.Forward(g, z)
 	if err != nil {
 		return nil, err
 	}
 	if h, err = G.Reshape(h, tensor.Shape{b, 2 * v.cfg.Features, v.cfg.Height / 4, v.cfg.Width / 4}); err != nil {
 		return nil, fmt.Errorf("unflatten: %w", err)
 	}
-	if h, err = G.Rectify(h); err != nil {
-		return nil, err
-	}
-	if h, err = cvUpsample2(h); err != nil {
-		return nil, err
-	}
-	if h, err = cvApplyConv(v.decConv1, h, n.decW1, n.decB1); err != nil {
-		return nil, err
-	}
-	if h, err = G.Rectify(h); err != nil {
-		return nil, err
-	}
-	if h, err = cvUpsample2(h); err != nil {
-		return nil, err
-	}
-	if h, err = cvApplyConv(v.decConv2, h, n.decW2, n.decB2); err != nil {
-		return nil, err
+	for _, conv := range []*nn.Conv2d{v.decConv1, v.decConv2} {
+		if h, err = nn.ReLU(h); err == nil {
+			h, err = nn.Upsample2x(h)
+		}
+		if err == nil {
+			h, err = conv.Forward(g, h)
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
 	return G.Reshape(h, tensor.Shape{b, v.shape.Size()})
 }
@@ -370,14 +272,16 @@ func (v *ConvVAE) decodeLogits(n *cvNodes, z *G.Node) (*G.Node, error) {
 func (v *ConvVAE) buildTrain() (*vaeTrainGraph, error) {
 	b, l, dt := v.cfg.Batch, v.cfg.Latent, v.dt
 	c, hgt, wid := v.cfg.Channels, v.cfg.Height, v.cfg.Width
-	eg := G.NewGraph()
+	ng := nn.NewGraph(true)
+	eg := ng.ExprGraph
 	s := &vaeTrainGraph{
-		x:   tensor.New(tensor.WithShape(b, c, hgt, wid), tensor.Of(dt)),
-		eps: tensor.New(tensor.WithShape(b, l), tensor.Of(dt)),
+		x:     tensor.New(tensor.WithShape(b, c, hgt, wid), tensor.Of(dt)),
+		eps:   tensor.New(tensor.WithShape(b, l), tensor.Of(dt)),
+		reuse: true,
 	}
-	wn := v.nodes(eg)
-	s.weights = wn.all()
-	x := G.NewTensor(eg, dt, 4, G.WithShape(b, c, hgt, wid), G.WithValue(s.x), G.WithName("x"))
+	wn := ng
+	s.weights = ng.Nodes(v.Params())
+	x := ng.Input("x", s.x)
 	eps := G.NewMatrix(eg, dt, G.WithShape(b, l), G.WithValue(s.eps), G.WithName("eps"))
 	s.klw = G.NewScalar(eg, dt, G.WithValue(vaeScalar(dt, v.KLWeight())), G.WithName("kl_weight"))
 
@@ -424,10 +328,10 @@ func (v *ConvVAE) forwardGraph(fromImages bool) (*vaeForwardGraph, error) {
 	if fromImages {
 		shape = tensor.Shape{vaeChunk, v.cfg.Channels, v.cfg.Height, v.cfg.Width}
 	}
-	eg := G.NewGraph()
+	wn := nn.NewGraph(false)
+	eg := wn.ExprGraph
 	f := &vaeForwardGraph{in: tensor.New(tensor.WithShape(shape...), tensor.Of(v.dt))}
-	wn := v.nodes(eg)
-	z := G.NewTensor(eg, v.dt, len(shape), G.WithShape(shape...), G.WithValue(f.in), G.WithName("in"))
+	z := wn.Input("in", f.in)
 	if fromImages {
 		mu, _, err := v.encode(wn, z)
 		if err != nil {
@@ -444,7 +348,7 @@ func (v *ConvVAE) forwardGraph(fromImages bool) (*vaeForwardGraph, error) {
 		return nil, err
 	}
 	G.Read(out, &f.out)
-	f.vm = G.NewTapeMachine(eg)
+	f.vm = newReuseTape(eg)
 	return f, nil
 }
 
@@ -474,195 +378,4 @@ func (v *ConvVAE) evaluate(batch []uint8, eps []float32, w float64) (loss, recon
 // size.
 func (v *ConvVAE) TrainStep(batch []uint8, rng *rand.Rand) ([]float64, error) {
 	return vaeTrainStep(v.train, v.opt, v.dt, v.eps, batch, v.cfg.Batch, v.shape.Size(), v.KLWeight(), rng)
-}
-
-// cvUpsample2 is nearest-neighbour ×2 upsampling of an NCHW x, the same
-// function (and, summing each 2×2 block's gradients in float64 in the same
-// order, the same gradient, bit for bit) as G.Upsample2D(x, 2). Gorgonia's
-// op reads and writes every element through At and SetAt, boxing each value
-// (millions of allocations a step) and allocating a fresh gradient every
-// run: at batch 64 it took about 40% of a training step's CPU time, as much
-// as all the convolutions; this op takes about 2%.
-func cvUpsample2(x *G.Node) (*G.Node, error) {
-	if x.Shape().Dims() != 4 {
-		return nil, fmt.Errorf("upsample: input shape %v is not NCHW", x.Shape())
-	}
-	return G.ApplyOp(cvUpsample2Op{}, x)
-}
-
-type cvUpsample2Op struct{}
-
-func (cvUpsample2Op) Arity() int { return 1 }
-
-func (cvUpsample2Op) Type() hm.Type {
-	a := hm.TypeVariable('a')
-	t := G.TensorType{Dims: 4, Of: a}
-	return hm.NewFnType(t, t)
-}
-
-func (cvUpsample2Op) InferShape(ns ...G.DimSizer) (tensor.Shape, error) {
-	s, err := cvShape4(ns)
-	if err != nil {
-		return nil, err
-	}
-	return tensor.Shape{s[0], s[1], 2 * s[2], 2 * s[3]}, nil
-}
-
-func (op cvUpsample2Op) Do(vs ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, vs...) }
-
-// UsePreallocDo writes into prealloc when it fits (the tape machine keeps
-// one output buffer across runs).
-func (cvUpsample2Op) UsePreallocDo(prealloc G.Value, vs ...G.Value) (G.Value, error) {
-	in, err := cvTensor4(vs)
-	if err != nil {
-		return nil, err
-	}
-	s := in.Shape()
-	rows, w := s[0]*s[1]*s[2], s[3]
-	out := cvOutput(prealloc, in.Dtype(), tensor.Shape{s[0], s[1], 2 * s[2], 2 * s[3]})
-	switch src := in.Data().(type) {
-	case []float32:
-		cvUpsampleRows(out.Data().([]float32), src, rows, w)
-	case []float64:
-		cvUpsampleRows(out.Data().([]float64), src, rows, w)
-	default:
-		return nil, fmt.Errorf("upsample: unsupported dtype %v", in.Dtype())
-	}
-	return out, nil
-}
-
-// cvUpsampleRows writes each of the rows (w values) of src twice, each value
-// twice, into dst.
-func cvUpsampleRows[T float32 | float64](dst, src []T, rows, w int) {
-	src, dst = src[:rows*w], dst[:4*rows*w]
-	for r := 0; r < rows; r++ {
-		in := src[r*w : (r+1)*w]
-		o := dst[4*r*w : 4*r*w+2*w]
-		for i, x := range in {
-			o[2*i], o[2*i+1] = x, x
-		}
-		copy(dst[4*r*w+2*w:4*(r+1)*w], o)
-	}
-}
-
-func (cvUpsample2Op) ReturnsPtr() bool         { return false }
-func (cvUpsample2Op) CallsExtern() bool        { return false }
-func (cvUpsample2Op) OverwritesInput() int     { return -1 }
-func (op cvUpsample2Op) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
-func (op cvUpsample2Op) Hashcode() uint32      { return bceOpHash(op) }
-func (cvUpsample2Op) String() string           { return "cvUpsample2" }
-func (cvUpsample2Op) DiffWRT(int) []bool       { return []bool{true} }
-func (cvUpsample2Op) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
-	if len(inputs) != 1 {
-		return nil, fmt.Errorf("upsample gradient: %d inputs, want 1", len(inputs))
-	}
-	dx, err := G.ApplyOp(cvUpsample2GradOp{}, grad)
-	if err != nil {
-		return nil, err
-	}
-	return G.Nodes{dx}, nil
-}
-
-// cvUpsample2GradOp is the gradient of cvUpsample2Op: each input pixel's
-// gradient is the sum of its 2×2 block of output gradients.
-type cvUpsample2GradOp struct{}
-
-func (cvUpsample2GradOp) Arity() int { return 1 }
-
-func (cvUpsample2GradOp) Type() hm.Type {
-	a := hm.TypeVariable('a')
-	t := G.TensorType{Dims: 4, Of: a}
-	return hm.NewFnType(t, t)
-}
-
-func (cvUpsample2GradOp) InferShape(ns ...G.DimSizer) (tensor.Shape, error) {
-	s, err := cvShape4(ns)
-	if err != nil {
-		return nil, err
-	}
-	if s[2]%2 != 0 || s[3]%2 != 0 {
-		return nil, fmt.Errorf("upsample gradient: odd shape %v", s)
-	}
-	return tensor.Shape{s[0], s[1], s[2] / 2, s[3] / 2}, nil
-}
-
-func (op cvUpsample2GradOp) Do(vs ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, vs...) }
-
-func (cvUpsample2GradOp) UsePreallocDo(prealloc G.Value, vs ...G.Value) (G.Value, error) {
-	g, err := cvTensor4(vs)
-	if err != nil {
-		return nil, err
-	}
-	s := g.Shape()
-	rows, w := s[0]*s[1]*s[2]/2, s[3]/2
-	out := cvOutput(prealloc, g.Dtype(), tensor.Shape{s[0], s[1], s[2] / 2, s[3] / 2})
-	switch src := g.Data().(type) {
-	case []float32:
-		cvBlockSums(out.Data().([]float32), src, rows, w)
-	case []float64:
-		cvBlockSums(out.Data().([]float64), src, rows, w)
-	default:
-		return nil, fmt.Errorf("upsample gradient: unsupported dtype %v", g.Dtype())
-	}
-	return out, nil
-}
-
-// cvBlockSums writes into dst (rows×w) the sums of the 2×2 blocks of src
-// (2rows×2w), added in float64 in the order G.Upsample2D's gradient uses.
-func cvBlockSums[T float32 | float64](dst, src []T, rows, w int) {
-	dst, src = dst[:rows*w], src[:4*rows*w]
-	for r := 0; r < rows; r++ {
-		top := src[4*r*w : 4*r*w+2*w]
-		bot := src[4*r*w+2*w : 4*(r+1)*w]
-		o := dst[r*w : (r+1)*w]
-		for i := range o {
-			sum := 0.0
-			sum += float64(top[2*i])
-			sum += float64(top[2*i+1])
-			sum += float64(bot[2*i])
-			sum += float64(bot[2*i+1])
-			o[i] = T(sum)
-		}
-	}
-}
-
-func (cvUpsample2GradOp) ReturnsPtr() bool         { return false }
-func (cvUpsample2GradOp) CallsExtern() bool        { return false }
-func (cvUpsample2GradOp) OverwritesInput() int     { return -1 }
-func (op cvUpsample2GradOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
-func (op cvUpsample2GradOp) Hashcode() uint32      { return bceOpHash(op) }
-func (cvUpsample2GradOp) String() string           { return "cvUpsample2Grad" }
-
-func cvShape4(ns []G.DimSizer) (tensor.Shape, error) {
-	if len(ns) != 1 {
-		return nil, fmt.Errorf("upsample: %d inputs, want 1", len(ns))
-	}
-	s, ok := ns[0].(tensor.Shape)
-	if !ok || s.Dims() != 4 {
-		return nil, fmt.Errorf("upsample: input shape %v is not NCHW", ns[0])
-	}
-	return s, nil
-}
-
-func cvTensor4(vs []G.Value) (tensor.Tensor, error) {
-	if len(vs) != 1 {
-		return nil, fmt.Errorf("upsample: %d inputs, want 1", len(vs))
-	}
-	t, ok := vs[0].(tensor.Tensor)
-	if !ok || t.Shape().Dims() != 4 {
-		return nil, fmt.Errorf("upsample: input %v is not an NCHW tensor", vs[0])
-	}
-	if !t.DataOrder().IsRowMajor() || t.RequiresIterator() {
-		return nil, errors.New("upsample: input is not a contiguous row-major tensor")
-	}
-	return t, nil
-}
-
-// cvOutput is prealloc when it is a dense tensor of dtype dt and shape s,
-// else a new one.
-func cvOutput(prealloc G.Value, dt tensor.Dtype, s tensor.Shape) *tensor.Dense {
-	if out, ok := prealloc.(*tensor.Dense); ok && out.Dtype() == dt && out.Shape().Eq(s) {
-		return out
-	}
-	return tensor.New(tensor.WithShape(s...), tensor.Of(dt))
 }

@@ -3,11 +3,11 @@ package models
 import (
 	"math"
 	"math/rand/v2"
-	"slices"
 	"testing"
 
-	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/genstudio/genstudio/models/nn"
 )
 
 // cvTinyConfig is a conv VAE small enough for finite differences: 3×8×12
@@ -112,121 +112,6 @@ func TestConvVAEGradientsMatchFiniteDifferences(t *testing.T) {
 	}
 }
 
-// cvRefConv is a direct NCHW cross-correlation, as PyTorch's Conv2d
-// computes it, of one image x (in×h×w) with zero padding.
-func cvRefConv(l *cvConv, x []float64, h, w int) (y []float64, oh, ow int) {
-	W, B := l.W.Data().([]float64), l.B.Data().([]float64)
-	k, s, p := l.K, l.Stride, l.Pad
-	oh, ow = (h+2*p-k)/s+1, (w+2*p-k)/s+1
-	y = make([]float64, l.Out*oh*ow)
-	for o := 0; o < l.Out; o++ {
-		for r := 0; r < oh; r++ {
-			for c := 0; c < ow; c++ {
-				sum := B[o]
-				for i := 0; i < l.In; i++ {
-					for kr := 0; kr < k; kr++ {
-						for kc := 0; kc < k; kc++ {
-							yr, xc := r*s-p+kr, c*s-p+kc
-							if yr < 0 || yr >= h || xc < 0 || xc >= w {
-								continue
-							}
-							sum += W[((o*l.In+i)*k+kr)*k+kc] * x[(i*h+yr)*w+xc]
-						}
-					}
-				}
-				y[(o*oh+r)*ow+c] = sum
-			}
-		}
-	}
-	return y, oh, ow
-}
-
-// cvRefUpsample is nearest-neighbour ×2 upsampling of a c×h×w image.
-func cvRefUpsample(x []float64, c, h, w int) []float64 {
-	y := make([]float64, c*4*h*w)
-	for i := 0; i < c; i++ {
-		for r := 0; r < 2*h; r++ {
-			for q := 0; q < 2*w; q++ {
-				y[(i*2*h+r)*2*w+q] = x[(i*h+r/2)*w+q/2]
-			}
-		}
-	}
-	return y
-}
-
-// cvRefForward computes the loss terms of the PyTorch definition directly,
-// in float64, from the layer tensors.
-func cvRefForward(v *ConvVAE, batch []uint8, eps []float32) (recon, kl float64) {
-	lin := func(l *Linear, x []float64) []float64 {
-		w, b := l.W.Data().([]float64), l.B.Data().([]float64)
-		y := make([]float64, l.Out)
-		for o := range y {
-			s := b[o]
-			for i, xi := range x {
-				s += xi * w[i*l.Out+o]
-			}
-			y[o] = s
-		}
-		return y
-	}
-	relu := func(x []float64) []float64 {
-		for i := range x {
-			x[i] = max(x[i], 0)
-		}
-		return x
-	}
-	cfg := v.cfg
-	n, L, F := v.shape.Size(), cfg.Latent, cfg.Features
-	for r := 0; r < cfg.Batch; r++ {
-		x := make([]float64, n)
-		for i := range x {
-			x[i] = float64(batch[r*n+i]) / 255
-		}
-		h1, oh, ow := cvRefConv(v.encConv1, x, cfg.Height, cfg.Width)
-		h2, oh, ow := cvRefConv(v.encConv2, relu(h1), oh, ow)
-		flat := relu(h2) // torch.flatten(h, 1): channel-major
-		mu, lv := lin(v.fcMu, flat), lin(v.fcLogvar, flat)
-		z := make([]float64, L)
-		for i := range z {
-			z[i] = mu[i] + float64(eps[r*L+i])*math.Exp(0.5*lv[i])
-			kl += -0.5 * (1 + lv[i] - mu[i]*mu[i] - math.Exp(lv[i]))
-		}
-		d := relu(lin(v.decFC, z)) // view(2F, H/4, W/4)
-		d = cvRefUpsample(d, 2*F, oh, ow)
-		d, oh, ow = cvRefConv(v.decConv1, d, 2*oh, 2*ow)
-		d = cvRefUpsample(relu(d), F, oh, ow)
-		logits, _, _ := cvRefConv(v.decConv2, d, 2*oh, 2*ow)
-		for i, l := range logits {
-			p := 1 / (1 + math.Exp(-l))
-			recon -= x[i]*math.Log(p) + (1-x[i])*math.Log(1-p)
-		}
-	}
-	return recon, kl
-}
-
-// TestConvVAELossMatchesReference checks the graph's loss terms against a
-// direct computation of the PyTorch definition (NCHW layout, cross-
-// correlation, zero padding, channel-major flatten and view).
-func TestConvVAELossMatchesReference(t *testing.T) {
-	v, err := newConvVAE(cvTinyConfig(), tensor.Float64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer v.Close()
-	batch, eps := cvTinyInputs(v, 11)
-	const w = 0.7
-	loss, recon, kl, err := v.evaluate(batch, eps, w)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantRecon, wantKL := cvRefForward(v, batch, eps)
-	close := func(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }
-	if !close(recon, wantRecon) || !close(kl, wantKL) || !close(loss, wantRecon+w*wantKL) {
-		t.Fatalf("graph gives loss %.12g recon %.12g KL %.12g; direct recon %.12g KL %.12g (loss %.12g)",
-			loss, recon, kl, wantRecon, wantKL, wantRecon+w*wantKL)
-	}
-}
-
 // TestConvVAEKLZeroAtPrior checks that KL is exactly zero when the
 // posterior is N(0, 1) (fc_mu and fc_logvar all zero) and positive
 // otherwise, in the float32 model.
@@ -280,7 +165,7 @@ func TestConvVAEInit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer v.Close()
-	for _, l := range v.convs() {
+	for _, l := range []*nn.Conv2d{v.encConv1, v.encConv2, v.decConv1, v.decConv2} {
 		bound := 1 / math.Sqrt(float64(l.In*l.K*l.K))
 		for _, x := range []*tensor.Dense{l.W, l.B} {
 			lo, hi := math.Inf(1), math.Inf(-1)
@@ -293,82 +178,6 @@ func TestConvVAEInit(t *testing.T) {
 			if x.Shape().TotalSize() >= 32 && (lo > -0.8*bound || hi < 0.8*bound) {
 				t.Errorf("%s: values in [%g, %g] do not fill ±%g", l.Name, lo, hi, bound)
 			}
-		}
-	}
-}
-
-// cvUpsampleOutputs runs up(x) and d/dx sum(up(x)*r) for an x of shape
-// (2, 3, 4, 5) and returns the output and the gradient, as float64s.
-func cvUpsampleOutputs(t *testing.T, dt tensor.Dtype, up func(*G.Node) (*G.Node, error)) (out, grad []float64) {
-	t.Helper()
-	rng := rand.New(rand.NewPCG(3, 4))
-	fill := func(s ...int) *tensor.Dense {
-		v := tensor.New(tensor.WithShape(s...), tensor.Of(dt))
-		for i := 0; i < v.Shape().TotalSize(); i++ {
-			setAt(v, i, rng.NormFloat64())
-		}
-		return v
-	}
-	g := G.NewGraph()
-	x := G.NewTensor(g, dt, 4, G.WithShape(2, 3, 4, 5), G.WithValue(fill(2, 3, 4, 5)), G.WithName("x"))
-	r := G.NewTensor(g, dt, 4, G.WithShape(2, 3, 8, 10), G.WithValue(fill(2, 3, 8, 10)), G.WithName("r"))
-	y, err := up(x)
-	if err != nil {
-		t.Fatal(err)
-	}
-	yr, err := G.HadamardProd(y, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cost, err := G.Sum(yr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var yv G.Value
-	G.Read(y, &yv)
-	if _, err := G.Grad(cost, x); err != nil {
-		t.Fatal(err)
-	}
-	vm := G.NewTapeMachine(g, G.BindDualValues(x))
-	defer vm.Close()
-	if err := vm.RunAll(); err != nil {
-		t.Fatal(err)
-	}
-	gv, err := x.Grad()
-	if err != nil {
-		t.Fatal(err)
-	}
-	flat := func(v G.Value) []float64 {
-		switch d := v.(tensor.Tensor).Data().(type) {
-		case []float32:
-			out := make([]float64, len(d))
-			for i, x := range d {
-				out[i] = float64(x)
-			}
-			return out
-		case []float64:
-			return append([]float64(nil), d...)
-		}
-		t.Fatalf("unexpected value %v", v)
-		return nil
-	}
-	if s := yv.Shape(); !s.Eq(tensor.Shape{2, 3, 8, 10}) {
-		t.Fatalf("upsampled shape %v", s)
-	}
-	return flat(yv), flat(gv)
-}
-
-// TestCVUpsampleMatchesGorgonia checks that the conv VAE's upsampling op
-// gives G.Upsample2D(x, 2)'s outputs and gradients bit for bit.
-func TestCVUpsampleMatchesGorgonia(t *testing.T) {
-	for _, dt := range []tensor.Dtype{tensor.Float32, tensor.Float64} {
-		out, grad := cvUpsampleOutputs(t, dt, cvUpsample2)
-		wantOut, wantGrad := cvUpsampleOutputs(t, dt, func(x *G.Node) (*G.Node, error) { return G.Upsample2D(x, 2) })
-		if !slices.Equal(out, wantOut) {
-			t.Errorf("%v: upsampled values differ from G.Upsample2D's", dt)
-		}
-		if !slices.Equal(grad, wantGrad) {
-			t.Errorf("%v: gradients differ from G.Upsample2D's", dt)
 		}
 	}
 }

@@ -139,7 +139,7 @@ func TestDCGANSameSeedSameWeights(t *testing.T) {
 	sa, sb, sc := a.State(), b.State(), c.State()
 	differs := false
 	for i := range sa {
-		x, y, z := sa[i].T.Data().([]float32), sb[i].T.Data().([]float32), sc[i].T.Data().([]float32)
+		x, y, z := vals(sa[i]), vals(sb[i]), vals(sc[i])
 		if !slices.Equal(x, y) {
 			t.Fatalf("%s differs between two runs with the same seed", sa[i].Name)
 		}
@@ -226,6 +226,8 @@ func TestDCGANStateNames(t *testing.T) {
 		{"generator.bn0.running_var", []int{8}, false},
 		{"generator.bn1.running_mean", []int{4}, false},
 		{"generator.bn1.running_var", []int{4}, false},
+		{"generator.bn0.num_batches_tracked", []int{}, false},
+		{"generator.bn1.num_batches_tracked", []int{}, false},
 	}
 	want := map[string]entry{}
 	for _, e := range append(slices.Clone(params), buffers...) {
@@ -274,7 +276,7 @@ func TestDCGANStateNames(t *testing.T) {
 			want = 0
 		}
 		if want >= 0 {
-			for _, v := range s.T.Data().([]float32) {
+			for _, v := range vals(s) {
 				if v != want {
 					t.Fatalf("%s starts at %v, want %v", s.Name, v, want)
 				}
@@ -289,7 +291,7 @@ func TestDCGANStateNames(t *testing.T) {
 		sh := s.T.Shape()
 		bound := 1 / math.Sqrt(float64(sh[1]*sh[2]*sh[3]))
 		lo, hi := 0.0, 0.0
-		for _, v := range s.T.Data().([]float32) {
+		for _, v := range vals(s) {
 			lo, hi = min(lo, float64(v)), max(hi, float64(v))
 		}
 		if lo < -bound || hi > bound || hi-lo < bound/2 {
@@ -308,7 +310,7 @@ func TestDCGANStateRestores(t *testing.T) {
 	b := newDCGAN(t, cfg)
 	sa, sb := a.State(), b.State()
 	for i := range sa {
-		copy(sb[i].T.Data().([]float32), sa[i].T.Data().([]float32))
+		copyState(sb[i], sa[i])
 	}
 	b.SetOptimizerStep(a.OptimizerStep())
 	z := models.NoiseFromSeed(5, cfg.Latent, 9)
@@ -330,7 +332,7 @@ func TestDCGANStateRestores(t *testing.T) {
 		t.Fatalf("next step losses %v vs %v", la, lb)
 	}
 	for i := range sa {
-		if !slices.Equal(sa[i].T.Data().([]float32), sb[i].T.Data().([]float32)) {
+		if !slices.Equal(vals(sa[i]), vals(sb[i])) {
 			t.Fatalf("%s differs after the next step", sa[i].Name)
 		}
 	}
@@ -344,7 +346,7 @@ func TestDCGANNonFiniteLoss(t *testing.T) {
 	state := g.State()
 	before := map[string][]float32{}
 	for _, s := range state {
-		before[s.Name] = slices.Clone(s.T.Data().([]float32))
+		before[s.Name] = slices.Clone(vals(s))
 	}
 	fc := state[0].T.Data().([]float32)
 	fc[0] = float32(math.Inf(1))
@@ -354,7 +356,7 @@ func TestDCGANNonFiniteLoss(t *testing.T) {
 		t.Fatalf("err = %v, want a non-finite D loss", err)
 	}
 	for _, s := range state[1:] {
-		if !slices.Equal(before[s.Name], s.T.Data().([]float32)) {
+		if !slices.Equal(before[s.Name], vals(s)) {
 			t.Fatalf("%s changed in the failed step", s.Name)
 		}
 	}
@@ -422,4 +424,25 @@ func BenchmarkDCGANStep(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/step")
+}
+
+// vals returns a state tensor's values as float32 (an int64 counter such
+// as num_batches_tracked as one value).
+func vals(nt models.NamedTensor) []float32 {
+	switch d := nt.T.Data().(type) {
+	case []float32:
+		return d
+	case int64:
+		return []float32{float32(d)}
+	}
+	return nil
+}
+
+// copyState copies src's values into dst, as a checkpoint restore does.
+func copyState(dst, src models.NamedTensor) {
+	if d, ok := src.T.Data().(int64); ok {
+		dst.T.Memset(d)
+		return
+	}
+	copy(dst.T.Data().([]float32), src.T.Data().([]float32))
 }

@@ -10,6 +10,8 @@ import (
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/genstudio/genstudio/models/nn"
 )
 
 // DDPMConfig configures the diffusion model. The defaults are the
@@ -267,7 +269,7 @@ func (d *DDPM) Params() []NamedTensor {
 	}
 	var ps []NamedTensor
 	for _, l := range []*Linear{d.Temb, d.Inp, d.Mid, d.Out} {
-		ps = append(ps, NamedTensor{Name: l.Name + ".weight", T: l.W, Transposed: true}, NamedTensor{Name: l.Name + ".bias", T: l.B})
+		ps = append(ps, l.Params()...)
 	}
 	return ps
 }
@@ -324,10 +326,11 @@ func (d *DDPM) Close() error {
 // epsNet builds the noise predictor on g for inputs xt (batch×N) and temb
 // (batch×TEmb), with weight nodes bound to the shared tensors. weights come
 // in Params order. train tells the training graph from the sampling one.
-func (d *DDPM) epsNet(g *G.ExprGraph, xt, temb *G.Node, train bool) (out *G.Node, weights G.Nodes, err error) {
+func (d *DDPM) epsNet(ng *nn.Graph, xt, temb *G.Node) (out *G.Node, weights G.Nodes, err error) {
 	if d.unet != nil {
-		return d.unet.build(g, xt, temb, train)
+		return d.unet.build(ng, xt, temb)
 	}
+	g := ng.ExprGraph
 	wt, bt := d.Temb.Nodes(g)
 	wi, bi := d.Inp.Nodes(g)
 	wm, bm := d.Mid.Nodes(g)
@@ -336,7 +339,7 @@ func (d *DDPM) epsNet(g *G.ExprGraph, xt, temb *G.Node, train bool) (out *G.Node
 	fail := func(what string, err error) (*G.Node, G.Nodes, error) {
 		return nil, nil, fmt.Errorf("noise predictor %s: %w", what, err)
 	}
-	u, err := Apply(temb, wt, bt)
+	u, err := nn.Affine(temb, wt, bt)
 	if err != nil {
 		return fail("temb", err)
 	}
@@ -344,7 +347,7 @@ func (d *DDPM) epsNet(g *G.ExprGraph, xt, temb *G.Node, train bool) (out *G.Node
 	if err != nil {
 		return fail("temb SiLU", err)
 	}
-	if u, err = Apply(xt, wi, bi); err != nil {
+	if u, err = nn.Affine(xt, wi, bi); err != nil {
 		return fail("inp", err)
 	}
 	if u, err = G.Add(u, e); err != nil {
@@ -354,7 +357,7 @@ func (d *DDPM) epsNet(g *G.ExprGraph, xt, temb *G.Node, train bool) (out *G.Node
 	if err != nil {
 		return fail("inp SiLU", err)
 	}
-	if u, err = Apply(h1, wm, bm); err != nil {
+	if u, err = nn.Affine(h1, wm, bm); err != nil {
 		return fail("mid", err)
 	}
 	if u, err = G.Add(u, e); err != nil {
@@ -368,7 +371,7 @@ func (d *DDPM) epsNet(g *G.ExprGraph, xt, temb *G.Node, train bool) (out *G.Node
 	if err != nil {
 		return fail("residual", err)
 	}
-	if out, err = Apply(h2, wo, bo); err != nil {
+	if out, err = nn.Affine(h2, wo, bo); err != nil {
 		return fail("out", err)
 	}
 	return out, weights, nil
@@ -394,7 +397,8 @@ type ddpmTrainGraph struct {
 
 func (d *DDPM) buildTrain() (*ddpmTrainGraph, error) {
 	b, n, te := d.cfg.Batch, d.shape.Size(), d.cfg.TEmb
-	eg := G.NewGraph()
+	ng := nn.NewGraph(true)
+	eg := ng.ExprGraph
 	s := &ddpmTrainGraph{
 		xt:   tensor.New(tensor.WithShape(b, n), tensor.Of(d.dt)),
 		temb: tensor.New(tensor.WithShape(b, te), tensor.Of(d.dt)),
@@ -403,7 +407,7 @@ func (d *DDPM) buildTrain() (*ddpmTrainGraph, error) {
 	xt := G.NewMatrix(eg, d.dt, G.WithShape(b, n), G.WithValue(s.xt), G.WithName("x_t"))
 	temb := G.NewMatrix(eg, d.dt, G.WithShape(b, te), G.WithValue(s.temb), G.WithName("temb_in"))
 	eps := G.NewMatrix(eg, d.dt, G.WithShape(b, n), G.WithValue(s.eps), G.WithName("eps"))
-	out, weights, err := d.epsNet(eg, xt, temb, true)
+	out, weights, err := d.epsNet(ng, xt, temb)
 	if err != nil {
 		return nil, err
 	}
@@ -420,7 +424,7 @@ func (d *DDPM) buildTrain() (*ddpmTrainGraph, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mse: %w", err)
 	}
-	if s.vm, err = compileStep(eg, cost, &s.loss, s.weights, d.unet == nil, "MSE"); err != nil {
+	if s.vm, err = compileStep(eg, cost, &s.loss, s.weights, true, "MSE"); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -547,7 +551,8 @@ func (d *DDPM) forward(rows int) (*ddpmFwdGraph, error) {
 		return f, nil
 	}
 	n, te := d.shape.Size(), d.cfg.TEmb
-	eg := G.NewGraph()
+	ng := nn.NewGraph(false)
+	eg := ng.ExprGraph
 	f := &ddpmFwdGraph{
 		rows: rows,
 		xt:   tensor.New(tensor.WithShape(rows, n), tensor.Of(d.dt)),
@@ -555,16 +560,12 @@ func (d *DDPM) forward(rows int) (*ddpmFwdGraph, error) {
 	}
 	xt := G.NewMatrix(eg, d.dt, G.WithShape(rows, n), G.WithValue(f.xt), G.WithName("x_t"))
 	temb := G.NewMatrix(eg, d.dt, G.WithShape(rows, te), G.WithValue(f.temb), G.WithName("temb_in"))
-	out, _, err := d.epsNet(eg, xt, temb, false)
+	out, _, err := d.epsNet(ng, xt, temb)
 	if err != nil {
 		return nil, err
 	}
 	G.Read(out, &f.out)
-	if d.unet == nil {
-		f.vm = newReuseTape(eg)
-	} else {
-		f.vm = G.NewTapeMachine(eg)
-	}
+	f.vm = newReuseTape(eg)
 	if rows == ddpmChunk {
 		d.fwd = f
 	} else {

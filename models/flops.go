@@ -47,7 +47,7 @@ func (v *VAE) StepFLOPs() float64 {
 
 // StepFLOPs is one step of the MLP noise predictor (time embedding, input,
 // residual and output layers); 0 for the U-Net, whose convolutions
-// ReadConvStats counts as they run.
+// nn.ReadConvStats counts as they run.
 func (d *DDPM) StepFLOPs() float64 {
 	if d.unet != nil {
 		return 0

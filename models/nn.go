@@ -2,78 +2,24 @@ package models
 
 import (
 	"fmt"
-	"hash"
-	"hash/fnv"
-	"math"
 	"math/rand/v2"
 
-	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/genstudio/genstudio/models/nn"
 )
 
-// Linear is a fully connected layer y = x·W + b whose weights live in
-// tensors kept apart from any graph, so that the training and the sampling
-// graphs share them. W is stored in×out (x·W needs no transpose); checkpoints
-// write it out×in, as PyTorch's nn.Linear does.
-type Linear struct {
-	Name    string // PyTorch state_dict prefix, e.g. "generator.0"
-	In, Out int
-	W, B    *tensor.Dense
-}
+// NamedTensor is one tensor of a model's state with its checkpoint name
+// (weights, buffers and optimizer moments alike).
+type NamedTensor = nn.Param
 
-// NewLinear makes a layer with PyTorch's default nn.Linear initialisation:
-// W and b uniform in ±1/sqrt(in), drawn from rng.
+// Linear is nn.Linear, the fully connected layer of every model.
+type Linear = nn.Linear
+
+// NewLinear makes a Linear layer with bias and PyTorch's default initialisation.
 func NewLinear(name string, in, out int, dt tensor.Dtype, rng *rand.Rand) *Linear {
-	bound := 1 / math.Sqrt(float64(in))
-	l := &Linear{Name: name, In: in, Out: out,
-		W: tensor.New(tensor.WithShape(in, out), tensor.Of(dt)),
-		B: tensor.New(tensor.WithShape(out), tensor.Of(dt)),
-	}
-	// PyTorch draws W (out×in, row-major) first, then b. Draw in that order so
-	// that the same stream gives the same numbers in the same places.
-	wt := make([]float64, in*out)
-	for i := range wt {
-		wt[i] = (rng.Float64()*2 - 1) * bound
-	}
-	for o := 0; o < out; o++ {
-		for i := 0; i < in; i++ {
-			setAt(l.W, i*out+o, wt[o*in+i])
-		}
-	}
-	for o := 0; o < out; o++ {
-		setAt(l.B, o, (rng.Float64()*2-1)*bound)
-	}
-	return l
-}
-
-func setAt(t *tensor.Dense, i int, v float64) {
-	switch d := t.Data().(type) {
-	case []float32:
-		d[i] = float32(v)
-	case []float64:
-		d[i] = v
-	}
-}
-
-// Nodes adds the layer's weights to g as learnable nodes bound to the shared tensors.
-func (l *Linear) Nodes(g *G.ExprGraph) (w, b *G.Node) {
-	w = G.NewMatrix(g, l.W.Dtype(), G.WithShape(l.In, l.Out), G.WithValue(l.W), G.WithName(l.Name+".weight"))
-	b = G.NewVector(g, l.B.Dtype(), G.WithShape(l.Out), G.WithValue(l.B), G.WithName(l.Name+".bias"))
-	return w, b
-}
-
-// Apply builds x·W + b on g for the given weight nodes.
-func Apply(x, w, b *G.Node) (*G.Node, error) {
-	xw, err := G.Mul(x, w)
-	if err != nil {
-		return nil, fmt.Errorf("linear %s: %w", w.Name(), err)
-	}
-	y, err := G.BroadcastAdd(xw, b, nil, []byte{0})
-	if err != nil {
-		return nil, fmt.Errorf("linear bias %s: %w", b.Name(), err)
-	}
-	return y, nil
+	return nn.NewLinear(name, in, out, true, dt, rng)
 }
 
 // Activation names an elementwise non-linearity.
@@ -118,7 +64,7 @@ type MLP struct {
 func (m *MLP) Params() []NamedTensor {
 	var ps []NamedTensor
 	for _, l := range m.Layers {
-		ps = append(ps, NamedTensor{Name: l.Name + ".weight", T: l.W, Transposed: true}, NamedTensor{Name: l.Name + ".bias", T: l.B})
+		ps = append(ps, l.Params()...)
 	}
 	return ps
 }
@@ -184,7 +130,7 @@ func (m *MLP) forward(g *G.ExprGraph, n *mlpNodes, x *G.Node, batch int, dropout
 	h := x
 	masks := &dropoutMasks{}
 	for i := range m.Layers {
-		y, err := Apply(h, n.w[i], n.b[i])
+		y, err := nn.Affine(h, n.w[i], n.b[i])
 		if err != nil {
 			return nil, nil, err
 		}
@@ -203,11 +149,11 @@ func (m *MLP) forward(g *G.ExprGraph, n *mlpNodes, x *G.Node, batch int, dropout
 		}
 		if drop && fusedActivations && (act == ActReLU || act == ActLeakyReLU) {
 			// the activation and the mask as one op
-			op := maskActOp{relu: act == ActReLU, drop: true}
-			if !op.relu {
-				op.slope = m.Slope
+			slope := m.Slope
+			if act == ActReLU {
+				slope = 0
 			}
-			if y, err = G.ApplyOp(op, y, mn); err != nil {
+			if y, err = nn.LeakyReLU(y, slope, mn); err != nil {
 				return nil, nil, fmt.Errorf("%s activation and dropout: %w", m.Layers[i].Name, err)
 			}
 			h = y
@@ -226,246 +172,17 @@ func (m *MLP) forward(g *G.ExprGraph, n *mlpNodes, x *G.Node, batch int, dropout
 	return h, masks, nil
 }
 
-// NamedTensor is one tensor of a model's state with its checkpoint name.
-// Transposed marks weights stored in×out that checkpoints write out×in.
-type NamedTensor struct {
-	Name       string
-	T          *tensor.Dense
-	Transposed bool
-}
-
 // fusedActivations makes activate build ReLU and LeakyReLU as one op each
 // (maskActOp) instead of Gorgonia's composites; false only in the tests
 // that check both give the same numbers.
 var fusedActivations = true
-
-// maskActOp is ReLU (slope 0) or LeakyReLU as one elementwise op, with
-// grad set its backward pass (x, dy) → dy·(1 or slope). Gorgonia's
-// Rectify is x⊙(x ≥ 0) and its LeakyRelu x⊙(x ≥ 0) + (x⊙(x < 0))⊙slope:
-// two to six full-size temporaries forward, about as many backward, and a
-// gradient for the slope constant that nothing reads. The fused op gives
-// the same numbers bit for bit: for x ≥ 0 it returns x·1 (ReLU) or x, and
-// for x < 0 x·0 or x·slope, and the gradient dy·1 or dy·0 / dy·slope,
-// with the comparison x ≥ 0 the composites use (x = 0 counts as positive).
-// (They differ only where x or dy is infinite or NaN, where the
-// composites' 0·∞ makes NaN: such a step fails on its loss either way.)
-//
-// With drop set the op also takes an inverted-dropout mask m, a graph input
-// that takes no gradient: forward act(x)⊙m, backward (m⊙dy)·(1 or slope),
-// the composites' values and order of operations again, without the
-// product's temporaries and its gradient for the mask.
-type maskActOp struct {
-	slope float64 // 0 for ReLU
-	relu  bool    // ReLU: positive side x·1, as x⊙mask
-	drop  bool    // a dropout mask follows x
-	grad  bool
-}
-
-func (op maskActOp) Arity() int {
-	n := 1
-	if op.drop {
-		n++
-	}
-	if op.grad {
-		n++
-	}
-	return n
-}
-
-func (op maskActOp) Type() hm.Type {
-	a := hm.TypeVariable('a')
-	ts := make(hm.Types, op.Arity()+1)
-	for i := range ts {
-		ts[i] = a
-	}
-	return hm.NewFnType(ts...)
-}
-
-func (op maskActOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
-	if len(ds) != op.Arity() {
-		return nil, fmt.Errorf("%v: %d inputs", op, len(ds))
-	}
-	s, ok := ds[0].(tensor.Shape)
-	if !ok {
-		return nil, fmt.Errorf("%v: input has no shape", op)
-	}
-	return s.Clone(), nil
-}
-
-func (op maskActOp) Do(vs ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, vs...) }
-
-// UsePreallocDo writes into prealloc when it has x's dtype and shape.
-func (op maskActOp) UsePreallocDo(prealloc G.Value, vs ...G.Value) (G.Value, error) {
-	if len(vs) != op.Arity() {
-		return nil, fmt.Errorf("%v: %d inputs, want %d", op, len(vs), op.Arity())
-	}
-	x, ok := vs[0].(*tensor.Dense)
-	if !ok {
-		return nil, fmt.Errorf("%v: input is %T, not a dense tensor", op, vs[0])
-	}
-	var mask, dy *tensor.Dense
-	next := 1
-	for _, p := range []struct {
-		on  bool
-		dst **tensor.Dense
-	}{{op.drop, &mask}, {op.grad, &dy}} {
-		if !p.on {
-			continue
-		}
-		t, ok := vs[next].(*tensor.Dense)
-		if !ok || t.Dtype() != x.Dtype() || t.Shape().TotalSize() != x.Shape().TotalSize() {
-			return nil, fmt.Errorf("%v: input %d (%v) does not match x %v", op, next, vs[next], x.Shape())
-		}
-		*p.dst = t
-		next++
-	}
-	out, ok := prealloc.(*tensor.Dense)
-	if !ok || out.Dtype() != x.Dtype() || !out.Shape().Eq(x.Shape()) || !out.IsNativelyAccessible() {
-		out = tensor.New(tensor.WithShape(x.Shape().Clone()...), tensor.Of(x.Dtype()))
-	}
-	switch xs := x.Data().(type) {
-	case []float32:
-		maskActParallel(xs, denseData[float32](mask), denseData[float32](dy), out.Data().([]float32), float32(op.slope), op.relu)
-	case []float64:
-		maskActParallel(xs, denseData[float64](mask), denseData[float64](dy), out.Data().([]float64), op.slope, op.relu)
-	default:
-		return nil, fmt.Errorf("%v: unsupported dtype %v", op, x.Dtype())
-	}
-	return out, nil
-}
-
-func denseData[T float32 | float64](t *tensor.Dense) []T {
-	if t == nil {
-		return nil
-	}
-	return t.Data().([]T)
-}
-
-// maskActParallel is maskActRun split over the cores when x is large (a
-// conv net's feature maps); each element is computed the same way.
-func maskActParallel[T float32 | float64](x, m, dy, out []T, slope T, relu bool) {
-	part := func(s []T, lo, hi int) []T {
-		if s == nil {
-			return nil
-		}
-		return s[lo:hi]
-	}
-	dcParallel(len(x), len(x), func(lo, hi int) {
-		maskActRun(x[lo:hi], part(m, lo, hi), part(dy, lo, hi), out[lo:hi], slope, relu)
-	})
-}
-
-// maskActRun computes out = x·k (dy nil) or dy·k with k = 1 where x ≥ 0
-// and slope elsewhere, the slope being 0 for ReLU; with a dropout mask m,
-// out = (x·k)·m or (m·dy)·k.
-func maskActRun[T float32 | float64](x, m, dy, out []T, slope T, relu bool) {
-	out = out[:len(x)]
-	if m != nil {
-		m = m[:len(x)]
-		if dy != nil {
-			dy = dy[:len(x)]
-			for i, v := range x {
-				if v >= 0 {
-					out[i] = (m[i] * dy[i]) * 1
-				} else {
-					out[i] = (m[i] * dy[i]) * slope
-				}
-			}
-			return
-		}
-		for i, v := range x {
-			if v < 0 {
-				v *= slope
-			}
-			out[i] = v * m[i]
-		}
-		return
-	}
-	if dy != nil {
-		dy = dy[:len(x)]
-		for i, v := range x {
-			if v >= 0 {
-				out[i] = dy[i] * 1
-			} else {
-				out[i] = dy[i] * slope
-			}
-		}
-		return
-	}
-	if relu {
-		for i, v := range x {
-			if v >= 0 {
-				out[i] = v
-			} else {
-				out[i] = v * 0
-			}
-		}
-		return
-	}
-	for i, v := range x {
-		if v >= 0 {
-			out[i] = v
-		} else {
-			out[i] = v * slope
-		}
-	}
-}
-
-func (op maskActOp) ReturnsPtr() bool      { return false }
-func (op maskActOp) CallsExtern() bool     { return false }
-func (op maskActOp) OverwritesInput() int  { return -1 }
-func (op maskActOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
-func (op maskActOp) Hashcode() uint32 {
-	h := fnv.New32a()
-	op.WriteHash(h)
-	return h.Sum32()
-}
-
-func (op maskActOp) String() string {
-	name := fmt.Sprintf("LeakyReLU{%g}", op.slope)
-	if op.relu {
-		name = "ReLU"
-	}
-	if op.drop {
-		name += "Dropout"
-	}
-	if op.grad {
-		return name + "Grad"
-	}
-	return name
-}
-
-// DiffWRT: the forward op is differentiable in x; the backward op is not
-// differentiated again.
-func (op maskActOp) DiffWRT(n int) []bool {
-	out := make([]bool, n)
-	if !op.grad && n > 0 {
-		out[0] = true
-	}
-	return out
-}
-
-func (op maskActOp) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
-	if op.grad || len(inputs) != op.Arity() {
-		return nil, fmt.Errorf("%v has no derivative here", op)
-	}
-	g := op
-	g.grad = true
-	dx, err := G.ApplyOp(g, append(inputs[:len(inputs):len(inputs)], grad)...)
-	if err != nil {
-		return nil, err
-	}
-	out := make(G.Nodes, len(inputs)) // the mask takes no gradient
-	out[0] = dx
-	return out, nil
-}
 
 // rectify is ReLU: the fused op, or Gorgonia's Rectify.
 func rectify(x *G.Node) (*G.Node, error) {
 	if !fusedActivations {
 		return G.Rectify(x)
 	}
-	return G.ApplyOp(maskActOp{relu: true}, x)
+	return nn.ReLU(x)
 }
 
 // leakyRelu is LeakyReLU with the given slope: the fused op, or Gorgonia's.
@@ -473,5 +190,5 @@ func leakyRelu(x *G.Node, slope float64) (*G.Node, error) {
 	if !fusedActivations {
 		return G.LeakyRelu(x, slope)
 	}
-	return G.ApplyOp(maskActOp{slope: slope}, x)
+	return nn.LeakyReLU(x, slope, nil)
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/genstudio/genstudio/models/nn"
 )
 
 // VAEConfig configures the MLP VAE. The defaults are layer for layer the
@@ -127,7 +129,7 @@ func (v *VAE) layers() []*Linear { return []*Linear{v.FC1, v.FC21, v.FC22, v.FC3
 func (v *VAE) Params() []NamedTensor {
 	var ps []NamedTensor
 	for _, l := range v.layers() {
-		ps = append(ps, NamedTensor{Name: l.Name + ".weight", T: l.W, Transposed: true}, NamedTensor{Name: l.Name + ".bias", T: l.B})
+		ps = append(ps, l.Params()...)
 	}
 	return ps
 }
@@ -246,17 +248,17 @@ func (n *vaeNodes) all() G.Nodes {
 
 // vaeEncode builds mu and logvar of x.
 func vaeEncode(wn *vaeNodes, x *G.Node) (mu, logvar *G.Node, err error) {
-	h, err := Apply(x, wn.w[0], wn.b[0])
+	h, err := nn.Affine(x, wn.w[0], wn.b[0])
 	if err != nil {
 		return nil, nil, err
 	}
 	if h, err = rectify(h); err != nil {
 		return nil, nil, err
 	}
-	if mu, err = Apply(h, wn.w[1], wn.b[1]); err != nil {
+	if mu, err = nn.Affine(h, wn.w[1], wn.b[1]); err != nil {
 		return nil, nil, err
 	}
-	if logvar, err = Apply(h, wn.w[2], wn.b[2]); err != nil {
+	if logvar, err = nn.Affine(h, wn.w[2], wn.b[2]); err != nil {
 		return nil, nil, err
 	}
 	return mu, logvar, nil
@@ -264,14 +266,14 @@ func vaeEncode(wn *vaeNodes, x *G.Node) (mu, logvar *G.Node, err error) {
 
 // vaeDecodeLogits builds fc4(ReLU(fc3(z))), the decoder before its sigmoid.
 func vaeDecodeLogits(wn *vaeNodes, z *G.Node) (*G.Node, error) {
-	h, err := Apply(z, wn.w[3], wn.b[3])
+	h, err := nn.Affine(z, wn.w[3], wn.b[3])
 	if err != nil {
 		return nil, err
 	}
 	if h, err = rectify(h); err != nil {
 		return nil, err
 	}
-	return Apply(h, wn.w[4], wn.b[4])
+	return nn.Affine(h, wn.w[4], wn.b[4])
 }
 
 func (v *VAE) buildTrain() (*vaeTrainGraph, error) {

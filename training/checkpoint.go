@@ -60,6 +60,12 @@ func SaveCheckpoint(path string, m models.Model, info CheckpointInfo) error {
 // exportTensor copies a model tensor into checkpoint layout (out×in weights).
 func exportTensor(nt models.NamedTensor) Tensor {
 	shape := slices.Clone([]int(nt.T.Shape()))
+	switch d := nt.T.Data().(type) {
+	case int64: // a scalar, such as num_batches_tracked
+		return Tensor{Shape: shape, Ints: []int64{d}}
+	case []int64:
+		return Tensor{Shape: shape, Ints: slices.Clone(d)}
+	}
 	src := float32Data(nt.T)
 	if nt.Transposed && len(shape) == 2 {
 		r, c := shape[0], shape[1]
@@ -138,6 +144,9 @@ func restoreState(m models.Model, tensors map[string]Tensor) error {
 		if !slices.Equal(shape, t.Shape) {
 			return fmt.Errorf("tensor %s has shape %v, the architecture needs %v", nt.Name, t.Shape, shape)
 		}
+		if isInt := nt.T.Dtype() == tensor.Int64; isInt != (t.Ints != nil) {
+			return fmt.Errorf("tensor %s has the wrong dtype (integer: %v, the architecture needs %v)", nt.Name, t.Ints != nil, isInt)
+		}
 	}
 	var extra []string
 	for name := range tensors {
@@ -153,6 +162,10 @@ func restoreState(m models.Model, tensors map[string]Tensor) error {
 		t := tensors[nt.Name]
 		shape := []int(nt.T.Shape())
 		switch dst := nt.T.Data().(type) {
+		case int64, []int64:
+			if err := nt.T.Memset(t.Ints[0]); err != nil || len(t.Ints) != 1 {
+				return fmt.Errorf("tensor %s: integer tensors of %d values cannot be restored", nt.Name, len(t.Ints))
+			}
 		case []float32:
 			if nt.Transposed && len(shape) == 2 {
 				r, c := shape[0], shape[1]

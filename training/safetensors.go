@@ -12,10 +12,29 @@ import (
 	"sort"
 )
 
-// Tensor is one float32 tensor of a checkpoint, row-major.
+// Tensor is one tensor of a checkpoint, row-major: float32 values in
+// Data, or, for an integer tensor (PyTorch's int64 buffers such as
+// BatchNorm's num_batches_tracked), int64 values in Ints.
 type Tensor struct {
 	Shape []int
 	Data  []float32
+	Ints  []int64
+}
+
+// dtype is the tensor's safetensors dtype and element size in bytes.
+func (t Tensor) dtype() (string, int) {
+	if t.Ints != nil {
+		return "I64", 8
+	}
+	return "F32", 4
+}
+
+// len is the number of values the tensor holds.
+func (t Tensor) len() int {
+	if t.Ints != nil {
+		return len(t.Ints)
+	}
+	return len(t.Data)
 }
 
 const (
@@ -31,7 +50,7 @@ type stEntry struct {
 
 // WriteSafetensors writes tensors and string metadata in the safetensors
 // format: an 8-byte little-endian header length, a JSON header, then the
-// raw little-endian float32 data in header order.
+// raw little-endian data (F32, or I64 for integer tensors) in header order.
 func WriteSafetensors(w io.Writer, tensors map[string]Tensor, meta map[string]string) error {
 	names := make([]string, 0, len(tensors))
 	for n := range tensors {
@@ -45,11 +64,12 @@ func WriteSafetensors(w io.Writer, tensors map[string]Tensor, meta map[string]st
 	var off int64
 	for _, n := range names {
 		t := tensors[n]
-		if numel(t.Shape) != len(t.Data) {
-			return fmt.Errorf("tensor %s: shape %v does not hold %d values", n, t.Shape, len(t.Data))
+		if numel(t.Shape) != t.len() {
+			return fmt.Errorf("tensor %s: shape %v does not hold %d values", n, t.Shape, t.len())
 		}
-		size := int64(len(t.Data)) * 4
-		header[n] = stEntry{DType: "F32", Shape: t.Shape, DataOffsets: [2]int64{off, off + size}}
+		dt, es := t.dtype()
+		size := int64(t.len()) * int64(es)
+		header[n] = stEntry{DType: dt, Shape: t.Shape, DataOffsets: [2]int64{off, off + size}}
 		off += size
 	}
 	hj, err := json.Marshal(header)
@@ -70,6 +90,12 @@ func WriteSafetensors(w io.Writer, tensors map[string]Tensor, meta map[string]st
 	}
 	buf := make([]byte, 4*4096)
 	for _, n := range names {
+		for _, v := range tensors[n].Ints {
+			binary.LittleEndian.PutUint64(buf[:8], uint64(v))
+			if _, err := bw.Write(buf[:8]); err != nil {
+				return err
+			}
+		}
 		data := tensors[n].Data
 		for len(data) > 0 {
 			k := min(len(data), 4096)
@@ -134,12 +160,13 @@ func ReadSafetensors(path string) (map[string]Tensor, map[string]string, error) 
 		if err := json.Unmarshal(m, &e); err != nil {
 			return nil, nil, fmt.Errorf("%s: tensor %s: bad entry: %w", path, name, err)
 		}
-		if e.DType != "F32" {
-			return nil, nil, fmt.Errorf("%s: tensor %s has dtype %s; Gen Studio reads F32", path, name, e.DType)
+		es := map[string]int64{"F32": 4, "I64": 8}[e.DType]
+		if es == 0 {
+			return nil, nil, fmt.Errorf("%s: tensor %s has dtype %s; Gen Studio reads F32 and I64", path, name, e.DType)
 		}
 		n := numel(e.Shape)
 		if n < 0 || e.DataOffsets[0] < 0 || e.DataOffsets[1] < e.DataOffsets[0] || e.DataOffsets[1] > dataSize ||
-			e.DataOffsets[1]-e.DataOffsets[0] != int64(n)*4 {
+			e.DataOffsets[1]-e.DataOffsets[0] != int64(n)*es {
 			return nil, nil, fmt.Errorf("%s: tensor %s: shape %v and byte range %v do not fit the file", path, name, e.Shape, e.DataOffsets)
 		}
 		entries[name] = e
@@ -151,6 +178,14 @@ func ReadSafetensors(path string) (map[string]Tensor, map[string]string, error) 
 	out := make(map[string]Tensor, len(entries))
 	for name, e := range entries {
 		b := body[e.DataOffsets[0]:e.DataOffsets[1]]
+		if e.DType == "I64" {
+			ints := make([]int64, len(b)/8)
+			for i := range ints {
+				ints[i] = int64(binary.LittleEndian.Uint64(b[8*i:]))
+			}
+			out[name] = Tensor{Shape: append([]int(nil), e.Shape...), Ints: ints}
+			continue
+		}
 		data := make([]float32, len(b)/4)
 		for i := range data {
 			data[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))

@@ -77,6 +77,10 @@ func train(t *testing.T, m models.Model, opts training.Options) []training.LossP
 func weights(m models.Model) [][]float32 {
 	var out [][]float32
 	for _, nt := range m.State() {
+		if d, ok := nt.T.Data().(int64); ok { // num_batches_tracked
+			out = append(out, []float32{float32(d)})
+			continue
+		}
 		out = append(out, slices.Clone(nt.T.Data().([]float32)))
 	}
 	return out

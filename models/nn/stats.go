@@ -1,4 +1,4 @@
-package models
+package nn
 
 import (
 	"sync/atomic"
@@ -30,10 +30,10 @@ func ResetConvStats() {
 	convCalls.Store(0)
 }
 
-// convRecord adds one convolution kernel call that started at t0 and did
+// record adds one convolution kernel call that started at t0 and did
 // flops floating-point operations. Call it deferred:
-// defer convRecord(time.Now(), flops).
-func convRecord(t0 time.Time, flops int) {
+// defer record(time.Now(), flops).
+func record(t0 time.Time, flops int) {
 	convNanos.Add(int64(time.Since(t0)))
 	convFLOPs.Add(int64(flops))
 	convCalls.Add(1)
