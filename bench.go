@@ -116,10 +116,14 @@ func benchTorch(script string, steps, warmup, threads int, env []string) (torchR
 	cmd := exec.Command("/usr/bin/python3", script, "--steps", fmt.Sprint(steps), "--warmup", fmt.Sprint(warmup), "--threads", fmt.Sprint(threads))
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Dir = filepath.Dir(script)
-	var out bytes.Buffer
-	cmd.Stdout = &out
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Run(); err != nil {
-		return torchRun{}, fmt.Errorf("%s: %w", script, err)
+		msg := bytes.TrimSpace(errOut.Bytes())
+		if i := bytes.LastIndexByte(msg, '\n'); i >= 0 {
+			msg = msg[i+1:]
+		}
+		return torchRun{}, fmt.Errorf("%s: %w: %s", script, err, msg)
 	}
 	var r torchRun
 	lines := bytes.Split(bytes.TrimSpace(out.Bytes()), []byte("\n"))
@@ -181,8 +185,8 @@ type benchMachine struct {
 }
 
 func describeMachine() benchMachine {
-	m := benchMachine{Date: time.Now().Format("2006-01-02"), CPUs: runtime.NumCPU(), BLAS: models.BLASName,
-		BLASThreads: models.BLASThreads(), GOMAXPROCS: runtime.GOMAXPROCS(0), CPU: runtime.GOARCH}
+	m := benchMachine{Date: time.Now().Format("2006-01-02"), CPUs: runtime.NumCPU(), BLAS: nn.BLASName,
+		BLASThreads: nn.BLASThreads(), GOMAXPROCS: runtime.GOMAXPROCS(0), CPU: runtime.GOARCH}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {

@@ -56,7 +56,7 @@ func TestBenchReports(t *testing.T) {
 			t.Errorf("%s: the convolutions counted only %.3f GFLOP/step", name, r.GFLOPStep)
 		}
 		hasTorch := r.TorchT1 > 0 && r.TorchT2P > 0 && r.Ratio > 0 && r.TorchGF > 0
-		if hasTorch != (torch && !conv) {
+		if hasTorch != torch {
 			t.Errorf("%s: PyTorch columns %+v (references available: %v)", name, r, torch)
 		}
 	}

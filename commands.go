@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/genstudio/genstudio/models"
+	"github.com/genstudio/genstudio/models/nn"
 	"github.com/genstudio/genstudio/project"
 	"github.com/genstudio/genstudio/training"
 )
@@ -240,7 +241,7 @@ func cmdTrain(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	fmt.Printf("training %s on %s (%d images), steps %d..%d, seed %d, BLAS %s\n", m.Family(), ds.Name, ds.Len(), start, *steps, *seed, models.BLASName)
+	fmt.Printf("training %s on %s (%d images), steps %d..%d, seed %d, BLAS %s\n", m.Family(), ds.Name, ds.Len(), start, *steps, *seed, nn.BLASName)
 	w.Start(ctx)
 	var done training.DoneEvent
 	for ev := range w.Events() {

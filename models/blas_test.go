@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/genstudio/genstudio/models"
+	"github.com/genstudio/genstudio/models/nn"
 )
 
 // TestGeneratorMatchesPlainGo checks Gorgonia's generator forward against
@@ -12,7 +13,7 @@ import (
 // default OpenBLAS build and with -tags noopenblas (pure-Go gonum), so both
 // BLAS paths are held to the same numbers.
 func TestGeneratorMatchesPlainGo(t *testing.T) {
-	t.Logf("BLAS: %s", models.BLASName)
+	t.Logf("BLAS: %s", nn.BLASName)
 	m, err := models.NewGAN(models.DefaultGANConfig())
 	if err != nil {
 		t.Fatal(err)

@@ -144,7 +144,7 @@ func (g convGeom) span(kj int) (lo, hi int) {
 // enough for BLAS to run well on small feature maps, small enough for the
 // matrix to stay in cache between unfolding and product (a variable so
 // that tests can force many chunks).
-var convChunkCols = 1024
+var convChunkCols = 16384
 
 // chunk is how many images share one gemm.
 func (g convGeom) chunk() int { return max(1, min(g.b, convChunkCols/g.p())) }
@@ -279,9 +279,47 @@ func unfold[T Float](cols, x []T, g convGeom, b0, n int) {
 // cout × n·p matrix.
 func gather[T Float](dst, y []T, g convGeom, b0, n int) {
 	p, ld := g.p(), n*g.p()
+	Parallel(g.cout, n*p, func(lo, hi int) {
+		for co := lo; co < hi; co++ {
+			for i := 0; i < n; i++ {
+				copy(dst[co*ld+i*p:co*ld+(i+1)*p], y[((b0+i)*g.cout+co)*p:])
+			}
+		}
+	})
+}
+
+// A convolution's products can be formed on either side. Unfolding
+// (im2col) the input and multiplying by the weights costs a cin·k²-row
+// matrix per output pixel; multiplying first and folding the product back
+// (col2im) costs a cout·k²-row one. For a stride-1 convolution that keeps
+// the image size, each product is also the other kind of product of the
+// "swapped" convolution (cout → cin, flipped and transposed filters), so
+// forward, input gradient and weight gradient each unfold the side with
+// fewer channels: a 64 → 1 output layer unfolds 9 rows, not 576.
+
+// swappable tells whether g is a stride-1 convolution that keeps the size.
+func (g convGeom) swappable() bool {
+	return g.s == 1 && g.ho == g.h && g.wo == g.w && 2*g.pad == g.k-1 && !g.direct()
+}
+
+// swapped is the convolution cout → cin of the same geometry.
+func (g convGeom) swapped() convGeom { return newConvGeom(g.b, g.cout, g.h, g.w, g.cin, g.k, 1, g.pad) }
+
+// foldFwd tells whether the forward pass multiplies first and folds.
+func (g convGeom) foldFwd() bool { return g.swappable() && g.cout < g.cin }
+
+// flipT writes dst[ci][co][k-1-ki][k-1-kj] = w[co][ci][ki][kj]: the filters
+// of the swapped convolution (and, applied to the swapped convolution's
+// weight gradient, the gradient of this one).
+func flipT[T Float](dst, w []T, g convGeom) {
+	k := g.k
 	for co := 0; co < g.cout; co++ {
-		for i := 0; i < n; i++ {
-			copy(dst[co*ld+i*p:co*ld+(i+1)*p], y[((b0+i)*g.cout+co)*p:])
+		for ci := 0; ci < g.cin; ci++ {
+			src := w[(co*g.cin+ci)*k*k:][:k*k]
+			d := dst[(ci*g.cout+co)*k*k:][:k*k]
+			for i, v := range src {
+				d[k*k-1-i] = v
+			}
 		}
 	}
 }
@@ -289,11 +327,28 @@ func gather[T Float](dst, y []T, g convGeom, b0, n int) {
 // convFwd is y = conv(x, w) + bias (bias may be nil).
 func convFwd[T Float](y, x, w, bias []T, g convGeom, sc *scratch) {
 	defer record(time.Now(), g.flops())
-	convFwdRun(y, x, w, bias, g, sc)
+	if g.foldFwd() {
+		wf := scratchOf[T](sc, 2, len(w))
+		flipT(wf, w, g)
+		foldProduct(y, wf, x, g.swapped(), sc)
+		if bias != nil {
+			p := g.p()
+			Parallel(g.b*g.cout, p, func(lo, hi int) {
+				for i := lo; i < hi; i++ {
+					bc := bias[i%g.cout]
+					for j, v := range y[i*p : (i+1)*p] {
+						y[i*p+j] = v + bc
+					}
+				}
+			})
+		}
+		return
+	}
+	unfoldProduct(y, x, w, bias, g, sc)
 }
 
-// convFwdRun is convFwd without the timing (convDX calls it too).
-func convFwdRun[T Float](y, x, w, bias []T, g convGeom, sc *scratch) {
+// unfoldProduct is y = w·cols(x) + bias, chunk by chunk of images.
+func unfoldProduct[T Float](y, x, w, bias []T, g convGeom, sc *scratch) {
 	p, kd, nb := g.p(), g.kdim(), g.chunk()
 	for b0 := 0; b0 < g.b; b0 += nb {
 		n := min(nb, g.b-b0)
@@ -320,36 +375,40 @@ func convFwdRun[T Float](y, x, w, bias []T, g convGeom, sc *scratch) {
 		}
 		Gemm(false, false, g.cout, n*p, kd, w, kd, cols, n*p, beta, dst, n*p)
 		if n > 1 {
-			for co := 0; co < g.cout; co++ {
-				for i := 0; i < n; i++ {
-					copy(y[((b0+i)*g.cout+co)*p:((b0+i)*g.cout+co+1)*p], dst[co*n*p+i*p:])
-				}
-			}
+			scatter(y, dst, g, b0, n)
 		}
 	}
 }
 
-// convDX is dx = conv_transpose(dy, w), the gradient with respect to x.
-// For a stride-1 convolution that keeps the image size it is the forward
-// convolution of dy with the flipped, transposed filters (same padding),
-// which avoids col2im's scattered adds; otherwise wᵀ·dy folded back.
-func convDX[T Float](dx, w, dy []T, g convGeom, sc *scratch) {
-	defer record(time.Now(), g.flops())
-	if g.s == 1 && g.ho == g.h && g.wo == g.w && !g.direct() {
-		k := g.k
-		wf := scratchOf[T](sc, 2, len(w))
-		for co := 0; co < g.cout; co++ {
-			for ci := 0; ci < g.cin; ci++ {
-				for ki := 0; ki < k; ki++ {
-					for kj := 0; kj < k; kj++ {
-						wf[((ci*g.cout+co)*k+ki)*k+kj] = w[((co*g.cin+ci)*k+k-1-ki)*k+k-1-kj]
-					}
-				}
+// scatter copies a cout × n·p matrix back into images b0..b0+n-1 of y
+// (gather's inverse).
+func scatter[T Float](y, src []T, g convGeom, b0, n int) {
+	p := g.p()
+	Parallel(g.cout, n*p, func(lo, hi int) {
+		for co := lo; co < hi; co++ {
+			for i := 0; i < n; i++ {
+				copy(y[((b0+i)*g.cout+co)*p:((b0+i)*g.cout+co+1)*p], src[co*n*p+i*p:])
 			}
 		}
-		convFwdRun(dx, dy, wf, nil, newConvGeom(g.b, g.cout, g.h, g.w, g.cin, k, 1, g.pad), sc)
+	})
+}
+
+// convDX is dx = conv_transpose(dy, w), the gradient with respect to x:
+// wᵀ·dy folded back, or, where dy has fewer channels, the swapped
+// convolution's forward product on dy.
+func convDX[T Float](dx, w, dy []T, g convGeom, sc *scratch) {
+	defer record(time.Now(), g.flops())
+	if g.foldFwd() {
+		wf := scratchOf[T](sc, 2, len(w))
+		flipT(wf, w, g)
+		unfoldProduct(dx, dy, wf, nil, g.swapped(), sc)
 		return
 	}
+	foldProduct(dx, w, dy, g, sc)
+}
+
+// foldProduct is dx = col2im(wᵀ·dy), chunk by chunk of images.
+func foldProduct[T Float](dx, w, dy []T, g convGeom, sc *scratch) {
 	p, kd, nb, img := g.p(), g.kdim(), g.chunk(), g.cin*g.h*g.w
 	for b0 := 0; b0 < g.b; b0 += nb {
 		n := min(nb, g.b-b0)
@@ -381,9 +440,23 @@ func convDX[T Float](dx, w, dy []T, g convGeom, sc *scratch) {
 	}
 }
 
-// convDW is dw = Σ_b dy_b · cols(x_b)ᵀ, the gradient with respect to w.
+// convDW is dw = Σ_b dy_b · cols(x_b)ᵀ, the gradient with respect to w;
+// where dy has fewer channels, the swapped convolution's weight gradient
+// (which unfolds dy), flipped back.
 func convDW[T Float](dw, x, dy []T, g convGeom, sc *scratch) {
 	defer record(time.Now(), g.flops())
+	if g.foldFwd() {
+		gs := g.swapped()
+		dws := scratchOf[T](sc, 3, len(dw))
+		weightProduct(dws, dy, x, gs, sc)
+		flipT(dw, dws, gs)
+		return
+	}
+	weightProduct(dw, x, dy, g, sc)
+}
+
+// weightProduct is dw = Σ dy·cols(x)ᵀ, chunk by chunk of images.
+func weightProduct[T Float](dw, x, dy []T, g convGeom, sc *scratch) {
 	p, kd, nb := g.p(), g.kdim(), g.chunk()
 	var beta T
 	for b0 := 0; b0 < g.b; b0 += nb {

@@ -1,6 +1,6 @@
 //go:build !cgo || !(linux || darwin) || noopenblas
 
-package models
+package nn
 
 import "runtime"
 
