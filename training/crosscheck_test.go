@@ -2,6 +2,7 @@ package training_test
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -73,7 +74,11 @@ func crossCheck(t *testing.T, m models.Model, n int, input, got []float32, ts []
 	}
 	writeFloats(t, filepath.Join(dir, "in.f32"), input)
 	writeFloats(t, filepath.Join(dir, "expect.f32"), got)
-	args := []string{"testdata/torch_crosscheck.py", "--bench", benchDir(t), "--family", m.Family(), "--ckpt", ck,
+	arch := "mlp"
+	if models.ArchOf(mustJSON(t, m.Config())) != "mlp" {
+		arch = "conv"
+	}
+	args := []string{"testdata/torch_crosscheck.py", "--bench", benchDir(t), "--family", m.Family(), "--arch", arch, "--ckpt", ck,
 		"--input", filepath.Join(dir, "in.f32"), "--n", strconv.Itoa(n), "--expect", filepath.Join(dir, "expect.f32")}
 	if ts != nil {
 		writeInts(t, filepath.Join(dir, "t.i32"), ts)
@@ -135,6 +140,53 @@ func TestPyTorchLoadsVAEDecoder(t *testing.T) {
 	crossCheck(t, m, 16, z, got, nil)
 }
 
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// newDefault builds family/arch at its default configuration.
+func newDefault(t *testing.T, family, arch string) models.Model {
+	t.Helper()
+	cfg, err := models.DefaultConfig(family, arch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := models.New(family, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// TestPyTorchLoadsConvModels: the DCGAN (generator and discriminator, batch
+// norm buffers with num_batches_tracked), the conv VAE and the U-Net load
+// strictly into the references of ../shared/bench after a few training
+// steps, and their generator, decoder and noise predictor agree within 1e-4.
+func TestPyTorchLoadsConvModels(t *testing.T) {
+	requireTorch(t)
+	for _, family := range []string{"gan", "vae"} {
+		t.Run(family, func(t *testing.T) {
+			m := trained(t, newDefault(t, family, "conv"), 2)
+			z := models.NoiseFromSeed(8, m.NoiseDim(), 4)
+			got, err := m.Sample(z)
+			if err != nil {
+				t.Fatal(err)
+			}
+			crossCheck(t, m, 8, z, got, nil)
+		})
+	}
+	t.Run("ddpm", func(t *testing.T) {
+		m := trained(t, newDefault(t, "ddpm", "unet"), 1)
+		checkNoisePredictor(t, m.(*models.DDPM))
+	})
+}
+
 func TestPyTorchLoadsDDPMNoisePredictor(t *testing.T) {
 	requireTorch(t)
 	m, err := models.NewDDPM(models.DefaultDDPMConfig())
@@ -143,6 +195,12 @@ func TestPyTorchLoadsDDPMNoisePredictor(t *testing.T) {
 	}
 	defer m.Close()
 	trained(t, m, 3)
+	checkNoisePredictor(t, m)
+}
+
+// checkNoisePredictor compares eps_theta(x, t) for a few x and t with PyTorch's.
+func checkNoisePredictor(t *testing.T, m *models.DDPM) {
+	t.Helper()
 	// One timestep per call on the Go side; PyTorch takes a t per row.
 	x := models.NoiseFromSeed(4, m.NoiseDim(), 6)
 	ts := []int{0, 1, 500, 999}
