@@ -84,49 +84,47 @@ func leakyParallel[T Float](x, m, dy, out []T, slope T, relu bool) {
 }
 
 // leakyRun computes out = x·k (dy nil) or dy·k with k = 1 where x ≥ 0 and
-// slope elsewhere; with a dropout mask m, out = (x·k)·m or (m·dy)·k.
+// slope elsewhere; with a dropout mask m, out = (x·k)·m or (m·dy)·k. The
+// factor is selected without a branch (a sign that changes at random
+// defeats the branch predictor); x·1 is x exactly, so the values are those
+// of Gorgonia's composites.
 func leakyRun[T Float](x, m, dy, out []T, slope T, relu bool) {
 	out = out[:len(x)]
-	if m != nil {
-		m = m[:len(x)]
-		if dy != nil {
-			dy = dy[:len(x)]
-			for i, v := range x {
-				if v >= 0 {
-					out[i] = (m[i] * dy[i]) * 1
-				} else {
-					out[i] = (m[i] * dy[i]) * slope
-				}
-			}
-			return
-		}
+	switch {
+	case m != nil && dy != nil:
+		m, dy = m[:len(x)], dy[:len(x)]
 		for i, v := range x {
-			if v < 0 {
-				v *= slope
+			k := slope
+			if v >= 0 {
+				k = 1
 			}
-			out[i] = v * m[i]
+			out[i] = (m[i] * dy[i]) * k
 		}
-		return
-	}
-	if dy != nil {
+	case m != nil:
+		m = m[:len(x)]
+		for i, v := range x {
+			k := slope
+			if v >= 0 {
+				k = 1
+			}
+			out[i] = (v * k) * m[i]
+		}
+	case dy != nil:
 		dy = dy[:len(x)]
 		for i, v := range x {
+			k := slope
 			if v >= 0 {
-				out[i] = dy[i] * 1
-			} else {
-				out[i] = dy[i] * slope
+				k = 1
 			}
+			out[i] = dy[i] * k
 		}
-		return
-	}
-	for i, v := range x {
-		switch {
-		case v >= 0:
-			out[i] = v
-		case relu:
-			out[i] = v * 0
-		default:
-			out[i] = v * slope
+	default:
+		for i, v := range x {
+			k := slope
+			if v >= 0 {
+				k = 1
+			}
+			out[i] = v * k
 		}
 	}
 }

@@ -347,18 +347,36 @@ func convFwd[T Float](y, x, w, bias []T, g convGeom, sc *scratch) {
 	unfoldProduct(y, x, w, bias, g, sc)
 }
 
+// chunkCols is the unfolded matrix (kdim × n·p) of images b0..b0+n-1 of x:
+// x itself for one image of a 1×1 convolution, else unfolded into scratch.
+func chunkCols[T Float](x []T, g convGeom, b0, n int, sc *scratch) []T {
+	kd, p := g.kdim(), g.p()
+	if g.direct() && n == 1 {
+		return x[b0*kd*p : (b0+1)*kd*p]
+	}
+	cols := scratchOf[T](sc, 0, kd*n*p)
+	unfold(cols, x, g, b0, n)
+	return cols
+}
+
+// chunkRows is images b0..b0+n-1 of y (cout×p each) as one cout × n·p
+// matrix: y itself for one image, else gathered into scratch.
+func chunkRows[T Float](y []T, g convGeom, b0, n int, sc *scratch) []T {
+	p := g.p()
+	if n == 1 {
+		return y[b0*g.cout*p : (b0+1)*g.cout*p]
+	}
+	rows := scratchOf[T](sc, 1, g.cout*n*p)
+	gather(rows, y, g, b0, n)
+	return rows
+}
+
 // unfoldProduct is y = w·cols(x) + bias, chunk by chunk of images.
 func unfoldProduct[T Float](y, x, w, bias []T, g convGeom, sc *scratch) {
 	p, kd, nb := g.p(), g.kdim(), g.chunk()
 	for b0 := 0; b0 < g.b; b0 += nb {
 		n := min(nb, g.b-b0)
-		var cols []T
-		if g.direct() && n == 1 {
-			cols = x[b0*kd*p : (b0+1)*kd*p]
-		} else {
-			cols = scratchOf[T](sc, 0, kd*n*p)
-			unfold(cols, x, g, b0, n)
-		}
+		cols := chunkCols(x, g, b0, n, sc)
 		dst := y[b0*g.cout*p : (b0+1)*g.cout*p]
 		if n > 1 {
 			dst = scratchOf[T](sc, 1, g.cout*n*p)
@@ -394,11 +412,13 @@ func scatter[T Float](y, src []T, g convGeom, b0, n int) {
 }
 
 // convDX is dx = conv_transpose(dy, w), the gradient with respect to x:
-// wᵀ·dy folded back, or, where dy has fewer channels, the swapped
-// convolution's forward product on dy.
+// wᵀ·dy folded back, or, where dy has no more channels than x, the
+// swapped convolution's forward product on dy.
 func convDX[T Float](dx, w, dy []T, g convGeom, sc *scratch) {
 	defer record(time.Now(), g.flops())
-	if g.foldFwd() {
+	// With as many channels on both sides, unfolding (copies) beats
+	// folding (scattered adds).
+	if g.swappable() && g.cout <= g.cin {
 		wf := scratchOf[T](sc, 2, len(w))
 		flipT(wf, w, g)
 		unfoldProduct(dx, dy, wf, nil, g.swapped(), sc)
@@ -412,11 +432,7 @@ func foldProduct[T Float](dx, w, dy []T, g convGeom, sc *scratch) {
 	p, kd, nb, img := g.p(), g.kdim(), g.chunk(), g.cin*g.h*g.w
 	for b0 := 0; b0 < g.b; b0 += nb {
 		n := min(nb, g.b-b0)
-		gy := dy[b0*g.cout*p : (b0+1)*g.cout*p]
-		if n > 1 {
-			gy = scratchOf[T](sc, 1, g.cout*n*p)
-			gather(gy, dy, g, b0, n)
-		}
+		gy := chunkRows(dy, g, b0, n, sc)
 		if g.direct() && n == 1 {
 			Gemm(true, false, kd, p, g.cout, w, kd, gy, p, 0, dx[b0*img:(b0+1)*img], p)
 			continue
@@ -461,18 +477,8 @@ func weightProduct[T Float](dw, x, dy []T, g convGeom, sc *scratch) {
 	var beta T
 	for b0 := 0; b0 < g.b; b0 += nb {
 		n := min(nb, g.b-b0)
-		var cols []T
-		if g.direct() && n == 1 {
-			cols = x[b0*kd*p : (b0+1)*kd*p]
-		} else {
-			cols = scratchOf[T](sc, 0, kd*n*p)
-			unfold(cols, x, g, b0, n)
-		}
-		gy := dy[b0*g.cout*p : (b0+1)*g.cout*p]
-		if n > 1 {
-			gy = scratchOf[T](sc, 1, g.cout*n*p)
-			gather(gy, dy, g, b0, n)
-		}
+		cols := chunkCols(x, g, b0, n, sc)
+		gy := chunkRows(dy, g, b0, n, sc)
 		Gemm(false, true, g.cout, kd, n*p, gy, n*p, cols, n*p, beta, dw, kd)
 		beta = 1
 	}

@@ -48,14 +48,100 @@ func (l *Linear) Params() []Param {
 	return ps
 }
 
-// Forward is x·W + b for x (batch × In).
+// Forward is x·W + b for x (batch × In), as one op with its own buffers
+// (Gorgonia's Mul and BroadcastAdd have the tape allocate their results
+// anew whenever another value passed through their register); it builds
+// the input gradient only when x needs one and the weight gradients only
+// when the layer is learnt in g.
 func (l *Linear) Forward(g *Graph, x *G.Node) (*G.Node, error) {
-	ps := l.Params()
-	var b *G.Node
-	if l.B != nil {
-		b = g.Node(ps[1])
+	s := x.Shape()
+	if s.Dims() != 2 || s[1] != l.In {
+		return nil, fmt.Errorf("%s: input shape %v, want (N, %d)", l.Name, s, l.In)
 	}
-	return Affine(x, g.Node(ps[0]), b)
+	n, in, out := s[0], l.In, l.Out
+	ps := l.Params()
+	nodes := G.Nodes{x}
+	for _, p := range ps {
+		nodes = append(nodes, g.Node(p))
+	}
+	needDX, needW, hasB := g.needsGrad(x), g.learnt(ps[0]), l.B != nil
+	wrt := make([]bool, len(nodes))
+	wrt[0] = needDX
+	for i := 1; i < len(wrt); i++ {
+		wrt[i] = needW
+	}
+	fwd := Kernels(linearFwd[float32](n, in, out, hasB), linearFwd[float64](n, in, out, hasB))
+	y, err := Apply(l.Name+"(Linear)", tensor.Shape{n, out}, fwd, wrt, func(in2 G.Nodes, _, gy *G.Node) (G.Nodes, error) {
+		grads := make(G.Nodes, len(in2))
+		var err error
+		if needDX { // dx = dy·Wᵀ
+			if grads[0], err = Apply("LinearDX", tensor.Shape{n, in}, Kernels(
+				func(o []float32, v [][]float32) error {
+					Gemm(false, true, n, in, out, v[0], out, v[1], out, 0, o, in)
+					return nil
+				},
+				func(o []float64, v [][]float64) error {
+					Gemm(false, true, n, in, out, v[0], out, v[1], out, 0, o, in)
+					return nil
+				}),
+				nil, nil, gy, in2[1]); err != nil {
+				return nil, err
+			}
+		}
+		if !needW {
+			return grads, nil
+		}
+		// dW = xᵀ·dy
+		if grads[1], err = Apply("LinearDW", tensor.Shape{in, out}, Kernels(
+			func(o []float32, v [][]float32) error {
+				Gemm(true, false, in, out, n, v[0], in, v[1], out, 0, o, out)
+				return nil
+			},
+			func(o []float64, v [][]float64) error {
+				Gemm(true, false, in, out, n, v[0], in, v[1], out, 0, o, out)
+				return nil
+			}),
+			nil, nil, in2[0], gy); err != nil {
+			return nil, err
+		}
+		if hasB { // db = Σ_rows dy
+			grads[2], err = Apply("LinearDB", tensor.Shape{out}, Kernels(colSums[float32](n, out), colSums[float64](n, out)), nil, nil, gy)
+		}
+		return grads, err
+	}, nodes...)
+	return y, wrap(l.Name, err)
+}
+
+// linearFwd is the kernel y = x·W (+ b) for n rows.
+func linearFwd[T Float](n, in, out int, bias bool) func(y []T, v [][]T) error {
+	return func(y []T, v [][]T) error {
+		var beta T
+		if bias {
+			beta = 1
+			for r := 0; r < n; r++ {
+				copy(y[r*out:(r+1)*out], v[2])
+			}
+		}
+		Gemm(false, false, n, out, in, v[0], in, v[1], out, beta, y, out)
+		return nil
+	}
+}
+
+// colSums is the kernel db[j] = Σ_r dy[r, j] (in float64).
+func colSums[T Float](n, out int) func(db []T, v [][]T) error {
+	return func(db []T, v [][]T) error {
+		dy := v[0]
+		Parallel(out, n, func(lo, hi int) {
+			for j := lo; j < hi; j++ {
+				var s float64
+				for r := 0; r < n; r++ {
+					s += float64(dy[r*out+j])
+				}
+				db[j] = T(s)
+			}
+		})
+		return nil
+	}
 }
 
 // Affine builds x·w + b (b may be nil) from weight nodes, with Gorgonia's

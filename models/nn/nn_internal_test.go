@@ -574,6 +574,7 @@ func opCases() []opCase {
 		convCase("k3s1p1/nobias", 2, 3, 5, 6, 4, 3, 1, 1, false, 0),
 		// fewer output than input channels: the products fold (swapped side)
 		convCase("k3s1p1/fold", 2, 4, 5, 6, 2, 3, 1, 1, true, 0),
+		convCase("k3s1p1/square", 2, 3, 5, 6, 3, 3, 1, 1, true, 0),
 		convCase("k3s1p1/fold/nobias", 2, 5, 4, 4, 1, 3, 1, 1, false, 0),
 		convCase("k5s1p2/fold", 2, 3, 5, 5, 2, 5, 1, 2, true, 0),
 		convCase("k3s1p1/fold/chunks", 3, 4, 3, 3, 2, 3, 1, 1, true, 18),
