@@ -27,33 +27,53 @@ import (
 	"github.com/genstudio/genstudio/training"
 )
 
-// benchSpec is one model the bench command can time.
+// benchSpec is one model the bench command can time: a variant of
+// models.Specs under the name its report rows have always used.
 type benchSpec struct {
-	key, family, arch string
+	key, family, arch string // family/arch: the spec's canonical names
 	conv              bool   // a conv model: fewer steps, and the convolution share is reported
 	script            string // the PyTorch reference in the bench folder, if there is one
 }
 
-var benchSpecs = []benchSpec{
-	{key: "gan", family: "gan", arch: "mlp", script: "torch_gan_mnist.py"},
-	{key: "vae", family: "vae", arch: "mlp", script: "torch_vae_mnist.py"},
-	{key: "ddpm", family: "ddpm", arch: "mlp", script: "torch_ddpm_mnist.py"},
-	{key: "gan/conv", family: "gan", arch: "conv", conv: true, script: "torch_dcgan_mnist.py"},
-	{key: "vae/conv", family: "vae", arch: "conv", conv: true, script: "torch_convvae_mnist.py"},
-	{key: "ddpm/unet", family: "ddpm", arch: "unet", conv: true, script: "torch_unet_mnist.py"},
+// benchScripts names the bench's models ("family" for the MLPs,
+// "family/arch" otherwise, "ddpm/unet" as the U-Net always was) and their
+// PyTorch references in the bench folder, in report order. The models
+// themselves come from models.SpecOf.
+var benchScripts = []struct{ key, script string }{
+	{"gan", "torch_gan_mnist.py"},
+	{"vae", "torch_vae_mnist.py"},
+	{"ddpm", "torch_ddpm_mnist.py"},
+	{"gan/conv", "torch_dcgan_mnist.py"},
+	{"vae/conv", "torch_convvae_mnist.py"},
+	{"ddpm/unet", "torch_unet_mnist.py"},
 }
 
+// specOfKey resolves a bench model name, "family" or "family/arch" (arch
+// may be an alias), to its spec.
+func specOfKey(key string) (models.Spec, error) {
+	family, arch, _ := strings.Cut(key, "/")
+	return models.SpecOf(family, arch)
+}
+
+// benchSpecOf returns the bench model that key names: a bench row's name,
+// or any family/arch of models.Specs with its aliases (ddpm/conv and
+// ddpm/unet are the same model, reported as ddpm/unet).
 func benchSpecOf(key string) (benchSpec, error) {
-	for _, s := range benchSpecs {
-		if s.key == key || s.family+"/"+s.arch == key {
-			return s, nil
+	spec, err := specOfKey(key)
+	if err != nil {
+		var keys []string
+		for _, b := range benchScripts {
+			keys = append(keys, b.key)
+		}
+		return benchSpec{}, fmt.Errorf("bench: unknown model %q (have %s, or family/arch): %w", key, strings.Join(keys, ", "), err)
+	}
+	out := benchSpec{key: spec.Name(), family: spec.Family, arch: spec.Arch, conv: spec.Arch != "mlp"}
+	for _, b := range benchScripts {
+		if s, err := specOfKey(b.key); err == nil && s.Name() == spec.Name() {
+			out.key, out.script = b.key, b.script
 		}
 	}
-	var keys []string
-	for _, s := range benchSpecs {
-		keys = append(keys, s.key)
-	}
-	return benchSpec{}, fmt.Errorf("bench: unknown model %q (have %s)", key, strings.Join(keys, ", "))
+	return out, nil
 }
 
 // benchRun is one timed run of Gen Studio's step.
@@ -254,7 +274,7 @@ func runBench(args []string, out io.Writer) error {
 	ref := fs.String("ref", "../shared/bench", "folder of the PyTorch reference scripts")
 	torch := fs.Bool("torch", true, "also run the PyTorch references when /usr/bin/python3 has torch")
 	asJSON := fs.Bool("json", false, "print JSON lines instead of a table")
-	which := fs.String("models", "gan,vae,ddpm,gan/conv,ddpm/unet", "comma-separated models to measure (also vae/conv)")
+	which := fs.String("models", "gan,vae,ddpm,gan/conv,ddpm/unet", "comma-separated models to measure: family or family/arch (also vae/conv; ddpm/conv is ddpm/unet)")
 	memory := fs.Int("memory", 0, "instead: train the first of --models this many steps and print memory every 1000")
 	uiPeriod := fs.Duration("ui-period", 0, "with --ui: the least time between two window updates (0: the studio's own)")
 	ui := fs.Bool("ui", false, "instead: train each of --models (default gan,vae) alternately headless and in the studio window (needs a display) and report the window's cost")

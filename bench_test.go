@@ -7,8 +7,11 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/genstudio/genstudio/models"
 )
 
 // TestBenchReports runs the bench command with a few steps and checks that
@@ -69,6 +72,38 @@ func TestBenchReports(t *testing.T) {
 	for _, col := range []string{"Gen Studio ms/step", "ratio", "GFLOP/s", "% of GEMM peak", "conv share", "GEMM peak", "| vae |"} {
 		if !strings.Contains(out.String(), col) {
 			t.Errorf("the table lacks %q:\n%s", col, out.String())
+		}
+	}
+}
+
+// TestBenchSpecOf: the bench takes its row names, any family/arch of
+// models.Specs and their aliases; every variant has a row.
+func TestBenchSpecOf(t *testing.T) {
+	for in, want := range map[string]string{
+		"gan": "gan", "gan/mlp": "gan", "vae": "vae", "ddpm": "ddpm", "gan/conv": "gan/conv",
+		"vae/conv": "vae/conv", "ddpm/unet": "ddpm/unet", "ddpm/conv": "ddpm/unet",
+	} {
+		s, err := benchSpecOf(in)
+		if err != nil || s.key != want || s.script == "" {
+			t.Errorf("benchSpecOf(%q) = %+v, %v; want %s", in, s, err, want)
+		}
+		if spec, _ := models.SpecOf(s.family, s.arch); s.conv != (spec.Arch != "mlp") || spec.Arch != s.arch {
+			t.Errorf("%s: %+v", in, s)
+		}
+	}
+	for _, bad := range []string{"flow", "gan/unet", "vae/rnn"} {
+		if _, err := benchSpecOf(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	for _, spec := range models.Specs() {
+		s, err := benchSpecOf(spec.Name())
+		if err != nil || s.script == "" {
+			t.Errorf("%s has no bench row: %+v %v", spec.Name(), s, err)
+			continue
+		}
+		if _, err := os.Stat(filepath.Join("../shared/bench", s.script)); err != nil && !os.IsNotExist(err) {
+			t.Error(err)
 		}
 	}
 }

@@ -9,9 +9,11 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/genstudio/genstudio/models"
 	"github.com/genstudio/genstudio/models/nn"
@@ -42,97 +44,152 @@ func loadData(spec string, pre project.Preprocess) (*project.Dataset, error) {
 	return d, err
 }
 
-// modelFlags are the model settings train accepts, by JSON key of the
-// family configs; a flag left unset keeps the family's default.
-var modelFlags = []struct{ flag, key, usage string }{
+// imageFlags set the image shape every model has (the data set is resized
+// to it), by JSON key; the models' Validate checks the values.
+var imageFlags = []struct{ flag, key, usage string }{
 	{"size", "width", "image size: 28 or 32 (the data set is resized)"},
 	{"channels", "channels", "1 (grayscale) or 3 (RGB)"},
-	{"batch", "batch", "batch size"},
-	{"lr", "lr", "Adam learning rate"},
-	{"beta1", "beta1", "Adam beta1"},
-	{"latent", "latent", "latent size (gan, vae)"},
-	{"g-hidden", "g_hidden", "generator hidden sizes, e.g. 256,512,1024 (gan)"},
-	{"d-hidden", "d_hidden", "discriminator hidden sizes, e.g. 1024,512,256 (gan)"},
-	{"hidden", "hidden", "hidden size (mlp vae, mlp ddpm)"},
-	{"features", "features", "base feature maps (conv vae, unet ddpm)"},
-	{"g-features", "g_features", "generator feature maps (conv gan)"},
-	{"d-features", "d_features", "discriminator feature maps (conv gan)"},
-	{"kl-beta", "kl_beta", "KL weight β (vae)"},
-	{"kl-warmup", "kl_warmup_steps", "KL warm-up steps (vae)"},
-	{"temperature", "temperature", "sampling temperature (vae)"},
-	{"timesteps", "t", "diffusion steps T (ddpm)"},
-	{"schedule", "schedule", "noise schedule linear|cosine (ddpm)"},
-	{"sampler", "sampler", "sampler ddpm|ddim for previews and samples (ddpm)"},
-	{"sample-steps", "sample_steps", "sampling steps K (ddpm)"},
-	{"eta", "eta", "DDIM η (ddpm)"},
 }
 
-// overlay applies the model flags that were given (in flagged, a config
-// built from them) on top of a project's stored config.
-func overlay(stored, flagged []byte, set map[string]string) ([]byte, error) {
-	var base, top map[string]any
+// modelFlag is a flag of train that sets a model setting: a field of one or
+// more variants' specs.
+type modelFlag struct{ name, usage string }
+
+// modelFlags are the flags of the spec fields of every variant (models.Specs),
+// the common ones first, each once, with a usage naming the variants it
+// applies to; a flag left unset keeps the variant's default.
+func modelFlags() []modelFlag {
+	var order []string
+	uses := map[string][]string{}    // flag → usage parts, one per distinct field
+	where := map[string][][]string{} // flag → the variants of each part
+	add := func(f models.Field, variant string) {
+		u := flagLabel(f.Label) + " " + f.Range()
+		if f.Help != "" {
+			u += ": " + f.Help
+		}
+		parts, ok := uses[f.Flag]
+		if !ok {
+			order = append(order, f.Flag)
+		}
+		i := slices.Index(parts, u)
+		if i < 0 {
+			uses[f.Flag], where[f.Flag] = append(parts, u), append(where[f.Flag], nil)
+			i = len(parts)
+		}
+		if variant != "" {
+			where[f.Flag][i] = append(where[f.Flag][i], variant)
+		}
+	}
+	for _, f := range models.CommonFields() {
+		add(f, "")
+	}
+	for _, s := range models.Specs() {
+		for _, f := range s.Fields {
+			add(f, s.Name())
+		}
+	}
+	out := make([]modelFlag, len(order))
+	for i, name := range order {
+		var parts []string
+		for k, u := range uses[name] {
+			if len(where[name][k]) > 0 {
+				u += " (" + strings.Join(where[name][k], ", ") + ")"
+			}
+			parts = append(parts, u)
+		}
+		out[i] = modelFlag{name, strings.Join(parts, "; ")}
+	}
+	return out
+}
+
+// flagLabel writes a field's label as flag usage starts: "latent size",
+// but "KL weight β" and "U-Net features" as they are.
+func flagLabel(label string) string {
+	r := []rune(label)
+	if len(r) > 1 && unicode.IsUpper(r[0]) && unicode.IsLower(r[1]) {
+		r[0] = unicode.ToLower(r[0])
+	}
+	return string(r)
+}
+
+// flagged is a config built from flags: the config and the JSON keys the
+// given flags set.
+type flagged struct {
+	config []byte
+	keys   []string
+}
+
+// overlay applies the model flags that were given (in top, a config built
+// from them) on top of a project's stored config.
+func overlay(stored []byte, top flagged) ([]byte, error) {
+	var base, cfg map[string]any
 	if err := json.Unmarshal(stored, &base); err != nil {
 		return nil, fmt.Errorf("project model config: %w", err)
 	}
-	if err := json.Unmarshal(flagged, &top); err != nil {
+	if err := json.Unmarshal(top.config, &cfg); err != nil {
 		return nil, err
 	}
-	for _, mf := range modelFlags {
-		if _, ok := set[mf.flag]; ok {
-			base[mf.key] = top[mf.key]
-			if mf.key == "width" {
-				base["height"] = top["height"]
-			}
-		}
+	for _, k := range top.keys {
+		base[k] = cfg[k]
 	}
 	return json.Marshal(base)
 }
 
-// familyConfig returns family/arch's default config with the set flags applied.
-func familyConfig(family, arch string, seed uint64, set map[string]string) ([]byte, error) {
-	b, err := models.DefaultConfig(family, arch)
+// familyConfig returns the variant's default config with the set flags
+// applied: each model flag parsed and range-checked by its spec field.
+func familyConfig(spec models.Spec, seed uint64, set map[string]string) (flagged, error) {
+	b, err := models.DefaultConfig(spec.Family, spec.Arch)
 	if err != nil {
-		return nil, err
+		return flagged{}, err
 	}
 	var cfg map[string]any
 	if err := json.Unmarshal(b, &cfg); err != nil {
-		return nil, err
+		return flagged{}, err
 	}
-	cfg["seed"], cfg["arch"] = seed, arch
-	for _, mf := range modelFlags {
-		v, ok := set[mf.flag]
+	cfg["seed"], cfg["arch"] = seed, spec.Arch
+	var keys []string
+	for _, f := range imageFlags {
+		v, ok := set[f.flag]
 		if !ok {
 			continue
 		}
-		old, applies := cfg[mf.key]
-		if !applies {
-			return nil, fmt.Errorf("--%s does not apply to the %s %s model", mf.flag, arch, family)
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return flagged{}, fmt.Errorf("--%s: %q is not a whole number", f.flag, v)
 		}
-		switch old.(type) {
-		case string:
-			cfg[mf.key] = v
-		case []any:
-			sizes, err := models.ParseSizes(v)
-			if err != nil {
-				return nil, fmt.Errorf("--%s: %w", mf.flag, err)
-			}
-			cfg[mf.key] = sizes
-		default:
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				return nil, fmt.Errorf("--%s: %q is not a number", mf.flag, v)
-			}
-			cfg[mf.key] = f
+		cfg[f.key] = n
+		keys = append(keys, f.key)
+		if f.key == "width" {
+			cfg["height"] = n // images are square
+			keys = append(keys, "height")
 		}
 	}
-	cfg["height"] = cfg["width"] // images are square
-	return json.Marshal(cfg)
+	for _, mf := range modelFlags() {
+		v, ok := set[mf.name]
+		if !ok {
+			continue
+		}
+		f, applies := spec.FieldByFlag(mf.name)
+		if !applies {
+			return flagged{}, fmt.Errorf("--%s does not apply to the %s model (%s)", mf.name, spec.Name(), spec.Label)
+		}
+		val, err := f.Parse(v)
+		if err != nil {
+			return flagged{}, fmt.Errorf("--%s: %w", mf.name, err)
+		}
+		cfg[f.Key] = val
+		keys = append(keys, f.Key)
+	}
+	if b, err = json.Marshal(cfg); err != nil {
+		return flagged{}, err
+	}
+	return flagged{b, keys}, nil
 }
 
 func cmdTrain(args []string) error {
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
 	family := fs.String("family", "gan", "model family: gan, vae or ddpm")
-	arch := fs.String("arch", "mlp", "architecture: mlp, or conv (gan, vae) or unet (ddpm)")
+	arch := fs.String("arch", "mlp", "architecture: mlp or conv (unet is an alias for the DDPM's conv)")
 	data := fs.String("data", "mnist", `data set: "mnist", a folder or zip of images, an MNIST idx file or a CIFAR-10 batch`)
 	steps := fs.Int("steps", 3000, "train until this many steps in total")
 	seed := fs.Uint64("seed", 1, "seed of weights, batch order and noise")
@@ -143,8 +200,11 @@ func cmdTrain(args []string) error {
 	resize := fs.String("resize", "crop", "make images square by centre crop or pad")
 	flip := fs.Bool("flip", false, "horizontal-flip augmentation")
 	projDir := fs.String("project", "", "project folder: its data set and settings are the defaults, and the run is recorded in it")
-	for _, mf := range modelFlags {
-		fs.String(mf.flag, "", mf.usage)
+	for _, f := range imageFlags {
+		fs.String(f.flag, "", f.usage)
+	}
+	for _, mf := range modelFlags() {
+		fs.String(mf.name, "", mf.usage)
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -191,13 +251,18 @@ func cmdTrain(args []string) error {
 		}
 		m, start, *seed = ck.Model, ck.Info.Step, ck.Info.Seed
 	} else {
-		cfg, err := familyConfig(*family, *arch, *seed, set)
+		spec, err := models.SpecOf(*family, *arch)
 		if err != nil {
 			return err
 		}
+		top, err := familyConfig(spec, *seed, set)
+		if err != nil {
+			return err
+		}
+		cfg := top.config
 		if projCfg != nil {
 			// The project's model settings, with any model flags given on top.
-			if cfg, err = overlay(projCfg, cfg, set); err != nil {
+			if cfg, err = overlay(projCfg, top); err != nil {
 				return err
 			}
 		}

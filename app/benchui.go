@@ -182,7 +182,7 @@ func benchUI(s *Studio, opts BenchUIOptions, probe *frameProbe, dir string) ([]B
 	if opts.Reps <= 0 {
 		opts.Reps = 3
 	}
-	var vs []variant
+	var vs []models.Spec
 	for _, f := range opts.Families {
 		v, err := benchVariant(f)
 		if err != nil {
@@ -212,17 +212,12 @@ func benchUI(s *Studio, opts BenchUIOptions, probe *frameProbe, dir string) ([]B
 	return out, nil
 }
 
-func benchVariant(name string) (variant, error) {
+func benchVariant(name string) (models.Spec, error) {
 	fam, arch, _ := strings.Cut(strings.TrimSpace(name), "/")
-	if arch == "" {
-		arch = "mlp"
+	if i := variantIndex(fam, arch); i >= 0 {
+		return variants[i], nil
 	}
-	for _, v := range variants {
-		if v.family == fam && v.arch == arch {
-			return v, nil
-		}
-	}
-	return variant{}, fmt.Errorf("no model %q in the form (try gan, vae, ddpm, or family/arch such as vae/conv)", name)
+	return models.Spec{}, fmt.Errorf("no model %q in the form (try gan, vae, ddpm, or family/arch such as vae/conv)", name)
 }
 
 // tapEvents sends every worker event, after the window applied it, to the
@@ -283,10 +278,10 @@ func (b *uiBench) logf(format string, args ...any) {
 	}
 }
 
-func (b *uiBench) family(v variant) (BenchUIResult, error) {
-	name := v.family
-	if v.arch != "mlp" {
-		name += "/" + v.arch
+func (b *uiBench) family(v models.Spec) (BenchUIResult, error) {
+	name := v.Family
+	if v.Arch != "mlp" {
+		name += "/" + v.Arch
 	}
 	r := BenchUIResult{Family: name, Steps: b.opts.Steps, Warmup: b.opts.Warmup, LoadBefore: loadAvg()}
 	for rep := 1; rep <= b.opts.Reps; rep++ {
@@ -320,7 +315,7 @@ func (b *uiBench) family(v variant) (BenchUIResult, error) {
 // settings selects v in the form with the run length the benchmark needs and
 // returns the form's settings. The run is longer than the timed part, so
 // that the end mark falls inside it; the benchmark stops it after that.
-func (b *uiBench) settings(v variant) (runSettings, error) {
+func (b *uiBench) settings(v models.Spec) (runSettings, error) {
 	// The window reports progress up to uiPeriod late; the margin covers
 	// that at any speed a model here trains.
 	total := b.opts.Warmup + 3*b.opts.Steps + 2000
@@ -334,7 +329,7 @@ func (b *uiBench) settings(v variant) (runSettings, error) {
 		if b.s.model != nil {
 			b.s.NewModel()
 		}
-		b.s.form.family.SetSelected(v.label)
+		b.s.form.family.SetSelected(v.Label)
 		b.s.form.steps.entry.SetText(strconv.Itoa(total))
 		set, err = b.s.form.read()
 	})
@@ -343,7 +338,7 @@ func (b *uiBench) settings(v variant) (runSettings, error) {
 
 // headless trains the model the window would train, with the window's
 // worker options, and nobody rendering its events.
-func (b *uiBench) headless(v variant) (runStats, error) {
+func (b *uiBench) headless(v models.Spec) (runStats, error) {
 	set, err := b.settings(v)
 	if err != nil {
 		return runStats{}, err
@@ -380,7 +375,7 @@ func (b *uiBench) headless(v variant) (runStats, error) {
 
 // window trains the same model in the studio window, as a user who presses
 // Train would.
-func (b *uiBench) window(v variant) (runStats, error) {
+func (b *uiBench) window(v models.Spec) (runStats, error) {
 	if _, err := b.settings(v); err != nil {
 		return runStats{}, err
 	}

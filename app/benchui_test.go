@@ -47,6 +47,8 @@ func TestBenchVariant(t *testing.T) {
 		{"gan", "gan", "mlp", true},
 		{"vae/conv", "vae", "conv", true},
 		{" ddpm ", "ddpm", "mlp", true},
+		{"ddpm/conv", "ddpm", "conv", true},
+		{"ddpm/unet", "ddpm", "conv", true},
 		{"gan/rnn", "", "", false},
 		{"flow", "", "", false},
 	} {
@@ -55,8 +57,8 @@ func TestBenchVariant(t *testing.T) {
 			if (err == nil) != c.ok {
 				t.Fatalf("err = %v", err)
 			}
-			if c.ok && (v.family != c.family || v.arch != c.arch) {
-				t.Fatalf("got %s/%s", v.family, v.arch)
+			if c.ok && (v.Family != c.family || v.Arch != c.arch) {
+				t.Fatalf("got %s", v.Name())
 			}
 		})
 	}

@@ -14,65 +14,30 @@ import (
 	"github.com/genstudio/genstudio/project"
 )
 
-// fieldKind is how a setting is typed in.
-type fieldKind int
+// variants are the models the form offers, in menu order: models.Specs,
+// whose fields (labels, hints, ranges) the form shows.
+var variants = models.Specs()
 
-const (
-	kindInt fieldKind = iota
-	kindFloat
-	kindSizes  // a list of layer sizes
-	kindChoice // one of choices
-)
-
-// field is one model setting: its key in the model's JSON config, how it
-// is shown and what values it accepts.
-type field struct {
-	key, label, hint string
-	kind             fieldKind
-	lo, hi           float64 // accepted range (ints and floats)
-	openLo, openHi   bool    // whether lo / hi themselves are refused
-	choices          []string
-}
-
-// variant is one model the form offers: a family and an architecture.
-type variant struct {
-	label, family, arch string
-	fields              []field
-}
-
-var (
-	fLatent   = field{key: "latent", label: "Latent size", kind: kindInt, lo: 1, hi: 4096}
-	fBeta     = field{key: "kl_beta", label: "KL weight β", hint: "1 = VAE, above 1 = β-VAE", kind: kindFloat, lo: 0, hi: 1000}
-	fWarmup   = field{key: "kl_warmup_steps", label: "KL warm-up", hint: "steps for β to rise from 0", kind: kindInt, lo: 0, hi: 1e7}
-	fTemp     = field{key: "temperature", label: "Temperature", hint: "scale of z when sampling", kind: kindFloat, lo: 0, hi: 100, openLo: true}
-	fHidden   = field{key: "hidden", label: "Hidden size", kind: kindInt, lo: 1, hi: 16384}
-	fFeatures = field{key: "features", label: "Base features", hint: "feature maps of the first layer", kind: kindInt, lo: 1, hi: 512}
-	fT        = field{key: "t", label: "Diffusion steps T", kind: kindInt, lo: 2, hi: 10000}
-	fSchedule = field{key: "schedule", label: "Noise schedule", kind: kindChoice, choices: []string{models.ScheduleLinear, models.ScheduleCosine}}
-	fSampler  = field{key: "sampler", label: "Sampler", kind: kindChoice, choices: []string{models.SamplerDDPM, models.SamplerDDIM}}
-	fKSteps   = field{key: "sample_steps", label: "Sampling steps", hint: "network evaluations per sample", kind: kindInt, lo: 1, hi: 10000}
-	fEta      = field{key: "eta", label: "DDIM η", hint: "0 = deterministic, 1 = ancestral-like", kind: kindFloat, lo: 0, hi: 1}
-)
-
-// variants are the models the form offers, in menu order.
-var variants = []variant{
-	{"GAN (MLP)", "gan", "mlp", []field{fLatent,
-		{key: "g_hidden", label: "Generator layers", kind: kindSizes},
-		{key: "d_hidden", label: "Discriminator layers", hint: "hidden sizes, input to output", kind: kindSizes}}},
-	{"GAN (conv, DCGAN)", "gan", "conv", []field{fLatent,
-		{key: "g_features", label: "Generator features", kind: kindInt, lo: 1, hi: 512},
-		{key: "d_features", label: "Discriminator features", kind: kindInt, lo: 1, hi: 512}}},
-	{"VAE (MLP)", "vae", "mlp", []field{fLatent, fHidden, fBeta, fWarmup, fTemp}},
-	{"VAE (conv)", "vae", "conv", []field{fLatent, fFeatures, fBeta, fWarmup, fTemp}},
-	{"Diffusion (DDPM, MLP)", "ddpm", "mlp", []field{fT, fSchedule, fHidden, fSampler, fKSteps, fEta}},
-	{"Diffusion (DDPM, U-Net)", "ddpm", "unet", []field{fT, fSchedule, {key: "features", label: "Base features", hint: "channels of the first level", kind: kindInt, lo: 1, hi: 128}, fSampler, fKSteps, fEta}},
+// variantIndex is the menu index of family/arch (arch may be an alias such
+// as "unet"), or -1.
+func variantIndex(family, arch string) int {
+	s, err := models.SpecOf(family, arch)
+	if err != nil {
+		return -1
+	}
+	for i, v := range variants {
+		if v.Name() == s.Name() {
+			return i
+		}
+	}
+	return -1
 }
 
 // variantLabels are the menu entries.
 func variantLabels() []string {
 	out := make([]string, len(variants))
 	for i, v := range variants {
-		out[i] = v.label
+		out[i] = v.Label
 	}
 	return out
 }
@@ -90,9 +55,9 @@ func imageLabel(size, channels int) string {
 
 // input is the widget of one field.
 type input struct {
-	field
-	entry  *widget.Entry  // kindInt, kindFloat, kindSizes
-	choice *widget.Select // kindChoice
+	models.Field
+	entry  *widget.Entry  // KindInt, KindFloat, KindSizes
+	choice *widget.Select // KindChoice
 }
 
 func (in *input) widget() fyne.CanvasObject {
@@ -109,59 +74,8 @@ func (in *input) text() string {
 	return strings.TrimSpace(in.entry.Text)
 }
 
-// validate checks the text and returns its value for the JSON config.
-func (f field) parse(s string) (any, error) {
-	inRange := func(v float64) error {
-		if v < f.lo || v > f.hi || (f.openLo && v == f.lo) || (f.openHi && v == f.hi) {
-			lo, hi := "[", "]"
-			if f.openLo {
-				lo = "("
-			}
-			if f.openHi {
-				hi = ")"
-			}
-			return fmt.Errorf("%s must be in %s%g, %g%s", f.label, lo, f.lo, f.hi, hi)
-		}
-		return nil
-	}
-	switch f.kind {
-	case kindInt:
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			return nil, fmt.Errorf("%s must be a whole number", f.label)
-		}
-		return n, inRange(float64(n))
-	case kindFloat:
-		v, err := strconv.ParseFloat(s, 64)
-		if err != nil {
-			return nil, fmt.Errorf("%s must be a number", f.label)
-		}
-		return v, inRange(v)
-	case kindSizes:
-		sizes, err := models.ParseSizes(s)
-		if err != nil {
-			return nil, err
-		}
-		if len(sizes) == 0 {
-			return nil, fmt.Errorf("%s: give at least one layer size, like 256, 512", f.label)
-		}
-		for _, n := range sizes {
-			if n < 1 || n > 16384 {
-				return nil, fmt.Errorf("%s: layer sizes must be 1..16384", f.label)
-			}
-		}
-		return sizes, nil
-	}
-	for _, c := range f.choices {
-		if s == c {
-			return s, nil
-		}
-	}
-	return nil, fmt.Errorf("%s: choose one of %s", f.label, strings.Join(f.choices, ", "))
-}
-
 // format writes a config value into a field's text.
-func (f field) format(v any) string {
+func format(v any) string {
 	switch x := v.(type) {
 	case float64:
 		return strconv.FormatFloat(x, 'g', -1, 64)
@@ -177,22 +91,22 @@ func (f field) format(v any) string {
 	return fmt.Sprint(v)
 }
 
-func newInput(f field) *input {
-	in := &input{field: f}
-	if f.kind == kindChoice {
-		in.choice = widget.NewSelect(f.choices, nil)
+func newInput(f models.Field) *input {
+	in := &input{Field: f}
+	if f.Kind == models.KindChoice {
+		in.choice = widget.NewSelect(f.Choices, nil)
 		return in
 	}
 	in.entry = widget.NewEntry()
-	in.entry.Validator = func(s string) error { _, err := f.parse(strings.TrimSpace(s)); return err }
+	in.entry.Validator = func(s string) error { _, err := f.Parse(s); return err }
 	return in
 }
 
 func (in *input) set(v any) {
 	if in.choice != nil {
-		in.choice.SetSelected(in.format(v))
+		in.choice.SetSelected(format(v))
 	} else {
-		in.entry.SetText(in.format(v))
+		in.entry.SetText(format(v))
 	}
 }
 
@@ -204,9 +118,11 @@ type modelForm struct {
 	inputs [][]*input     // per variant
 	forms  []*widget.Form // per variant
 
-	image, resize                          *widget.Select
-	flip                                   *widget.Check
-	lr, beta1, batch, steps, preview, seed *input
+	image, resize        *widget.Select
+	flip                 *widget.Check
+	shared               []*input // models.CommonFields: in every model's config
+	lr, beta1, batch     *input   // three of shared, by key
+	steps, preview, seed *input
 
 	common  *widget.Form
 	content fyne.CanvasObject
@@ -220,17 +136,22 @@ func (f *modelForm) changed() {
 	}
 }
 
+// The run's settings beside the model's (Key "" for those that are not
+// in the model's config).
 var (
-	fLR      = field{key: "lr", label: "Learning rate", kind: kindFloat, lo: 0, hi: 1, openLo: true, openHi: true}
-	fBeta1   = field{key: "beta1", label: "Adam beta1", kind: kindFloat, lo: 0, hi: 1, openHi: true}
-	fBatch   = field{key: "batch", label: "Batch size", kind: kindInt, lo: 1, hi: 4096}
-	fSteps   = field{label: "Steps", kind: kindInt, lo: 1, hi: 1e7}
-	fPreview = field{label: "Preview every", hint: "steps (and at least every 2 s)", kind: kindInt, lo: 1, hi: 1e6}
-	fSeed    = field{key: "seed", label: "Seed", kind: kindInt, lo: 0, hi: 1<<31 - 1}
+	fSteps   = models.Field{Label: "Steps", Kind: models.KindInt, Lo: 1, Hi: 1e7}
+	fPreview = models.Field{Label: "Preview every", Help: "steps (and at least every 2 s)", Kind: models.KindInt, Lo: 1, Hi: 1e6}
+	fSeed    = models.Field{Key: "seed", Label: "Seed", Kind: models.KindInt, Lo: 0, Hi: 1<<31 - 1}
 )
 
+// run is the shared section's inputs: the common model settings, then
+// steps, preview interval and seed.
+func (f *modelForm) run() []*input {
+	return append(append([]*input{}, f.shared...), f.steps, f.preview, f.seed)
+}
+
 func formItem(in *input) *widget.FormItem {
-	return &widget.FormItem{Text: in.label, Widget: in.widget(), HintText: in.hint}
+	return &widget.FormItem{Text: in.Label, Widget: in.widget(), HintText: in.Help}
 }
 
 func newModelForm() *modelForm {
@@ -239,7 +160,7 @@ func newModelForm() *modelForm {
 	for _, v := range variants {
 		var ins []*input
 		form := widget.NewForm()
-		for _, fd := range v.fields {
+		for _, fd := range v.Fields {
 			in := newInput(fd)
 			ins = append(ins, in)
 			form.AppendItem(formItem(in))
@@ -250,7 +171,18 @@ func newModelForm() *modelForm {
 	}
 	f.image = widget.NewSelect(imageLabels, nil)
 	f.image.SetSelected(imageLabels[0])
-	f.lr, f.beta1, f.batch = newInput(fLR), newInput(fBeta1), newInput(fBatch)
+	for _, cf := range models.CommonFields() {
+		in := newInput(cf)
+		f.shared = append(f.shared, in)
+		switch cf.Key {
+		case "lr":
+			f.lr = in
+		case "beta1":
+			f.beta1 = in
+		case "batch":
+			f.batch = in
+		}
+	}
 	f.steps, f.preview, f.seed = newInput(fSteps), newInput(fPreview), newInput(fSeed)
 	f.steps.entry.SetText("3000")
 	f.preview.entry.SetText("100")
@@ -261,11 +193,11 @@ func newModelForm() *modelForm {
 	f.common = widget.NewForm(&widget.FormItem{Text: "Images", Widget: f.image, HintText: "the data set is resized to this"},
 		&widget.FormItem{Text: "Make square by", Widget: f.resize},
 		&widget.FormItem{Text: "Flip augmentation", Widget: f.flip})
-	for _, in := range []*input{f.lr, f.beta1, f.batch, f.steps, f.preview, f.seed} {
+	for _, in := range f.run() {
 		f.common.AppendItem(formItem(in))
 	}
 	f.family = widget.NewSelect(variantLabels(), func(string) { f.showVariant(f.currentIndex(), true); f.changed() })
-	for _, ins := range append(f.inputs, []*input{f.lr, f.beta1, f.batch, f.steps, f.preview, f.seed}) {
+	for _, ins := range append(f.inputs, f.run()) {
 		for _, in := range ins {
 			if in.entry != nil {
 				in.entry.OnChanged = func(string) { f.changed() }
@@ -275,13 +207,13 @@ func newModelForm() *modelForm {
 		}
 	}
 	f.content = container.NewVBox(widget.NewForm(widget.NewFormItem("Model", f.family)), stack, widget.NewSeparator(), f.common)
-	f.family.SetSelected(variants[0].label)
+	f.family.SetSelected(variants[0].Label)
 	return f
 }
 
 func (f *modelForm) currentIndex() int {
 	for i, v := range variants {
-		if v.label == f.family.Selected {
+		if v.Label == f.family.Selected {
 			return i
 		}
 	}
@@ -289,7 +221,7 @@ func (f *modelForm) currentIndex() int {
 }
 
 // current is the chosen model's family name.
-func (f *modelForm) current() string { return variants[f.currentIndex()].family }
+func (f *modelForm) current() string { return variants[f.currentIndex()].Family }
 
 // preprocess is the chosen data set preprocessing.
 func (f *modelForm) preprocess() project.Preprocess {
@@ -327,12 +259,12 @@ func (f *modelForm) imageShape() (size, channels int) {
 }
 
 // defaults is a variant's default configuration as a JSON object.
-func defaults(v variant) map[string]any {
+func defaults(v models.Spec) map[string]any {
 	cfg := map[string]any{}
-	if b, err := models.DefaultConfig(v.family, v.arch); err == nil {
+	if b, err := models.DefaultConfig(v.Family, v.Arch); err == nil {
 		json.Unmarshal(b, &cfg)
 	}
-	cfg["arch"] = v.arch
+	cfg["arch"] = v.Arch
 	return cfg
 }
 
@@ -353,8 +285,8 @@ func (f *modelForm) showVariant(i int, reset bool) {
 
 // fill writes a configuration into variant i's fields and the shared ones.
 func (f *modelForm) fill(i int, cfg map[string]any) {
-	for _, in := range append(f.inputs[i], f.lr, f.beta1, f.batch) {
-		if v, ok := cfg[in.key]; ok {
+	for _, in := range append(append([]*input{}, f.inputs[i]...), f.shared...) {
+		if v, ok := cfg[in.Key]; ok {
 			in.set(v)
 		}
 	}
@@ -379,15 +311,15 @@ func (f *modelForm) read() (runSettings, error) {
 	cfg := defaults(v)
 	var errs []error
 	values := map[*input]any{}
-	for _, in := range append(append([]*input{}, f.inputs[i]...), f.lr, f.beta1, f.batch, f.steps, f.preview, f.seed) {
-		val, err := in.parse(in.text())
+	for _, in := range append(append([]*input{}, f.inputs[i]...), f.run()...) {
+		val, err := in.Parse(in.text())
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		values[in] = val
-		if in.key != "" {
-			cfg[in.key] = val
+		if in.Key != "" {
+			cfg[in.Key] = val
 		}
 	}
 	if len(errs) > 0 {
@@ -399,7 +331,7 @@ func (f *modelForm) read() (runSettings, error) {
 	if err != nil {
 		return runSettings{}, err
 	}
-	return runSettings{family: v.family, config: b, steps: values[f.steps].(int),
+	return runSettings{family: v.Family, config: b, steps: values[f.steps].(int),
 		previewEvery: values[f.preview].(int), seed: uint64(values[f.seed].(int))}, nil
 }
 
@@ -409,14 +341,11 @@ func (f *modelForm) show(m models.Model, seed uint64) {
 	if err != nil {
 		return
 	}
-	arch := models.ArchOf(b)
-	for i, v := range variants {
-		if v.family == m.Family() && v.arch == arch {
-			f.family.SetSelected(v.label)
-			var cfg map[string]any
-			if json.Unmarshal(b, &cfg) == nil {
-				f.fill(i, cfg)
-			}
+	if i := variantIndex(m.Family(), models.ArchOf(b)); i >= 0 {
+		f.family.SetSelected(variants[i].Label)
+		var cfg map[string]any
+		if json.Unmarshal(b, &cfg) == nil {
+			f.fill(i, cfg)
 		}
 	}
 	f.seed.entry.SetText(strconv.FormatUint(seed, 10))
@@ -439,7 +368,7 @@ func (f *modelForm) setEnabled(on bool) {
 			set(in.widget().(fyne.Disableable))
 		}
 	}
-	for _, in := range []*input{f.lr, f.beta1, f.batch, f.seed} {
+	for _, in := range append(append([]*input{}, f.shared...), f.seed) {
 		set(in.entry)
 	}
 	set(f.family)
@@ -450,8 +379,8 @@ func (f *modelForm) setEnabled(on bool) {
 // input returns the chosen model's input for a config key (or a shared
 // one), nil if there is none.
 func (f *modelForm) input(key string) *input {
-	for _, in := range append(append([]*input{}, f.inputs[f.currentIndex()]...), f.lr, f.beta1, f.batch, f.seed) {
-		if in.key == key {
+	for _, in := range append(append(append([]*input{}, f.inputs[f.currentIndex()]...), f.shared...), f.seed) {
+		if in.Key == key {
 			return in
 		}
 	}

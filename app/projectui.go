@@ -136,7 +136,7 @@ func (s *Studio) storeSettings() error {
 		return err
 	}
 	v := variants[s.form.currentIndex()]
-	s.proj.Model = project.ModelRef{Family: v.family, Arch: v.arch, Config: json.RawMessage(set.config)}
+	s.proj.Model = project.ModelRef{Family: v.Family, Arch: v.Arch, Config: json.RawMessage(set.config)}
 	s.proj.Training = project.TrainingSettings{Steps: set.steps, PreviewEvery: set.previewEvery, Seed: set.seed}
 	s.proj.Dataset.Preprocess = s.form.preprocess()
 	return nil
@@ -180,13 +180,11 @@ func (s *Studio) applyProject() {
 		if arch == "" {
 			arch = models.ArchOf(p.Model.Config)
 		}
-		for i, v := range variants {
-			if v.family == p.Model.Family && v.arch == arch {
-				s.form.family.SetSelected(v.label)
-				var cfg map[string]any
-				if json.Unmarshal(p.Model.Config, &cfg) == nil {
-					s.form.fill(i, cfg)
-				}
+		if i := variantIndex(p.Model.Family, arch); i >= 0 {
+			s.form.family.SetSelected(variants[i].Label)
+			var cfg map[string]any
+			if json.Unmarshal(p.Model.Config, &cfg) == nil {
+				s.form.fill(i, cfg)
 			}
 		}
 	}

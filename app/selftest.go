@@ -71,14 +71,8 @@ func (s *Studio) runSelftest(dir string, rep *SelftestReport) error {
 	steps := selftestSteps()
 	s.doWait(func() {
 		if fam := os.Getenv("GENSTUDIO_SELFTEST_FAMILY"); fam != "" {
-			arch := os.Getenv("GENSTUDIO_SELFTEST_ARCH")
-			if arch == "" {
-				arch = "mlp"
-			}
-			for _, v := range variants {
-				if v.family == fam && v.arch == arch {
-					s.form.family.SetSelected(v.label)
-				}
+			if i := variantIndex(fam, os.Getenv("GENSTUDIO_SELFTEST_ARCH")); i >= 0 {
+				s.form.family.SetSelected(variants[i].Label)
 			}
 		}
 		if img := os.Getenv("GENSTUDIO_SELFTEST_IMAGE"); img != "" {

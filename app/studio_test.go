@@ -239,19 +239,22 @@ func TestStudioTrainsEveryModel(t *testing.T) {
 		"vae/mlp":   {"hidden": "32", "kl_warmup_steps": "4"},
 		"vae/conv":  {"features": "4"},
 		"ddpm/mlp":  {"hidden": "32", "t": "100", "sample_steps": "3"},
-		"ddpm/unet": {"features": "4", "t": "100", "sample_steps": "2"},
+		"ddpm/conv": {"features": "4", "t": "100", "sample_steps": "2"},
 	}
 	losses := map[string][]string{"gan": {"D loss", "G loss"}, "vae": {"loss", "recon", "KL"}, "ddpm": {"MSE"}}
 	for _, v := range variants {
-		t.Run(v.label, func(t *testing.T) {
-			if testing.Short() && v.arch != "mlp" {
+		t.Run(v.Label, func(t *testing.T) {
+			if _, ok := small[v.Name()]; !ok {
+				t.Fatalf("no small settings for %s", v.Name())
+			}
+			if testing.Short() && v.Arch != "mlp" {
 				t.Skip("conv models are slow")
 			}
 			s := newTestStudio(t)
 			loadSmallMNIST(t, s)
 			ui(func() {
-				s.form.family.SetSelected(v.label)
-				for k, val := range small[v.family+"/"+v.arch] {
+				s.form.family.SetSelected(v.Label)
+				for k, val := range small[v.Name()] {
 					s.form.input(k).set(val)
 				}
 				s.form.batch.entry.SetText("8")
@@ -262,15 +265,15 @@ func TestStudioTrainsEveryModel(t *testing.T) {
 			}
 			tap(s.trainBtn)
 			waitFor(t, "training", func() bool { return s.model != nil && s.worker == nil && s.step == 3 && !s.trainBtn.Disabled() })
-			if s.model.Family() != v.family {
-				t.Fatalf("trained %s, menu says %s", s.model.Family(), v.family)
+			if s.model.Family() != v.Family {
+				t.Fatalf("trained %s, menu says %s", s.model.Family(), v.Family)
 			}
-			for _, n := range losses[v.family] {
+			for _, n := range losses[v.Family] {
 				if s.chart.Len(n) != 3 {
 					t.Fatalf("chart series %q has %d points", n, s.chart.Len(n))
 				}
 			}
-			if s.grid.Image() == nil || (s.aux.Image() != nil) != (v.family != "gan") {
+			if s.grid.Image() == nil || (s.aux.Image() != nil) != (v.Family != "gan") {
 				t.Fatalf("preview %v, second view %v", s.grid.Image() != nil, s.aux.Image() != nil)
 			}
 		})

@@ -34,8 +34,8 @@ func (a *Adam) MomentTensors(prefix string, params []NamedTensor) []NamedTensor 
 	for i, p := range params {
 		m, v := a.Moments(i)
 		out = append(out,
-			NamedTensor{Name: prefix + "." + p.Name + ".exp_avg", T: m, Transposed: p.Transposed},
-			NamedTensor{Name: prefix + "." + p.Name + ".exp_avg_sq", T: v, Transposed: p.Transposed})
+			NamedTensor{Name: prefix + "." + p.Name + ".exp_avg", T: m, Transposed: p.Transposed, Optimizer: true},
+			NamedTensor{Name: prefix + "." + p.Name + ".exp_avg_sq", T: v, Transposed: p.Transposed, Optimizer: true})
 	}
 	return out
 }

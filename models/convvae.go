@@ -12,10 +12,6 @@ import (
 	"github.com/genstudio/genstudio/models/nn"
 )
 
-func init() {
-	register("vae", "conv", func(c []byte) (Model, error) { return build(c, DefaultConvVAEConfig(), NewConvVAE) })
-}
-
 // ConvVAEConfig configures the convolutional VAE. Its JSON names are those
 // of VAEConfig where the two overlap; "arch" is "conv", which is how
 // New("vae", config) picks this model.
@@ -66,15 +62,16 @@ func (c ConvVAEConfig) Validate() error {
 }
 
 // validate checks everything but the image size, which the internal
-// constructor relaxes to any multiple of 4 for small tests.
+// constructor relaxes to any multiple of 4 for small tests: the ranges of
+// the variant's spec fields (spec.go), then what they do not cover.
 func (c ConvVAEConfig) validate() error {
-	switch {
-	case c.Arch != "" && c.Arch != "conv":
+	if c.Arch != "" && c.Arch != "conv" {
 		return fmt.Errorf("conv VAE config has arch %q, want \"conv\"", c.Arch)
-	case c.Latent < 1 || c.Latent > 4096:
-		return fmt.Errorf("latent size must be 1..4096, got %d", c.Latent)
-	case c.Features < 1 || c.Features > 256:
-		return fmt.Errorf("feature maps must be 1..256, got %d", c.Features)
+	}
+	if err := checkSpec("vae", "conv", c); err != nil {
+		return err
+	}
+	switch {
 	case c.Width < 4 || c.Height < 4 || c.Width%4 != 0 || c.Height%4 != 0 || c.Channels < 1 || c.Width*c.Height*c.Channels > 1<<16:
 		return fmt.Errorf("image shape %dx%dx%d is not supported", c.Width, c.Height, c.Channels)
 	}

@@ -12,10 +12,6 @@ import (
 	"github.com/genstudio/genstudio/models/nn"
 )
 
-func init() {
-	register("gan", "conv", func(c []byte) (Model, error) { return build(c, DefaultDCGANConfig(), NewDCGAN) })
-}
-
 // DCGANConfig configures the convolutional GAN ("arch": "conv").
 //
 // Generator (F = GFeatures, S = image side, s = S/4, C = channels):
@@ -63,7 +59,8 @@ func DefaultDCGANConfig() DCGANConfig {
 // 256 MB in float32; a step holds several such tensors).
 const dcMaxActivation = 1 << 26
 
-// Validate reports the first setting that cannot work.
+// Validate reports the first setting that cannot work: the ranges of the
+// variant's spec fields (spec.go) and what they do not cover.
 func (c DCGANConfig) Validate() error { return c.validate(true) }
 
 // validate checks c; with strict off, any square side divisible by 4 from
@@ -73,8 +70,6 @@ func (c DCGANConfig) validate(strict bool) error {
 	switch {
 	case c.Arch != "conv":
 		return fmt.Errorf(`a DCGAN config needs "arch": "conv", got %q`, c.Arch)
-	case c.Latent < 1 || c.Latent > 4096:
-		return fmt.Errorf("latent size must be 1..4096, got %d", c.Latent)
 	case c.Width != c.Height:
 		return fmt.Errorf("the convolutional GAN needs square images, got %dx%d", c.Width, c.Height)
 	case strict && side != 28 && side != 32:
@@ -83,10 +78,11 @@ func (c DCGANConfig) validate(strict bool) error {
 		return fmt.Errorf("image side must be a multiple of 4 in 8..64, got %d", side)
 	case c.Channels != 1 && c.Channels != 3:
 		return fmt.Errorf("images must have 1 or 3 channels, got %d", c.Channels)
-	case c.GFeatures < 1 || c.GFeatures > 512 || c.DFeatures < 1 || c.DFeatures > 512:
-		return fmt.Errorf("feature maps must be 1..512, got %d (G) and %d (D)", c.GFeatures, c.DFeatures)
 	case !(c.Slope >= 0 && c.Slope < 1):
 		return fmt.Errorf("LeakyReLU slope must be in [0, 1), got %g", c.Slope)
+	}
+	if err := checkSpec("gan", "conv", c); err != nil {
+		return err
 	}
 	// The largest activations are the generator's upsampled batch×F×S×S map
 	// and the discriminator's batch×F×(S/2)² one (and their gradients):

@@ -34,7 +34,8 @@ type DDPMConfig struct {
 	Eta         float64 `json:"eta"`          // DDIM η in [0, 1]; 0 is deterministic
 	Seed        uint64  `json:"seed"`         // weight initialisation
 
-	// Arch picks the noise predictor: "mlp" (or "") or "unet" (unet.go).
+	// Arch picks the noise predictor: "mlp" (or "") or "conv", the U-Net
+	// (unet.go; "unet" is its older name and still builds it).
 	Arch string `json:"arch,omitempty"`
 	// Features is the U-Net's base channel count F (the U-Net only).
 	Features int `json:"features,omitempty"`
@@ -60,13 +61,13 @@ func DefaultDDPMConfig() DDPMConfig {
 	}
 }
 
-// Validate reports the first setting that cannot work.
+// Validate reports the first setting that cannot work: the ranges of the
+// variant's spec fields (spec.go), then what they do not cover.
 func (c DDPMConfig) Validate() error {
+	if err := checkSpec("ddpm", c.Arch, c); err != nil {
+		return err
+	}
 	switch {
-	case c.T < 1 || c.T > 10000:
-		return fmt.Errorf("diffusion steps T must be 1..10000, got %d", c.T)
-	case c.Schedule != ScheduleLinear && c.Schedule != ScheduleCosine:
-		return fmt.Errorf("noise schedule must be %q or %q, got %q", ScheduleLinear, ScheduleCosine, c.Schedule)
 	case c.TEmb < 2 || c.TEmb > 4096 || c.TEmb%2 != 0:
 		return fmt.Errorf("time embedding size must be even and 2..4096, got %d", c.TEmb)
 	case c.Width < 1 || c.Height < 1 || c.Channels < 1 || c.Width*c.Height*c.Channels > 1<<16:
@@ -782,16 +783,7 @@ func seedOf(z []float32) uint64 {
 // Sample implements Model: the configured sampler from x_T = z, its noise
 // drawn from a stream seeded by z's contents, so the same z gives the same
 // images. Images come out in [0, 1].
-func (d *DDPM) Sample(z []float32) ([]float32, error) {
-	x, err := d.SampleWith(z, SampleOptions{Sampler: d.cfg.Sampler, Steps: d.cfg.SampleSteps, Eta: d.cfg.Eta}, nil, nil)
-	if err != nil {
-		return nil, err
-	}
-	for i, v := range x {
-		x[i] = (v + 1) / 2
-	}
-	return x, nil
-}
+func (d *DDPM) Sample(z []float32) ([]float32, error) { return SampleImages(d, z, nil, nil) }
 
 // SampleWith runs a sampler from x_T = z (NoiseDim() values per image) and
 // returns x_0 clamped to [-1, 1] (model scale; Sample maps it to [0, 1]).

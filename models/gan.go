@@ -38,22 +38,17 @@ func DefaultGANConfig() GANConfig {
 	}
 }
 
-// Validate reports the first setting that cannot work.
+// Validate reports the first setting that cannot work: the ranges of the
+// variant's spec fields (spec.go), then what they do not cover.
 func (c GANConfig) Validate() error {
+	if err := checkSpec("gan", "mlp", c); err != nil {
+		return err
+	}
 	switch {
-	case c.Latent < 1 || c.Latent > 4096:
-		return fmt.Errorf("latent size must be 1..4096, got %d", c.Latent)
-	case len(c.GHidden) == 0 || len(c.DHidden) == 0:
-		return errors.New("generator and discriminator need at least one hidden layer")
 	case c.Width < 1 || c.Height < 1 || c.Channels < 1 || c.Width*c.Height*c.Channels > 1<<16:
 		return fmt.Errorf("image shape %dx%dx%d is not supported", c.Width, c.Height, c.Channels)
 	case !(c.DropoutP >= 0 && c.DropoutP < 1):
 		return fmt.Errorf("dropout must be in [0, 1), got %g", c.DropoutP)
-	}
-	for _, h := range append(append([]int{}, c.GHidden...), c.DHidden...) {
-		if h < 1 || h > 16384 {
-			return fmt.Errorf("hidden layer sizes must be 1..16384, got %d", h)
-		}
 	}
 	return validateOptim(c.LR, c.Beta1, c.Beta2, c.Batch)
 }

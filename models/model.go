@@ -79,29 +79,33 @@ func FillNormal(z []float32, rng *rand.Rand) {
 }
 
 // validateOptim checks the training settings every model has: Adam's
-// learning rate and betas, and the batch size.
+// learning rate and betas, and the batch size. The ranges are those of
+// CommonFields (spec.go); beta2 has no field and shares beta1's.
 func validateOptim(lr, beta1, beta2 float64, batch int) error {
-	switch {
-	case !(lr > 0 && lr < 1):
-		return fmt.Errorf("learning rate must be in (0, 1), got %g", lr)
-	case !(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1):
-		return fmt.Errorf("Adam betas must be in [0, 1), got %g and %g", beta1, beta2)
-	case batch < 1 || batch > 4096:
-		return fmt.Errorf("batch size must be 1..4096, got %d", batch)
+	for _, c := range []struct {
+		f Field
+		v any
+	}{{fieldLR, lr}, {fieldBeta1, beta1}, {fieldBatch, batch}} {
+		if err := c.f.Check(c.v); err != nil {
+			return err
+		}
+	}
+	if !(beta2 >= 0 && beta2 < 1) {
+		return fmt.Errorf("Adam beta2 must be in [0, 1), got %g", beta2)
 	}
 	return nil
 }
 
 // validateVAETerms checks the settings both VAEs have: the KL weight, its
-// warm-up and the sampling temperature.
+// warm-up and the sampling temperature, by their spec fields (spec.go).
 func validateVAETerms(beta float64, warmup int, temperature float64) error {
-	switch {
-	case !(beta >= 0 && beta <= 1000):
-		return fmt.Errorf("KL weight (beta) must be in [0, 1000], got %g", beta)
-	case warmup < 0:
-		return fmt.Errorf("KL warm-up steps must be 0 or more, got %d", warmup)
-	case !(temperature > 0 && temperature <= 100):
-		return fmt.Errorf("sampling temperature must be in (0, 100], got %g", temperature)
+	for _, c := range []struct {
+		f Field
+		v any
+	}{{fieldKLBeta, beta}, {fieldKLWarmup, warmup}, {fieldTemperature, temperature}} {
+		if err := c.f.Check(c.v); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -5,27 +5,17 @@ import (
 	"fmt"
 )
 
-// Families lists the model families Gen Studio can build.
-var Families = []string{"gan", "vae", "ddpm"}
+// Families lists the model families Gen Studio can build, in the order of
+// Specs.
+var Families []string
 
-// Architectures lists each family's architectures; "mlp" is the default.
-var Architectures = map[string][]string{"gan": {"mlp"}, "vae": {"mlp"}, "ddpm": {"mlp"}}
+// Architectures lists each family's canonical architectures, in the order
+// of Specs; "mlp" is the default. Aliases (the DDPM's "unet") are not
+// listed but SpecOf, New and DefaultConfig take them.
+var Architectures map[string][]string
 
-// builders make a model from its JSON config, by "family/arch".
-var builders = map[string]func(config []byte) (Model, error){
-	"gan/mlp":  func(c []byte) (Model, error) { return build(c, DefaultGANConfig(), NewGAN) },
-	"vae/mlp":  func(c []byte) (Model, error) { return build(c, DefaultVAEConfig(), NewVAE) },
-	"ddpm/mlp": func(c []byte) (Model, error) { return build(c, DefaultDDPMConfig(), NewDDPM) },
-}
-
-// register adds an architecture's builder (called from init functions of
-// the files that define them).
-func register(family, arch string, b func(config []byte) (Model, error)) {
-	builders[family+"/"+arch] = b
-	Architectures[family] = append(Architectures[family], arch)
-}
-
-// ArchOf reads the "arch" of a JSON config; configs without one are "mlp".
+// ArchOf reads the "arch" of a JSON config as written; configs without one
+// are "mlp". SpecOf resolves aliases such as "unet".
 func ArchOf(config []byte) string {
 	var c struct {
 		Arch string `json:"arch"`
@@ -52,35 +42,22 @@ func build[C any, M Model](config []byte, cfg C, make func(C) (M, error)) (Model
 
 // New builds a model of the given family from its JSON configuration, as a
 // checkpoint's metadata stores it; the config's "arch" picks the
-// architecture (default "mlp").
+// architecture (default "mlp"; an alias such as the DDPM's "unet" builds
+// the same model as its canonical name).
 func New(family string, config []byte) (Model, error) {
-	if _, ok := Architectures[family]; !ok {
-		return nil, fmt.Errorf("unknown model family %q", family)
+	s, err := SpecOf(family, ArchOf(config))
+	if err != nil {
+		return nil, err
 	}
-	arch := ArchOf(config)
-	b, ok := builders[family+"/"+arch]
-	if !ok {
-		return nil, fmt.Errorf("the %s family has no %q architecture", family, arch)
-	}
-	return b(config)
+	return s.Build(config)
 }
 
-// defaultConfigs are each architecture's default configuration.
-var defaultConfigs = map[string]func() any{
-	"gan/mlp":   func() any { return DefaultGANConfig() },
-	"gan/conv":  func() any { return DefaultDCGANConfig() },
-	"vae/mlp":   func() any { return DefaultVAEConfig() },
-	"vae/conv":  func() any { return DefaultConvVAEConfig() },
-	"ddpm/mlp":  func() any { return DefaultDDPMConfig() },
-	"ddpm/unet": func() any { return DefaultUNetDDPMConfig() },
-}
-
-// DefaultConfig returns the JSON default configuration of family/arch,
-// without building the model.
+// DefaultConfig returns the JSON default configuration of family/arch
+// (arch may be an alias), without building the model.
 func DefaultConfig(family, arch string) ([]byte, error) {
-	def, ok := defaultConfigs[family+"/"+arch]
-	if !ok {
-		return nil, fmt.Errorf("the %s family has no %q architecture", family, arch)
+	s, err := SpecOf(family, arch)
+	if err != nil {
+		return nil, err
 	}
-	return json.Marshal(def())
+	return json.Marshal(s.Default())
 }

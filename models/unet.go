@@ -13,40 +13,32 @@ import (
 // The noise predictors DDPMConfig.Arch names.
 const (
 	DDPMArchMLP  = "mlp"  // the reference's EpsMLP (also "")
-	DDPMArchUNet = "unet" // a small convolutional U-Net
+	DDPMArchConv = "conv" // a small convolutional U-Net
+	DDPMArchUNet = "unet" // the U-Net's older name, still accepted
 )
-
-func init() {
-	register("ddpm", DDPMArchUNet, func(c []byte) (Model, error) { return build(c, DefaultUNetDDPMConfig(), NewDDPM) })
-}
 
 // DefaultUNetDDPMConfig is DefaultDDPMConfig with the U-Net noise
 // predictor of 32 base channels (about 0.49 M parameters at 28×28×1).
 func DefaultUNetDDPMConfig() DDPMConfig {
 	c := DefaultDDPMConfig()
-	c.Arch, c.Features = DDPMArchUNet, 32
+	c.Arch, c.Features = DDPMArchConv, 32
 	return c
 }
 
 // isUNet tells which noise predictor the config builds.
-func (c DDPMConfig) isUNet() bool { return c.Arch == DDPMArchUNet }
+func (c DDPMConfig) isUNet() bool { return c.Arch == DDPMArchConv || c.Arch == DDPMArchUNet }
 
-// validateArch checks the settings of the chosen noise predictor.
+// validateArch checks what the spec's field ranges do not: the image
+// shapes the chosen noise predictor takes.
 func (c DDPMConfig) validateArch() error {
 	switch c.Arch {
 	case "", DDPMArchMLP:
-		if c.Hidden < 1 || c.Hidden > 16384 {
-			return fmt.Errorf("hidden size must be 1..16384, got %d", c.Hidden)
-		}
-	case DDPMArchUNet:
-		switch {
-		case c.Features < 1 || c.Features > 128:
-			return fmt.Errorf("U-Net features must be 1..128, got %d", c.Features)
-		case c.Width < 4 || c.Height < 4 || c.Width > 64 || c.Height > 64 || c.Width%4 != 0 || c.Height%4 != 0:
+	case DDPMArchConv, DDPMArchUNet:
+		if c.Width < 4 || c.Height < 4 || c.Width > 64 || c.Height > 64 || c.Width%4 != 0 || c.Height%4 != 0 {
 			return fmt.Errorf("the U-Net needs width and height that are multiples of 4 in 4..64, got %dx%d", c.Width, c.Height)
 		}
 	default:
-		return fmt.Errorf("noise predictor must be %q or %q, got %q", DDPMArchMLP, DDPMArchUNet, c.Arch)
+		return fmt.Errorf("noise predictor must be %q or %q, got %q", DDPMArchMLP, DDPMArchConv, c.Arch)
 	}
 	return nil
 }
@@ -179,7 +171,7 @@ func (n *unNet) build(g *nn.Graph, xt, temb *G.Node) (out *G.Node, weights G.Nod
 		return fail("input", err)
 	}
 	g.NoGrad(x)
-	e, err := n.temb0.Forward(g, temb)
+	e, err := n.temb0.Forward(g, g.NoGrad(temb))
 	if err == nil {
 		e, err = nn.SiLU(e)
 	}

@@ -28,7 +28,7 @@ func smallUNetConfig() models.DDPMConfig {
 }
 
 func TestUNetRegistryAndState(t *testing.T) {
-	m, err := models.New("ddpm", []byte(`{"arch":"unet"}`))
+	m, err := models.New("ddpm", []byte(`{"arch":"conv"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,17 +38,17 @@ func TestUNetRegistryAndState(t *testing.T) {
 		t.Fatalf("built a %T", m)
 	}
 	cfg := d.Config().(models.DDPMConfig)
-	if cfg != models.DefaultUNetDDPMConfig() || cfg.Arch != "unet" || cfg.Features != 32 {
+	if cfg != models.DefaultUNetDDPMConfig() || cfg.Arch != "conv" || cfg.Features != 32 {
 		t.Fatalf("config %+v", cfg)
 	}
-	if !slices.Contains(models.Architectures["ddpm"], "unet") {
+	if !slices.Contains(models.Architectures["ddpm"], "conv") {
 		t.Fatalf("architectures %v", models.Architectures["ddpm"])
 	}
 	b, err := json.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if models.ArchOf(b) != "unet" {
+	if models.ArchOf(b) != "conv" {
 		t.Fatalf("config JSON %s does not name its architecture", b)
 	}
 	var back models.DDPMConfig

@@ -49,13 +49,13 @@ func DefaultVAEConfig() VAEConfig {
 	}
 }
 
-// Validate reports the first setting that cannot work.
+// Validate reports the first setting that cannot work: the ranges of the
+// variant's spec fields (spec.go), then what they do not cover.
 func (c VAEConfig) Validate() error {
+	if err := checkSpec("vae", "mlp", c); err != nil {
+		return err
+	}
 	switch {
-	case c.Latent < 1 || c.Latent > 4096:
-		return fmt.Errorf("latent size must be 1..4096, got %d", c.Latent)
-	case c.Hidden < 1 || c.Hidden > 16384:
-		return fmt.Errorf("hidden layer size must be 1..16384, got %d", c.Hidden)
 	case c.Width < 1 || c.Height < 1 || c.Channels < 1 || c.Width*c.Height*c.Channels > 1<<16:
 		return fmt.Errorf("image shape %dx%dx%d is not supported", c.Width, c.Height, c.Channels)
 	}

@@ -112,19 +112,14 @@ func ExportGallery(dir string, samples []float32, n int, s models.ImageShape) (*
 	return g, nil
 }
 
-// Reconstructor is a model that can reconstruct real images (a VAE).
-type Reconstructor interface {
-	Reconstruct(batch []uint8) ([]float32, error)
-}
-
 // AuxView draws a family's second preview, or returns nil: for a
-// Reconstructor, rows of real images (from real) above their
+// models.Encoder, rows of real images (from real) above their
 // reconstructions; for a diffusion model, the denoising path of the first
 // 8 noise vectors of z, x_t from t = T (left) to t = 0 (right).
 func AuxView(m models.Model, z []float32, real []uint8) (*image.RGBA, string, error) {
 	s := m.Shape()
 	switch mm := m.(type) {
-	case Reconstructor:
+	case models.Encoder:
 		n := len(real) / s.Size()
 		if n == 0 {
 			return nil, "", nil
@@ -155,28 +150,23 @@ func AuxView(m models.Model, z []float32, real []uint8) (*image.RGBA, string, er
 			}
 		}
 		return GridImage(both, 2*rows*cols, cols, s), "Reconstructions (rows: real, then reconstructed)", nil
-	case *models.DDPM:
+	case models.Diffuser:
 		k := min(8, len(z)/m.NoiseDim())
 		var frames [][]float32
-		_, err := mm.SampleWith(z[:k*m.NoiseDim()], ddpmSampleOptions(mm), nil,
+		_, err := mm.SampleWith(z[:k*m.NoiseDim()], mm.DefaultSampleOptions(), nil,
 			func(t int, xt []float32) { frames = append(frames, xt) })
 		if err != nil || len(frames) == 0 {
 			return nil, "", err
 		}
-		return denoisingPath(mm, frames, k)
+		return denoisingPath(m, frames, k)
 	}
 	return nil, "", nil
 }
 
-func ddpmSampleOptions(d *models.DDPM) models.SampleOptions {
-	cfg := d.Config().(models.DDPMConfig)
-	return models.SampleOptions{Sampler: cfg.Sampler, Steps: cfg.SampleSteps, Eta: cfg.Eta}
-}
-
 // denoisingPath draws the first k images of each frame of a sampling run
 // (x_t in model scale, from t = T to 0) as rows, one image per frame.
-func denoisingPath(d *models.DDPM, frames [][]float32, k int) (*image.RGBA, string, error) {
-	s := d.Shape()
+func denoisingPath(m models.Model, frames [][]float32, k int) (*image.RGBA, string, error) {
+	s := m.Shape()
 	cols := len(frames)
 	out := make([]float32, 0, k*cols*s.Size())
 	for i := 0; i < k; i++ {
@@ -186,27 +176,26 @@ func denoisingPath(d *models.DDPM, frames [][]float32, k int) (*image.RGBA, stri
 			}
 		}
 	}
-	return GridImage(out, k*cols, cols, s), fmt.Sprintf("Denoising: x_t from t = %d (left) to 0 (right)", d.Config().(models.DDPMConfig).T), nil
+	return GridImage(out, k*cols, cols, s), "Denoising: x_t from pure noise (left) to the sample (right)", nil
 }
 
 // Preview draws a model's live preview from the fixed noise z: the grid of
 // its samples and, for some models, the second view of AuxView (nil
-// otherwise). A diffusion model makes both in one sampling run.
+// otherwise). A diffusion model makes both in one sampling run. The
+// worker, Load checkpoint and the headless sample command all draw their
+// grids here (PreviewNoise gives the noise of a preview).
 func Preview(m models.Model, z []float32, real []uint8) (grid, aux *image.RGBA, auxTitle string, err error) {
 	s, n := m.Shape(), len(z)/m.NoiseDim()
-	if d, ok := m.(*models.DDPM); ok {
+	if _, ok := m.(models.Diffuser); ok {
 		k := min(8, n)
 		var frames [][]float32
-		x, err := d.SampleWith(z, ddpmSampleOptions(d), nil, func(t int, xt []float32) {
+		x, err := models.SampleImages(m, z, nil, func(t int, xt []float32) {
 			frames = append(frames, append([]float32(nil), xt[:k*s.Size()]...))
 		})
 		if err != nil {
 			return nil, nil, "", fmt.Errorf("preview: %w", err)
 		}
-		for i, v := range x {
-			x[i] = (v + 1) / 2
-		}
-		aux, auxTitle, err = denoisingPath(d, frames, k)
+		aux, auxTitle, err = denoisingPath(m, frames, k)
 		return GridImage(x, n, GridCols(n), s), aux, auxTitle, err
 	}
 	out, err := m.Sample(z)
@@ -217,4 +206,10 @@ func Preview(m models.Model, z []float32, real []uint8) (grid, aux *image.RGBA, 
 		return nil, nil, "", fmt.Errorf("preview: %w", err)
 	}
 	return GridImage(out, n, GridCols(n), s), aux, auxTitle, nil
+}
+
+// PreviewNoise is the noise of m's preview from seed: models.PreviewCount
+// images (fewer for models that sample slowly).
+func PreviewNoise(m models.Model, seed uint64) []float32 {
+	return models.NoiseFromSeed(models.PreviewCount(m), m.NoiseDim(), seed)
 }

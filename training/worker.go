@@ -408,7 +408,7 @@ func (w *Worker) loop(ctx context.Context) error {
 		}
 		defer metrics.Close()
 	}
-	z := models.NoiseFromSeed(models.PreviewCount(w.model), w.model.NoiseDim(), w.opts.PreviewSeed)
+	z := PreviewNoise(w.model, w.opts.PreviewSeed)
 	names := w.model.LossNames()
 	src := rand.NewPCG(0, 0)
 	var pending []LossPoint

@@ -12,30 +12,31 @@ import (
 // Param is one tensor of a layer's state with its PyTorch state_dict name.
 // Transposed marks weights stored in×out that checkpoints write out×in (a
 // Linear's); Buffer marks state that is not learnt (BatchNorm's running
-// statistics and its num_batches_tracked counter, an int64 tensor).
+// statistics and its num_batches_tracked counter, an int64 tensor);
+// Optimizer marks an optimizer's state (Adam's moments).
 type Param struct {
 	Name       string
 	T          *tensor.Dense
 	Transposed bool
 	Buffer     bool
+	Optimizer  bool
 }
 
-// Weights keeps the learnable parameters of ps, in order.
+// Weights keeps the learnt parameters of ps, in order.
 func Weights(ps []Param) []Param {
-	var out []Param
-	for _, p := range ps {
-		if !p.Buffer {
-			out = append(out, p)
-		}
-	}
-	return out
+	return keep(ps, func(p Param) bool { return !p.Buffer && !p.Optimizer })
 }
 
-// Buffers keeps the parameters of ps that are not learnt, in order.
-func Buffers(ps []Param) []Param {
+// Buffers keeps the state of ps that is neither learnt nor the optimizer's.
+func Buffers(ps []Param) []Param { return keep(ps, func(p Param) bool { return p.Buffer }) }
+
+// OptimizerState keeps the optimizer's state in ps.
+func OptimizerState(ps []Param) []Param { return keep(ps, func(p Param) bool { return p.Optimizer }) }
+
+func keep(ps []Param, f func(Param) bool) []Param {
 	var out []Param
 	for _, p := range ps {
-		if p.Buffer {
+		if f(p) {
 			out = append(out, p)
 		}
 	}

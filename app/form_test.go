@@ -1,0 +1,81 @@
+package app
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"fyne.io/fyne/v2/test"
+
+	"github.com/genstudio/genstudio/models"
+)
+
+// TestFormFollowsSpecs: the form's menu, fields, hints and ranges are those
+// of models.Specs, and a config naming an alias ("unet") shows its variant.
+func TestFormFollowsSpecs(t *testing.T) {
+	test.NewTempApp(t)
+	f := newModelForm()
+	specs := models.Specs()
+	var labels []string
+	for _, s := range specs {
+		labels = append(labels, s.Label)
+	}
+	if !slices.Equal(f.family.Options, labels) {
+		t.Fatalf("menu %v, specs %v", f.family.Options, labels)
+	}
+	for i, s := range specs {
+		items := f.forms[i].Items
+		if len(items) != len(s.Fields) {
+			t.Fatalf("%s: %d fields, spec has %d", s.Name(), len(items), len(s.Fields))
+		}
+		for k, fd := range s.Fields {
+			if items[k].Text != fd.Label || items[k].HintText != fd.Help {
+				t.Errorf("%s: field %d is %q (%q), spec says %q (%q)", s.Name(), k, items[k].Text, items[k].HintText, fd.Label, fd.Help)
+			}
+		}
+	}
+	for _, cf := range models.CommonFields() {
+		if in := f.input(cf.Key); in == nil || in.Label != cf.Label {
+			t.Errorf("no shared input for %s", cf.Key)
+		}
+	}
+
+	// The ranges are the spec's: the conv VAE takes 256 features, not 512.
+	f.family.SetSelected("VAE (conv)")
+	feat := f.input("features")
+	for text, ok := range map[string]bool{"256": true, "512": false, "0": false} {
+		feat.entry.SetText(text)
+		if err := feat.entry.Validate(); (err == nil) != ok {
+			t.Errorf("conv VAE features %s: %v", text, err)
+		}
+	}
+	f.family.SetSelected("Diffusion (DDPM, U-Net)")
+	f.input("features").entry.SetText("300")
+	if _, err := f.read(); err == nil || !strings.Contains(err.Error(), "U-Net features must be 1..128, got 300") {
+		t.Fatalf("read: %v", err)
+	}
+	f.input("features").entry.SetText("4")
+	f.input("t").entry.SetText("1") // the model's own lower bound
+	set, err := f.read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set.family != "ddpm" || models.ArchOf(set.config) != "conv" {
+		t.Fatalf("settings %s %s", set.family, set.config)
+	}
+
+	// A model whose config still says "unet" shows as the U-Net.
+	f.family.SetSelected(labels[0])
+	m, err := models.New("ddpm", []byte(`{"arch":"unet","features":4,"width":8,"height":8,"temb":16,"batch":4,"sample_steps":5}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	f.show(m, 3)
+	if f.family.Selected != "Diffusion (DDPM, U-Net)" || f.input("features").text() != "4" || f.seed.text() != "3" {
+		t.Fatalf("shown as %q, features %q", f.family.Selected, f.input("features").text())
+	}
+	if variantIndex("ddpm", "unet") != variantIndex("ddpm", "conv") || variantIndex("gan", "unet") != -1 {
+		t.Fatal("variantIndex does not resolve aliases")
+	}
+}
