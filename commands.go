@@ -364,28 +364,24 @@ func cmdSample(args []string) error {
 	defer ck.Model.Close()
 	m := ck.Model
 	z := models.NoiseFromSeed(*n, m.NoiseDim(), *seed)
-	var samples []float32
-	if d, ok := m.(*models.DDPM); ok {
-		c := d.Config().(models.DDPMConfig)
-		opts := models.SampleOptions{Sampler: c.Sampler, Steps: c.SampleSteps, Eta: c.Eta}
+	var opts *models.SampleOptions // nil: the checkpoint's sampler
+	if d, ok := m.(models.Diffuser); ok {
+		o := d.DefaultSampleOptions()
 		if *sampler != "" {
-			opts.Sampler = *sampler
+			o.Sampler = *sampler
 		}
 		if *sSteps > 0 {
-			opts.Steps = *sSteps
+			o.Steps = *sSteps
 		}
 		if *eta >= 0 {
-			opts.Eta = *eta
+			o.Eta = *eta
 		}
-		if samples, err = d.SampleWith(z, opts, nil, nil); err != nil {
-			return err
-		}
-		for i, v := range samples {
-			samples[i] = (v + 1) / 2
-		}
+		opts = &o
 	} else if *sampler != "" || *sSteps > 0 || *eta >= 0 {
 		return fmt.Errorf("--sampler, --steps and --eta apply to diffusion checkpoints; this one is %s", m.Family())
-	} else if samples, err = m.Sample(z); err != nil {
+	}
+	samples, err := models.SampleImages(m, z, opts, nil)
+	if err != nil {
 		return err
 	}
 	if err := training.WritePNG(*out, training.GridImage(samples, *n, training.GridCols(*n), m.Shape())); err != nil {

@@ -213,3 +213,6 @@ func Preview(m models.Model, z []float32, real []uint8) (grid, aux *image.RGBA, 
 func PreviewNoise(m models.Model, seed uint64) []float32 {
 	return models.NoiseFromSeed(models.PreviewCount(m), m.NoiseDim(), seed)
 }
+
+// PreviewSeed is the seed of a run's fixed preview noise, from the run's seed.
+func PreviewSeed(seed uint64) uint64 { return seed ^ 0x5eed }

@@ -143,7 +143,7 @@ func NewWorker(m models.Model, data *project.Dataset, opts Options) (*Worker, er
 		opts.ProgressPeriod = 100 * time.Millisecond
 	}
 	if opts.PreviewSeed == 0 {
-		opts.PreviewSeed = opts.Seed ^ 0x5eed
+		opts.PreviewSeed = PreviewSeed(opts.Seed)
 	}
 	return &Worker{
 		model: m, data: data, opts: opts,
