@@ -87,6 +87,10 @@ type benchRun struct {
 // (the reference's shapes) on MNIST after warmup steps, like the PyTorch
 // reference: batch drawing, noise and the whole update are inside the timing.
 func benchModel(spec benchSpec, ds *project.Dataset, warmup, steps int) (benchRun, error) {
+	// Start from a clean heap: what the previous model left (a U-Net's
+	// hundreds of MB) would otherwise be collected during this one's timing.
+	runtime.GC()
+	debug.FreeOSMemory()
 	cfg, err := models.DefaultConfig(spec.family, spec.arch)
 	if err != nil {
 		return benchRun{}, err
@@ -123,6 +127,31 @@ func benchModel(spec benchSpec, ds *project.Dataset, warmup, steps int) (benchRu
 		r.convShare = conv.Time.Seconds() / total.Seconds()
 	}
 	return r, nil
+}
+
+// benchRunJSON is a benchRun as bench --one prints it.
+type benchRunJSON struct {
+	Ms, GFLOP, ConvShare float64
+}
+
+// benchFresh times a model like benchModel in a new process of this program.
+func benchFresh(spec benchSpec, warmup, steps int) (benchRun, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return benchRun{}, err
+	}
+	cmd := exec.Command(exe, "bench", "--fresh=false", "--one", "--torch=false", "--models", spec.key,
+		"--warmup", fmt.Sprint(warmup), "--steps", fmt.Sprint(steps))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return benchRun{}, fmt.Errorf("%w: %s", err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	var r benchRunJSON
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+		return benchRun{}, fmt.Errorf("bench --one printed %q: %w", stdout.String(), err)
+	}
+	return benchRun{ms: r.Ms, gflop: r.GFLOP, convShare: r.ConvShare}, nil
 }
 
 // torchRun is what a reference script prints.
@@ -262,7 +291,9 @@ type benchRow struct {
 	benchMachine
 }
 
-func cmdBench(args []string) error { return runBench(args, os.Stdout) }
+// cmdBench is the bench command; from the command line each of Gen
+// Studio's runs gets a fresh process, as each PyTorch run does.
+func cmdBench(args []string) error { return runBench(append([]string{"--fresh"}, args...), os.Stdout) }
 
 // runBench is the bench command writing its report to out.
 func runBench(args []string, out io.Writer) error {
@@ -277,6 +308,8 @@ func runBench(args []string, out io.Writer) error {
 	which := fs.String("models", "gan,vae,ddpm,gan/conv,ddpm/unet", "comma-separated models to measure: family or family/arch (also vae/conv; ddpm/conv is ddpm/unet)")
 	memory := fs.Int("memory", 0, "instead: train the first of --models this many steps and print memory every 1000")
 	uiPeriod := fs.Duration("ui-period", 0, "with --ui: the least time between two window updates (0: the studio's own)")
+	fresh := fs.Bool("fresh", false, "run each of Gen Studio's timed runs in a fresh process (the default from the command line): a model measured after another one inherits its heap and caches, which slowed the MLP DDPM by a quarter after the U-Net")
+	one := fs.Bool("one", false, "internal (--fresh): time the one model of --models with --warmup and --steps and print the run as JSON")
 	ui := fs.Bool("ui", false, "instead: train each of --models (default gan,vae) alternately headless and in the studio window (needs a display) and report the window's cost")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -303,6 +336,13 @@ func runBench(args []string, out io.Writer) error {
 	ds, err := project.LoadMNIST()
 	if err != nil {
 		return err
+	}
+	if *one {
+		r, err := benchModel(specs[0], ds, *warmup, *steps)
+		if err != nil {
+			return err
+		}
+		return json.NewEncoder(out).Encode(benchRunJSON{r.ms, r.gflop, r.convShare})
 	}
 	if *memory > 0 {
 		return benchMemory(out, specs[0], ds, *memory, min(1000, *memory))
@@ -342,7 +382,12 @@ func runBench(args []string, out io.Writer) error {
 				got[i].t1, got[i].t2p = append(got[i].t1, t1.MsPerStep), append(got[i].t2p, t2.MsPerStep)
 				got[i].t1f, got[i].t2f = append(got[i].t1f, t1.GFLOPs), append(got[i].t2f, t2.GFLOPs)
 			}
-			run, err := benchModel(spec, ds, w, n)
+			var run benchRun
+			if *fresh {
+				run, err = benchFresh(spec, w, n)
+			} else {
+				run, err = benchModel(spec, ds, w, n)
+			}
 			if err != nil {
 				return fmt.Errorf("bench %s: %w", spec.key, err)
 			}

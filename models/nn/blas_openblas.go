@@ -28,31 +28,45 @@ import (
 // BLASName names the BLAS the models run on.
 const BLASName = "OpenBLAS (cgo)"
 
-// BLASThreads is how many threads one BLAS call uses (0 if the BLAS does
-// not say): 1 on Linux, where splitBLAS splits the products itself.
+// BLASThreads is how many threads one BLAS call of Gorgonia's uses (0 if
+// the BLAS does not say).
 func BLASThreads() int { return int(C.gsBLASThreads()) }
 
-// splitBLAS is OpenBLAS with one thread per call and the matrix products
-// split over the cores by Go. OpenBLAS's own worker threads spin (in
-// sched_yield) for a long while after each call, taking a core from the
-// Go code that runs between products — the im2col, the elementwise ops,
-// Adam — and a third of a DCGAN run's CPU time went to the kernel; with
-// single-threaded calls on goroutines no thread is ever left spinning.
-type splitBLAS struct{ netlib.Implementation }
+// blasThreads is OpenBLAS's own thread count, for Gorgonia's products (the
+// MLP models' layers).
+var blasThreads = int(C.gsBLASThreads())
 
-func init() {
-	if os.Getenv("GENSTUDIO_BLAS_SPLIT") == "0" {
-		G.Use(netlib.Implementation{})
+// splitProducts makes the layer library's products (convolutions, conv
+// models' Linear layers) run as single-threaded OpenBLAS calls split over
+// the cores by Go (splitGemm). OpenBLAS's own worker threads spin (in
+// sched_yield) for a long while after each call, taking a core from the Go
+// code that runs between products — im2col, elementwise ops, Adam; with
+// single-threaded calls on goroutines no thread is left spinning. The MLP
+// models' products, through Gorgonia, keep OpenBLAS's threads, where
+// measurements favoured them. GENSTUDIO_BLAS_SPLIT=0 turns the split off,
+// for comparisons.
+var splitProducts = os.Getenv("GENSTUDIO_BLAS_SPLIT") != "0"
+
+func init() { G.Use(netlib.Implementation{}) }
+
+func sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	impl := netlib.Implementation{}
+	if !splitProducts || m*n*k < splitMinMACs {
+		impl.Sgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
 	C.gsBLASSetThreads(1)
-	G.Use(splitBLAS{})
+	splitGemm(impl.Sgemm, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	C.gsBLASSetThreads(C.int(blasThreads))
 }
 
-func (s splitBLAS) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	splitGemm(s.Implementation.Sgemm, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-}
-
-func (s splitBLAS) Dgemm(tA, tB blas.Transpose, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
-	splitGemm(s.Implementation.Dgemm, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+func dgemm(tA, tB blas.Transpose, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
+	impl := netlib.Implementation{}
+	if !splitProducts || m*n*k < splitMinMACs {
+		impl.Dgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	C.gsBLASSetThreads(1)
+	splitGemm(impl.Dgemm, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	C.gsBLASSetThreads(C.int(blasThreads))
 }

@@ -195,13 +195,12 @@ func trans(t bool) blas.Transpose {
 }
 
 // Gemm is C = op(A)·op(B) + beta·C (row-major; op transposes when tA or tB
-// is set) on the BLAS Gorgonia uses (OpenBLAS when the models package is
-// built with cgo).
+// is set): OpenBLAS split over the cores (blas_openblas.go), or gonum.
 func Gemm[T Float](tA, tB bool, m, n, k int, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	switch a := any(a).(type) {
 	case []float32:
-		G.WhichBLAS().Sgemm(trans(tA), trans(tB), m, n, k, 1, a, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc)
+		sgemm(trans(tA), trans(tB), m, n, k, 1, a, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc)
 	case []float64:
-		G.WhichBLAS().Dgemm(trans(tA), trans(tB), m, n, k, 1, a, lda, any(b).([]float64), ldb, float64(beta), any(c).([]float64), ldc)
+		dgemm(trans(tA), trans(tB), m, n, k, 1, a, lda, any(b).([]float64), ldb, float64(beta), any(c).([]float64), ldc)
 	}
 }
