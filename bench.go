@@ -305,7 +305,7 @@ func runBench(args []string, out io.Writer) error {
 	ref := fs.String("ref", "../shared/bench", "folder of the PyTorch reference scripts")
 	torch := fs.Bool("torch", true, "also run the PyTorch references when /usr/bin/python3 has torch")
 	asJSON := fs.Bool("json", false, "print JSON lines instead of a table")
-	which := fs.String("models", "gan,vae,ddpm,gan/conv,ddpm/unet", "comma-separated models to measure: family or family/arch (also vae/conv; ddpm/conv is ddpm/unet)")
+	which := fs.String("models", "gan,vae,ddpm,gan/conv,vae/conv,ddpm/unet", "comma-separated models to measure: family or family/arch (ddpm/conv is ddpm/unet)")
 	memory := fs.Int("memory", 0, "instead: train the first of --models this many steps and print memory every 1000")
 	uiPeriod := fs.Duration("ui-period", 0, "with --ui: the least time between two window updates (0: the studio's own)")
 	fresh := fs.Bool("fresh", false, "run each of Gen Studio's timed runs in a fresh process (the default from the command line): a model measured after another one inherits its heap and caches, which slowed the MLP DDPM by a quarter after the U-Net")
