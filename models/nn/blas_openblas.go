@@ -50,23 +50,22 @@ var splitProducts = os.Getenv("GENSTUDIO_BLAS_SPLIT") != "0"
 func init() { G.Use(netlib.Implementation{}) }
 
 func sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	impl := netlib.Implementation{}
-	if !splitProducts || m*n*k < splitMinMACs {
-		impl.Sgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-		return
-	}
-	C.gsBLASSetThreads(1)
-	splitGemm(impl.Sgemm, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-	C.gsBLASSetThreads(C.int(blasThreads))
+	product(netlib.Implementation{}.Sgemm, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 func dgemm(tA, tB blas.Transpose, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
-	impl := netlib.Implementation{}
+	product(netlib.Implementation{}.Dgemm, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// product runs gemm whole (small products, or the split turned off) or as
+// single-threaded calls split over the cores.
+func product[T Float](gemm func(tA, tB blas.Transpose, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int),
+	tA, tB blas.Transpose, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	if !splitProducts || m*n*k < splitMinMACs {
-		impl.Dgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		gemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
 	C.gsBLASSetThreads(1)
-	splitGemm(impl.Dgemm, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	splitGemm(gemm, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 	C.gsBLASSetThreads(C.int(blasThreads))
 }

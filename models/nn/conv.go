@@ -52,12 +52,8 @@ func (c *Conv2d) Forward(g *Graph, x *G.Node) (*G.Node, error) {
 	if geo.ho < 1 || geo.wo < 1 {
 		return nil, fmt.Errorf("%s: input %dx%d is too small", c.Name, s[2], s[3])
 	}
-	ps := c.Params()
-	in := G.Nodes{x}
-	for _, p := range ps {
-		in = append(in, g.Node(p))
-	}
-	needDX, needW := g.needsGrad(x), g.learnt(ps[0])
+	in, wrt := g.layerInputs(x, c.Params())
+	needDX, needW := wrt[0], wrt[1]
 	sc := &g.scratch
 	hasB := c.B != nil
 	bias := func(in [][]float32) []float32 {
@@ -75,11 +71,6 @@ func (c *Conv2d) Forward(g *Graph, x *G.Node) (*G.Node, error) {
 	fwd := Kernels(
 		func(out []float32, in [][]float32) error { convFwd(out, in[0], in[1], bias(in), geo, sc); return nil },
 		func(out []float64, in [][]float64) error { convFwd(out, in[0], in[1], bias64(in), geo, sc); return nil })
-	wrt := make([]bool, len(in))
-	wrt[0] = needDX
-	for i := 1; i < len(in); i++ {
-		wrt[i] = needW
-	}
 	xs, ws := x.Shape(), c.W.Shape()
 	name := fmt.Sprintf("%s(Conv%dx%d/%d)", c.Name, c.K, c.K, c.Stride)
 	y, err := Apply(name, tensor.Shape{geo.b, geo.cout, geo.ho, geo.wo}, fwd, wrt, func(in G.Nodes, _, gy *G.Node) (G.Nodes, error) {

@@ -59,17 +59,8 @@ func (l *Linear) Forward(g *Graph, x *G.Node) (*G.Node, error) {
 		return nil, fmt.Errorf("%s: input shape %v, want (N, %d)", l.Name, s, l.In)
 	}
 	n, in, out := s[0], l.In, l.Out
-	ps := l.Params()
-	nodes := G.Nodes{x}
-	for _, p := range ps {
-		nodes = append(nodes, g.Node(p))
-	}
-	needDX, needW, hasB := g.needsGrad(x), g.learnt(ps[0]), l.B != nil
-	wrt := make([]bool, len(nodes))
-	wrt[0] = needDX
-	for i := 1; i < len(wrt); i++ {
-		wrt[i] = needW
-	}
+	nodes, wrt := g.layerInputs(x, l.Params())
+	needDX, needW, hasB := wrt[0], wrt[1], l.B != nil
 	fwd := Kernels(linearFwd[float32](n, in, out, hasB), linearFwd[float64](n, in, out, hasB))
 	y, err := Apply(l.Name+"(Linear)", tensor.Shape{n, out}, fwd, wrt, func(in2 G.Nodes, _, gy *G.Node) (G.Nodes, error) {
 		grads := make(G.Nodes, len(in2))

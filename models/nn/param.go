@@ -160,6 +160,19 @@ func (g *Graph) NoGrad(n *G.Node) *G.Node {
 // needsGrad tells whether anything upstream of n is learnt in this graph.
 func (g *Graph) needsGrad(n *G.Node) bool { return !g.noGrad[n] }
 
+// layerInputs is a layer's op inputs: x, then the nodes of its parameters
+// ps (weight first), with which of them take gradients: x when it needs
+// one, the parameters when the layer is learnt in this graph.
+func (g *Graph) layerInputs(x *G.Node, ps []Param) (in G.Nodes, wrt []bool) {
+	in = append(G.Nodes{x}, g.Nodes(ps)...)
+	wrt = make([]bool, len(in))
+	wrt[0] = g.needsGrad(x)
+	for i := 1; i < len(in); i++ {
+		wrt[i] = g.learnt(ps[0])
+	}
+	return in, wrt
+}
+
 // learnt tells whether p takes a gradient in this graph.
 func (g *Graph) learnt(p Param) bool { return !g.frozen[p.T] && !p.Buffer }
 
