@@ -106,12 +106,16 @@ type DCGAN struct {
 	optG  *Adam
 	optD  *Adam
 
-	gtrain *dcGenTrainGraph
-	dstep  *dcDStepGraph
-	gstep  *dcGStepGraph
-	fwd    map[int]*dcGenEvalGraph // sampling graphs by batch size
+	dstep *dcDStepGraph
+	fgrad *dcFakeGradGraph
+	gstep *dcGStepGraph
+	fwd   map[int]*dcGenEvalGraph // sampling graphs by batch size
 
-	z, fake []float32
+	z         []float32
+	lossD     float64 // the step's D loss, set by the G step's barrier
+	stepped   bool    // the barrier made the D step
+	middleErr error   // the barrier's D step failed with this
+	frozenD   bool    // tests: the barrier leaves D alone
 }
 
 // NewDCGAN builds the convolutional GAN in float32 with weights drawn from cfg.Seed.
@@ -128,19 +132,19 @@ func newDCGAN(cfg DCGANConfig, dt tensor.Dtype, strict bool) (*DCGAN, error) {
 	m.optG = NewAdam(tensorsOf(nn.Weights(m.gen.Params())), cfg.LR, cfg.Beta1, cfg.Beta2)
 	m.optD = NewAdam(tensorsOf(m.disc.Params()), cfg.LR, cfg.Beta1, cfg.Beta2)
 	var err error
-	if m.gtrain, err = m.buildGenTrain(); err != nil {
-		return nil, fmt.Errorf("build generator forward: %w", err)
-	}
 	if m.dstep, err = m.buildDStep(); err != nil {
 		m.Close()
 		return nil, fmt.Errorf("build discriminator step: %w", err)
+	}
+	if m.fgrad, err = m.buildFakeGrad(); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("build generator loss gradient: %w", err)
 	}
 	if m.gstep, err = m.buildGStep(); err != nil {
 		m.Close()
 		return nil, fmt.Errorf("build generator step: %w", err)
 	}
 	m.z = make([]float32, cfg.Batch*cfg.Latent)
-	m.fake = make([]float32, cfg.Batch*m.shape.Size())
 	return m, nil
 }
 
@@ -186,8 +190,8 @@ func (m *DCGAN) State() []NamedTensor {
 // Close implements Model.
 func (m *DCGAN) Close() error {
 	var errs []error
-	if m.gtrain != nil {
-		errs = append(errs, m.gtrain.vm.Close())
+	if m.fgrad != nil {
+		errs = append(errs, m.fgrad.vm.Close())
 	}
 	if m.dstep != nil {
 		errs = append(errs, m.dstep.vm.Close())
@@ -198,7 +202,7 @@ func (m *DCGAN) Close() error {
 	for _, f := range m.fwd {
 		errs = append(errs, f.vm.Close())
 	}
-	m.gtrain, m.dstep, m.gstep = nil, nil, nil
+	m.fgrad, m.dstep, m.gstep = nil, nil, nil
 	m.fwd = map[int]*dcGenEvalGraph{}
 	return errors.Join(errs...)
 }
@@ -310,28 +314,6 @@ func (d *dcDiscriminator) forward(g *nn.Graph, x *G.Node) (*G.Node, error) {
 // ---------------------------------------------------------------------------
 // Graphs.
 
-// dcGenTrainGraph is G in training mode for the training batch: it makes
-// the step's fake batch and measures the batch-norm statistics.
-type dcGenTrainGraph struct {
-	g   *nn.Graph
-	vm  G.VM
-	z   *tensor.Dense
-	out G.Value
-}
-
-func (m *DCGAN) buildGenTrain() (*dcGenTrainGraph, error) {
-	g := nn.NewGraph(true)
-	g.TrackStats = true
-	f := &dcGenTrainGraph{g: g, z: tensor.New(tensor.WithShape(m.cfg.Batch, m.cfg.Latent), tensor.Of(m.dt))}
-	out, err := m.gen.forward(g, g.Input("z", f.z))
-	if err != nil {
-		return nil, err
-	}
-	G.Read(out, &f.out)
-	f.vm = newReuseTape(g.ExprGraph)
-	return f, nil
-}
-
 // dcGenEvalGraph is G in evaluation mode (running statistics) for a fixed batch size.
 type dcGenEvalGraph struct {
 	vm  G.VM
@@ -433,25 +415,36 @@ func (m *DCGAN) buildDStep() (*dcDStepGraph, error) {
 	return s, nil
 }
 
-// dcGStepGraph computes L_G = BCE(D(G(z)), 1), G in training mode, and its
-// gradient with respect to G's weights only.
+// dcGStepGraph is one training step around one generator forward, as
+// PyTorch's reference makes it: G in training mode makes fake = G(z); a
+// barrier op, once fake exists, runs the discriminator step on the real
+// batch and fake.detach() and then the gradient g = ∂L_G/∂fake of
+// L_G = BCE(D(fake), 1) through the updated D (dcFakeGradGraph); the graph
+// ends in Σ fake⊙g, whose gradient with respect to G's weights is L_G's.
+// G's forward is computed once a step, not once for the fake batch and
+// again for G's update.
 type dcGStepGraph struct {
+	g       *nn.Graph
 	vm      G.VM
 	z       *tensor.Dense
 	weights G.Nodes
-	loss    G.Value
+	sur     G.Value // Σ fake⊙g, whose value means nothing
 }
 
-func (m *DCGAN) buildGStep() (*dcGStepGraph, error) {
+// dcFakeGradGraph computes L_G = BCE(D(fake), 1) and ∂L_G/∂fake, D frozen.
+type dcFakeGradGraph struct {
+	vm         G.VM
+	fake       *tensor.Dense
+	loss, grad G.Value
+}
+
+func (m *DCGAN) buildFakeGrad() (*dcFakeGradGraph, error) {
 	g := nn.NewGraph(true)
-	s := &dcGStepGraph{z: tensor.New(tensor.WithShape(m.cfg.Batch, m.cfg.Latent), tensor.Of(m.dt))}
-	s.weights = g.Nodes(nn.Weights(m.gen.Params()))
 	g.Freeze(m.disc.Params())
-	fake, err := m.gen.forward(g, g.Input("z", s.z))
-	if err != nil {
-		return nil, err
-	}
-	logits, err := m.disc.forward(g, fake)
+	shape := m.imageShape(m.cfg.Batch)
+	f := &dcFakeGradGraph{fake: tensor.New(tensor.WithShape(shape...), tensor.Of(m.dt))}
+	x := G.NewTensor(g.ExprGraph, m.dt, 4, G.WithShape(shape...), G.WithValue(f.fake), G.WithName("fake"))
+	logits, err := m.disc.forward(g, x)
 	if err != nil {
 		return nil, err
 	}
@@ -459,24 +452,69 @@ func (m *DCGAN) buildGStep() (*dcGStepGraph, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.vm, err = compileStep(g.ExprGraph, cost, &s.loss, s.weights, true, "G loss"); err != nil {
+	G.Read(cost, &f.loss)
+	grads, err := G.Grad(cost, x)
+	if err != nil {
+		return nil, fmt.Errorf("differentiate G loss: %w", err)
+	}
+	G.Read(grads[0], &f.grad)
+	f.vm = newReuseTape(g.ExprGraph)
+	return f, nil
+}
+
+func (m *DCGAN) buildGStep() (*dcGStepGraph, error) {
+	g := nn.NewGraph(true)
+	g.TrackStats = true
+	s := &dcGStepGraph{g: g, z: tensor.New(tensor.WithShape(m.cfg.Batch, m.cfg.Latent), tensor.Of(m.dt))}
+	s.weights = g.Nodes(nn.Weights(m.gen.Params()))
+	fake, err := m.gen.forward(g, g.Input("z", s.z))
+	if err != nil {
+		return nil, err
+	}
+	dfake, err := nn.Apply("DiscriminatorStep", fake.Shape(), nn.Kernels(dcMiddle[float32](m), dcMiddle[float64](m)), nil, nil, fake)
+	if err != nil {
+		return nil, err
+	}
+	prod, err := G.HadamardProd(fake, dfake)
+	if err != nil {
+		return nil, err
+	}
+	sur, err := G.Sum(prod)
+	if err != nil {
+		return nil, err
+	}
+	if s.vm, err = compileStep(g.ExprGraph, sur, &s.sur, s.weights, true, "G loss"); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-// generateTrain runs G in training mode on m.z into m.fake; its batch
-// statistics wait in the graph for UpdateStats.
-func (m *DCGAN) generateTrain() error {
-	f := m.gtrain
-	if err := copyInto(f.z, m.z); err != nil {
-		return err
+// dcMiddle is the barrier's kernel: fake in, ∂L_G/∂fake out, the
+// discriminator updated in between (unless the tests froze it).
+func dcMiddle[T nn.Float](m *DCGAN) func(out []T, in [][]T) error {
+	return func(out []T, in [][]T) error {
+		copy(m.dstep.fake.Data().([]T), in[0])
+		copy(m.fgrad.fake.Data().([]T), in[0])
+		if !m.frozenD {
+			l, err := optimizeStep(m.dstep.vm, m.dstep.weights, &m.dstep.loss, m.optD, "discriminator step", "D loss")
+			if err != nil {
+				m.middleErr = err // Gorgonia's wrapping hides it from errors.As
+				return err
+			}
+			m.lossD, m.stepped = l, true
+		}
+		f := m.fgrad
+		f.vm.Reset()
+		if err := f.vm.RunAll(); err != nil {
+			return fmt.Errorf("G loss gradient: %w", err)
+		}
+		g, ok := f.grad.(*tensor.Dense)
+		if !ok {
+			return fmt.Errorf("G loss gradient is %T", f.grad)
+		}
+		copy(out, g.Data().([]T))
+		return nil
 	}
-	f.vm.Reset()
-	if err := f.vm.RunAll(); err != nil {
-		return fmt.Errorf("generator forward: %w", err)
-	}
-	return copyOut(m.fake, f.out)
 }
 
 // TrainStep implements Model. Each image is C planes of H×W pixels.
@@ -485,43 +523,26 @@ func (m *DCGAN) TrainStep(batch []uint8, rng *rand.Rand) ([]float64, error) {
 	if len(batch) != b*n {
 		return nil, fmt.Errorf("gan step: batch has %d values, want %d (%d images of %d)", len(batch), b*n, b, n)
 	}
-	// fake = G(z), once, in training mode.
 	FillNormal(m.z, rng)
-	if err := m.generateTrain(); err != nil {
-		return nil, err
-	}
-	lossD, err := m.discStep(batch)
-	if err != nil {
-		return nil, err
-	}
-	// That forward's statistics update the running ones (PyTorch does it
-	// during the forward; here it waits until the D loss proved finite).
-	if err := m.gtrain.g.UpdateStats(); err != nil {
-		return nil, err
-	}
-	lossG, err := m.genStep()
-	if err != nil {
-		return nil, err
-	}
-	return []float64{lossD, lossG}, nil
-}
-
-func (m *DCGAN) discStep(batch []uint8) (float64, error) {
-	s := m.dstep
-	scalePixels(s.real, batch)
-	if err := copyInto(s.fake, m.fake); err != nil {
-		return 0, err
-	}
-	return optimizeStep(s.vm, s.weights, &s.loss, m.optD, "discriminator step", "D loss")
-}
-
-// genStep runs the G update through the just-updated D. Like the MLP GAN it
-// recomputes G(z) for the same z (same weights, same batch statistics, so
-// the same fake) inside its graph.
-func (m *DCGAN) genStep() (float64, error) {
 	s := m.gstep
 	if err := copyInto(s.z, m.z); err != nil {
-		return 0, err
+		return nil, err
 	}
-	return optimizeStep(s.vm, s.weights, &s.loss, m.optG, "generator step", "G loss")
+	scalePixels(m.dstep.real, batch)
+	m.stepped, m.middleErr = false, nil
+	lossG, err := optimizeStep(s.vm, s.weights, &m.fgrad.loss, m.optG, "generator step", "G loss")
+	if m.middleErr != nil {
+		err = m.middleErr
+	}
+	// The forward's batch statistics update the running ones once D's step
+	// proved its loss finite (PyTorch updates them during the forward).
+	if m.stepped {
+		if serr := s.g.UpdateStats(); serr != nil && err == nil {
+			err = serr
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return []float64{m.lossD, lossG}, nil
 }
