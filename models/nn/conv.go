@@ -33,13 +33,7 @@ func NewConv2d(name string, in, out, k, stride, pad int, bias bool, dt tensor.Dt
 }
 
 // Params implements Module: weight, then bias.
-func (c *Conv2d) Params() []Param {
-	ps := []Param{{Name: c.Name + ".weight", T: c.W}}
-	if c.B != nil {
-		ps = append(ps, Param{Name: c.Name + ".bias", T: c.B})
-	}
-	return ps
-}
+func (c *Conv2d) Params() []Param { return weightBias(c.Name, c.W, c.B, false) }
 
 // Forward convolves x [N, In, H, W]. It builds the input gradient only when
 // x needs one and the weight gradients only when the layer is learnt in g.

@@ -40,13 +40,7 @@ func NewLinear(name string, in, out int, bias bool, dt tensor.Dtype, rng *rand.R
 }
 
 // Params implements Module: weight (transposed in checkpoints), then bias.
-func (l *Linear) Params() []Param {
-	ps := []Param{{Name: l.Name + ".weight", T: l.W, Transposed: true}}
-	if l.B != nil {
-		ps = append(ps, Param{Name: l.Name + ".bias", T: l.B})
-	}
-	return ps
-}
+func (l *Linear) Params() []Param { return weightBias(l.Name, l.W, l.B, true) }
 
 // Forward is x·W + b for x (batch × In), as one op with its own buffers
 // (Gorgonia's Mul and BroadcastAdd have the tape allocate their results

@@ -52,6 +52,15 @@ func Tensors(ps []Param) []*tensor.Dense {
 	return out
 }
 
+// weightBias is a layer's name.weight (w) and, when b is set, name.bias.
+func weightBias(name string, w, b *tensor.Dense, transposed bool) []Param {
+	ps := []Param{{Name: name + ".weight", T: w, Transposed: transposed}}
+	if b != nil {
+		ps = append(ps, Param{Name: name + ".bias", T: b})
+	}
+	return ps
+}
+
 // Module is anything that owns parameters; Params lists them in
 // state_dict order.
 type Module interface {
