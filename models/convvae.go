@@ -146,7 +146,7 @@ func newConvVAE(cfg ConvVAEConfig, dt tensor.Dtype) (*ConvVAE, error) {
 	v.decFC = NewLinear("decoder.fc", cfg.Latent, flat, dt, rng)
 	v.decConv1 = nn.NewConv2d("decoder.conv1", 2*f, f, 3, 1, 1, true, dt, rng)
 	v.decConv2 = nn.NewConv2d("decoder.conv2", f, c, 3, 1, 1, true, dt, rng)
-	v.opt = NewAdam(tensorsOf(v.Params()), cfg.LR, cfg.Beta1, cfg.Beta2)
+	v.opt = NewAdam(nn.Tensors(v.Params()), cfg.LR, cfg.Beta1, cfg.Beta2)
 	var err error
 	if v.train, err = v.buildTrain(); err != nil {
 		return nil, fmt.Errorf("build conv vae training step: %w", err)

@@ -129,8 +129,8 @@ func newDCGAN(cfg DCGANConfig, dt tensor.Dtype, strict bool) (*DCGAN, error) {
 	m := &DCGAN{cfg: cfg, dt: dt, shape: ImageShape{cfg.Width, cfg.Height, cfg.Channels}, fwd: map[int]*dcGenEvalGraph{}}
 	m.gen = newDCGenerator(cfg, dt, rng)
 	m.disc = newDCDiscriminator(cfg, dt, rng)
-	m.optG = NewAdam(tensorsOf(nn.Weights(m.gen.Params())), cfg.LR, cfg.Beta1, cfg.Beta2)
-	m.optD = NewAdam(tensorsOf(m.disc.Params()), cfg.LR, cfg.Beta1, cfg.Beta2)
+	m.optG = NewAdam(nn.Tensors(nn.Weights(m.gen.Params())), cfg.LR, cfg.Beta1, cfg.Beta2)
+	m.optD = NewAdam(nn.Tensors(m.disc.Params()), cfg.LR, cfg.Beta1, cfg.Beta2)
 	var err error
 	if m.dstep, err = m.buildDStep(); err != nil {
 		m.Close()

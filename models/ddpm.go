@@ -250,7 +250,7 @@ func newDDPM(cfg DDPMConfig, dt tensor.Dtype) (*DDPM, error) {
 		d.Mid = NewLinear("mid", cfg.Hidden, cfg.Hidden, dt, rng)
 		d.Out = NewLinear("out", cfg.Hidden, n, dt, rng)
 	}
-	d.opt = NewAdam(tensorsOf(d.Params()), cfg.LR, cfg.Beta1, cfg.Beta2)
+	d.opt = NewAdam(nn.Tensors(d.Params()), cfg.LR, cfg.Beta1, cfg.Beta2)
 	if d.train, err = d.buildTrain(); err != nil {
 		return nil, fmt.Errorf("build ddpm training step: %w", err)
 	}

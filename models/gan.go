@@ -8,6 +8,8 @@ import (
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/genstudio/genstudio/models/nn"
 )
 
 // GANConfig configures the MLP GAN. The defaults are the seed's recipe,
@@ -95,8 +97,8 @@ func newGAN(cfg GANConfig, dt tensor.Dtype) (*GAN, error) {
 	for i := 0; i+1 < len(sizes); i++ {
 		g.Disc.Layers = append(g.Disc.Layers, NewLinear(fmt.Sprintf("discriminator.%d", 3*i), sizes[i], sizes[i+1], dt, rng))
 	}
-	g.optG = NewAdam(tensorsOf(g.Gen.Params()), cfg.LR, cfg.Beta1, cfg.Beta2)
-	g.optD = NewAdam(tensorsOf(g.Disc.Params()), cfg.LR, cfg.Beta1, cfg.Beta2)
+	g.optG = NewAdam(nn.Tensors(g.Gen.Params()), cfg.LR, cfg.Beta1, cfg.Beta2)
+	g.optD = NewAdam(nn.Tensors(g.Disc.Params()), cfg.LR, cfg.Beta1, cfg.Beta2)
 	var err error
 	if g.dstep, err = g.buildDStep(); err != nil {
 		return nil, fmt.Errorf("build discriminator step: %w", err)
@@ -107,14 +109,6 @@ func newGAN(cfg GANConfig, dt tensor.Dtype) (*GAN, error) {
 	g.z = make([]float32, cfg.Batch*cfg.Latent)
 	g.fake = make([]float32, cfg.Batch*shape.Size())
 	return g, nil
-}
-
-func tensorsOf(ps []NamedTensor) []*tensor.Dense {
-	out := make([]*tensor.Dense, len(ps))
-	for i, p := range ps {
-		out[i] = p.T
-	}
-	return out
 }
 
 // Family implements Model.

@@ -113,7 +113,7 @@ func newVAE(cfg VAEConfig, dt tensor.Dtype) (*VAE, error) {
 	v.FC22 = NewLinear("fc22", cfg.Hidden, cfg.Latent, dt, rng)
 	v.FC3 = NewLinear("fc3", cfg.Latent, cfg.Hidden, dt, rng)
 	v.FC4 = NewLinear("fc4", cfg.Hidden, n, dt, rng)
-	v.opt = NewAdam(tensorsOf(v.Params()), cfg.LR, cfg.Beta1, cfg.Beta2)
+	v.opt = NewAdam(nn.Tensors(v.Params()), cfg.LR, cfg.Beta1, cfg.Beta2)
 	var err error
 	if v.train, err = v.buildTrain(); err != nil {
 		return nil, fmt.Errorf("build vae training step: %w", err)

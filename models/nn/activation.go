@@ -32,11 +32,11 @@ func LeakyReLU(x *G.Node, slope float64, mask *G.Node) (*G.Node, error) {
 	hasMask := mask != nil
 	fwd := Kernels(
 		func(out []float32, in [][]float32) error {
-			leakyParallel(in[0], maskOf(in, hasMask), nil, out, float32(slope), relu)
+			leakyParallel(in[0], maskOf(in, hasMask), nil, out, float32(slope))
 			return nil
 		},
 		func(out []float64, in [][]float64) error {
-			leakyParallel(in[0], maskOf(in, hasMask), nil, out, slope, relu)
+			leakyParallel(in[0], maskOf(in, hasMask), nil, out, slope)
 			return nil
 		})
 	wrt := make([]bool, len(in))
@@ -46,11 +46,11 @@ func LeakyReLU(x *G.Node, slope float64, mask *G.Node) (*G.Node, error) {
 		args = append(args, gy)
 		dx, err := Apply(name+"Grad", x.Shape(), Kernels(
 			func(out []float32, in [][]float32) error {
-				leakyParallel(in[0], maskOf(in, hasMask), in[len(in)-1], out, float32(slope), relu)
+				leakyParallel(in[0], maskOf(in, hasMask), in[len(in)-1], out, float32(slope))
 				return nil
 			},
 			func(out []float64, in [][]float64) error {
-				leakyParallel(in[0], maskOf(in, hasMask), in[len(in)-1], out, slope, relu)
+				leakyParallel(in[0], maskOf(in, hasMask), in[len(in)-1], out, slope)
 				return nil
 			}), nil, nil, args...)
 		grads := make(G.Nodes, len(in))
@@ -71,7 +71,7 @@ func maskOf[T Float](in [][]T, on bool) []T {
 
 // leakyParallel is leakyRun split over the cores when x is large; each
 // element is computed the same way whatever the split.
-func leakyParallel[T Float](x, m, dy, out []T, slope T, relu bool) {
+func leakyParallel[T Float](x, m, dy, out []T, slope T) {
 	part := func(s []T, lo, hi int) []T {
 		if s == nil {
 			return nil
@@ -79,7 +79,7 @@ func leakyParallel[T Float](x, m, dy, out []T, slope T, relu bool) {
 		return s[lo:hi]
 	}
 	Parallel(len(x), 1, func(lo, hi int) {
-		leakyRun(x[lo:hi], part(m, lo, hi), part(dy, lo, hi), out[lo:hi], slope, relu)
+		leakyRun(x[lo:hi], part(m, lo, hi), part(dy, lo, hi), out[lo:hi], slope)
 	})
 }
 
@@ -88,7 +88,7 @@ func leakyParallel[T Float](x, m, dy, out []T, slope T, relu bool) {
 // factor is selected without a branch (a sign that changes at random
 // defeats the branch predictor); x·1 is x exactly, so the values are those
 // of Gorgonia's composites.
-func leakyRun[T Float](x, m, dy, out []T, slope T, relu bool) {
+func leakyRun[T Float](x, m, dy, out []T, slope T) {
 	out = out[:len(x)]
 	switch {
 	case m != nil && dy != nil:
