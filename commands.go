@@ -345,9 +345,7 @@ func cmdSample(args []string) error {
 	seed := fs.Uint64("seed", 1, "noise seed")
 	out := fs.String("out", "grid.png", "grid PNG to write")
 	gallery := fs.String("gallery", "", "also write grid.png and one PNG per sample into this folder")
-	sampler := fs.String("sampler", "", "diffusion sampler: ddpm (ancestral) or ddim (default: the checkpoint's)")
-	sSteps := fs.Int("steps", 0, "diffusion sampling steps K (default: the checkpoint's)")
-	eta := fs.Float64("eta", -1, "DDIM η in [0, 1] (default: the checkpoint's)")
+	sf := addSamplerFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -364,21 +362,9 @@ func cmdSample(args []string) error {
 	defer ck.Model.Close()
 	m := ck.Model
 	z := models.NoiseFromSeed(*n, m.NoiseDim(), *seed)
-	var opts *models.SampleOptions // nil: the checkpoint's sampler
-	if d, ok := m.(models.Diffuser); ok {
-		o := d.DefaultSampleOptions()
-		if *sampler != "" {
-			o.Sampler = *sampler
-		}
-		if *sSteps > 0 {
-			o.Steps = *sSteps
-		}
-		if *eta >= 0 {
-			o.Eta = *eta
-		}
-		opts = &o
-	} else if *sampler != "" || *sSteps > 0 || *eta >= 0 {
-		return fmt.Errorf("--sampler, --steps and --eta apply to diffusion checkpoints; this one is %s", m.Family())
+	opts, err := sf.options(m)
+	if err != nil {
+		return err
 	}
 	samples, err := models.SampleImages(m, z, opts, nil)
 	if err != nil {
@@ -396,4 +382,42 @@ func cmdSample(args []string) error {
 		fmt.Printf("gallery: %s and %d images\n", g.Grid, len(g.Images))
 	}
 	return nil
+}
+
+// samplerFlags are the diffusion sampling flags of sample and eval.
+type samplerFlags struct {
+	sampler *string
+	steps   *int
+	eta     *float64
+}
+
+func addSamplerFlags(fs *flag.FlagSet) samplerFlags {
+	return samplerFlags{
+		sampler: fs.String("sampler", "", "diffusion sampler: ddpm (ancestral) or ddim (default: the checkpoint's)"),
+		steps:   fs.Int("steps", 0, "diffusion sampling steps K (default: the checkpoint's)"),
+		eta:     fs.Float64("eta", -1, "DDIM η in [0, 1] (default: the checkpoint's)"),
+	}
+}
+
+// options are m's sample options with the flags that were set applied
+// (nil: the checkpoint's own, for a model that does not diffuse).
+func (f samplerFlags) options(m models.Model) (*models.SampleOptions, error) {
+	d, ok := m.(models.Diffuser)
+	if !ok {
+		if *f.sampler != "" || *f.steps > 0 || *f.eta >= 0 {
+			return nil, fmt.Errorf("--sampler, --steps and --eta apply to diffusion checkpoints; this one is %s", m.Family())
+		}
+		return nil, nil
+	}
+	o := d.DefaultSampleOptions()
+	if *f.sampler != "" {
+		o.Sampler = *f.sampler
+	}
+	if *f.steps > 0 {
+		o.Steps = *f.steps
+	}
+	if *f.eta >= 0 {
+		o.Eta = *f.eta
+	}
+	return &o, nil
 }

@@ -4,6 +4,8 @@
 //	genstudio                       open the studio
 //	genstudio train  --data mnist|DIR --steps N --seed S --out DIR
 //	genstudio sample --checkpoint FILE --n 64 --seed S --out grid.png
+//	genstudio eval   --checkpoint FILE | --images PATH [--n N] [--seed S] [--json]
+//	genstudio evaluator train --out FILE
 //	genstudio bench  [--steps N] [--reps N] [--models gan,vae,ddpm,gan/conv,ddpm/unet] [--json] [--torch=false] [--memory N] [--ui]
 package main
 
@@ -36,9 +38,11 @@ func main() {
 }
 
 var commands = map[string]func([]string) error{
-	"train":  cmdTrain,
-	"sample": cmdSample,
-	"bench":  cmdBench,
+	"train":     cmdTrain,
+	"sample":    cmdSample,
+	"bench":     cmdBench,
+	"evaluator": cmdEvaluator,
+	"eval":      cmdEval,
 }
 
 func usage() {
@@ -48,6 +52,12 @@ Usage:
   genstudio                 open the studio window
   genstudio train  --data mnist|DIR --steps N --seed S --out DIR
   genstudio sample --checkpoint FILE --n 64 --seed S --out grid.png [--gallery DIR]
+  genstudio eval   --checkpoint FILE [--n 10000] [--seed S] [--reference] [--json]
+  genstudio eval   --images PATH [--against PATH] [--n N] [--json]
+                            score a model's samples or any images: FID, KID, IS, MS-SSIM,
+                            precision/recall, density/coverage, class coverage, novelty
+  genstudio evaluator train --out FILE   remake the built-in MNIST evaluator
+  genstudio evaluator info [FILE]        how an evaluator was made
   genstudio bench  [--steps N] [--reps N] [--models LIST] [--json] [--torch=false]
   genstudio bench  --memory N     memory and allocations over a long run
   genstudio bench  --ui           what the window costs training (needs a display)

@@ -111,3 +111,26 @@ func ExampleLoadMNIST() {
 	fmt.Println(d.Len(), "images of", d.Width, "x", d.Height, "in", len(d.Classes), "classes")
 	// Output: 60000 images of 28 x 28 in 10 classes
 }
+
+func TestLoadMNISTTest(t *testing.T) {
+	d, err := project.LoadMNISTTest()
+	if err != nil {
+		t.Fatalf("LoadMNISTTest: %v", err)
+	}
+	if d.Len() != 10000 || d.Width != 28 || d.Height != 28 || len(d.Labels) != 10000 || d.Source != project.MNISTTestSource {
+		t.Fatalf("test set: %d images %dx%d, %d labels, source %q", d.Len(), d.Width, d.Height, len(d.Labels), d.Source)
+	}
+	// The t10k label counts published with the data set.
+	want := [10]int{980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009}
+	var got [10]int
+	for _, l := range d.Labels {
+		got[l]++
+	}
+	if got != want {
+		t.Errorf("per-class counts = %v, want %v", got, want)
+	}
+	src, err := project.LoadSource(t.Context(), project.MNISTTestSource, project.Preprocess{Size: 28, Channels: 1}, nil)
+	if err != nil || src.Len() != 10000 {
+		t.Fatalf("LoadSource(%q): %v", project.MNISTTestSource, err)
+	}
+}

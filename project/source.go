@@ -41,6 +41,7 @@ var cifarName = regexp.MustCompile(`^(data_batch_[0-9]+|test_batch)\.bin$`)
 // shaped by pre (see Preprocess; Channels 0 means 1):
 //
 //   - MNISTSource ("mnist"): the built-in MNIST training digits;
+//   - MNISTTestSource ("mnist-test"): the built-in MNIST test digits;
 //   - a folder: LoadFolderWith;
 //   - a zip archive: LoadZip;
 //   - an IDX images file (magic 0x00000803), plain or gzip-compressed, such
@@ -69,8 +70,12 @@ func LoadSource(ctx context.Context, path string, pre Preprocess, progress func(
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if path == MNISTSource {
-		d, err := LoadMNIST()
+	if path == MNISTSource || path == MNISTTestSource {
+		load := LoadMNIST
+		if path == MNISTTestSource {
+			load = LoadMNISTTest
+		}
+		d, err := load()
 		if err != nil {
 			return nil, err
 		}

@@ -119,7 +119,7 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load checkpoint %s: %w", path, err)
 	}
-	if err := restoreState(m, tensors); err != nil {
+	if err := restoreState(m.State(), tensors); err != nil {
 		m.Close()
 		return nil, fmt.Errorf("load checkpoint %s: %w", path, err)
 	}
@@ -127,9 +127,10 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 	return &Checkpoint{Model: m, Info: info}, nil
 }
 
-// restoreState checks every tensor first and changes the model only when all match.
-func restoreState(m models.Model, tensors map[string]Tensor) error {
-	state := m.State()
+// restoreState copies tensors into state (a model's State, or any
+// layers' Params). It checks every tensor first and changes the state only
+// when all match.
+func restoreState(state []models.NamedTensor, tensors map[string]Tensor) error {
 	want := map[string]bool{}
 	for _, nt := range state {
 		want[nt.Name] = true

@@ -2,6 +2,7 @@ package training
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -126,7 +127,17 @@ func ReadSafetensors(path string) (map[string]Tensor, map[string]string, error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	size := st.Size()
+	return readSafetensors(f, st.Size(), path)
+}
+
+// DecodeSafetensors is ReadSafetensors on a file's contents held in
+// memory (such as an embedded file); name names it in errors.
+func DecodeSafetensors(b []byte, name string) (map[string]Tensor, map[string]string, error) {
+	return readSafetensors(bytes.NewReader(b), int64(len(b)), name)
+}
+
+// readSafetensors reads size bytes of safetensors from f.
+func readSafetensors(f io.Reader, size int64, path string) (map[string]Tensor, map[string]string, error) {
 	var lenBuf [8]byte
 	if _, err := io.ReadFull(f, lenBuf[:]); err != nil {
 		return nil, nil, fmt.Errorf("%s is not a checkpoint: too short", path)

@@ -1,5 +1,7 @@
 // Package widgets provides reusable Fyne widgets for Gen Studio: a pixel-exact
 // viewer for grids of generated samples and a live multi-series loss chart.
+// For evaluation results it adds MetricCard, one metric with its spread and a
+// reference value, and BarChart, a small side-by-side chart of class shares.
 //
 // The widgets only deal with images, numbers and callbacks; they do not know
 // anything about models or training loops. Like all Fyne widgets they should be

@@ -606,6 +606,8 @@ func opCases() []opCase {
 		bnCase(false, 2, 3, 4, 5),
 		linearCase(true),
 		linearCase(false),
+		crossEntropyCase(5, 4),
+		named("/large", crossEntropyCase(300, 10)),
 		// Large enough for the kernels to split over the cores (with
 		// GOMAXPROCS ≥ 2); their gradients are checked along random
 		// directions.
@@ -619,6 +621,61 @@ func opCases() []opCase {
 		named("/large", actCase("Tanh", false, 2, 4, 64, 64)),
 		named("/large", actCase("Sigmoid", false, 2, 4, 64, 64)),
 		named("/large", bnCase(true, 2, 4, 48, 48)),
+	}
+}
+
+// refCrossEntropy is the plain loop of CrossEntropy.
+func refCrossEntropy(l, t []float64, n, k int) []float64 {
+	y := make([]float64, n)
+	for i := 0; i < n; i++ {
+		var sum float64
+		for j := 0; j < k; j++ {
+			sum += math.Exp(l[i*k+j])
+		}
+		for j := 0; j < k; j++ {
+			y[i] -= t[i*k+j] * math.Log(math.Exp(l[i*k+j])/sum)
+		}
+	}
+	return y
+}
+
+// crossEntropyCase has soft targets (rows summing to 1, not one-hot) so
+// that every term of the gradient is exercised; the targets are data.
+func crossEntropyCase(n, k int) opCase {
+	return opCase{
+		name: "CrossEntropy", train: true, data: []bool{false, true},
+		ins: func(rng *rand.Rand) []*tensor.Dense {
+			t := make([]float64, n*k)
+			for i := 0; i < n; i++ {
+				var sum float64
+				for j := 0; j < k; j++ {
+					t[i*k+j] = rng.Float64()
+					sum += t[i*k+j]
+				}
+				for j := 0; j < k; j++ {
+					t[i*k+j] /= sum
+				}
+			}
+			return []*tensor.Dense{randTensor(rng, 3, n, k), tensor.New(tensor.WithShape(n, k), tensor.WithBacking(t))}
+		},
+		build: func(_ *Graph, _ []*tensor.Dense, x G.Nodes) (*G.Node, error) { return CrossEntropy(x[0], x[1]) },
+		ref:   func(in [][]float64) []float64 { return refCrossEntropy(in[0], in[1], n, k) },
+	}
+}
+
+// TestSoftmax checks Softmax against exp(l)/Σexp(l), also for logits
+// large enough to overflow a plain exp.
+func TestSoftmax(t *testing.T) {
+	l := []float64{1, 2, 3, 1000, 1001, 999}
+	p := make([]float64, len(l))
+	Softmax(p, l, 3)
+	e := []float64{math.Exp(1), math.Exp(2), math.Exp(3)}
+	want := []float64{e[0] / (e[0] + e[1] + e[2]), e[1] / (e[0] + e[1] + e[2]), e[2] / (e[0] + e[1] + e[2])}
+	want = append(want, want[1], want[2], want[0])
+	for i := range p {
+		if math.Abs(p[i]-want[i]) > 1e-12 {
+			t.Errorf("softmax[%d] = %v, want %v", i, p[i], want[i])
+		}
 	}
 }
 
