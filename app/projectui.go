@@ -163,6 +163,7 @@ func (s *Studio) OpenProject(dir string) {
 	s.dirty = false
 	s.updateTitle()
 	s.addRecent(p.Dir())
+	s.loadProjectEvals()
 	if src := p.DataSource(); src != "" {
 		s.LoadDataset(src)
 	}

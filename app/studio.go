@@ -70,6 +70,9 @@ type Studio struct {
 	auxTitle                            *widget.Label
 	views                               *container.AppTabs
 	chart                               *widgets.LossChart
+	tabs                                *container.AppTabs // Train, Evaluate, Compare
+	eval                                *evalPanel
+	compare                             *comparePanel
 
 	// do and doWait run a function on the UI goroutine (fyne.Do and
 	// fyne.DoAndWait; tests serialise them, as Fyne's test driver does not).
@@ -176,7 +179,18 @@ func NewStudio(a fyne.App, win fyne.Window) *Studio {
 	main := container.NewBorder(top, nil, nil, nil, centre)
 	split := container.NewHSplit(left, main)
 	split.Offset = 0.28
-	win.SetContent(split)
+	s.eval = s.buildEvalPanel()
+	s.compare = s.buildComparePanel()
+	s.tabs = container.NewAppTabs(
+		container.NewTabItemWithIcon("Train", theme.MediaPlayIcon(), split),
+		container.NewTabItemWithIcon("Evaluate", theme.InfoIcon(), s.eval.content),
+		container.NewTabItemWithIcon("Compare", theme.ListIcon(), s.compare.content))
+	s.tabs.OnSelected = func(t *container.TabItem) {
+		if t.Text == "Evaluate" {
+			s.refreshEvalSources()
+		}
+	}
+	win.SetContent(s.tabs)
 	win.SetOnDropped(func(_ fyne.Position, uris []fyne.URI) { s.Dropped(uris) })
 	s.updateControls()
 	return s

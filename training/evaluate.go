@@ -2,6 +2,7 @@ package training
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -44,6 +45,7 @@ const NearCopyRMS = nearCopyRMSMax
 type Report struct {
 	// Source says what was scored: "checkpoint FILE (step S)", "images PATH".
 	Source    string `json:"source"`
+	Model     string `json:"model,omitempty"` // "family/arch" of a scored model
 	Step      int    `json:"step,omitempty"`
 	N         int    `json:"n"`
 	Seed      uint64 `json:"seed"`
@@ -77,6 +79,9 @@ type Report struct {
 	NoveltyMedian      float64 `json:"novelty_median_rms"`
 
 	Seconds float64 `json:"seconds"`
+
+	// Shape is the images' shape (not in the JSON).
+	Shape models.ImageShape `json:"-"`
 
 	// Closest are the NoveltyPairs samples nearest to a training image,
 	// closest first, with both images (for display; not in the JSON).
@@ -139,28 +144,54 @@ func EvaluateModel(ctx context.Context, m models.Model, sampleOpts *models.Sampl
 		return nil, err
 	}
 	start := time.Now()
-	z := models.NoiseFromSeed(opts.N, m.NoiseDim(), opts.Seed)
-	const chunk = 500
-	size := m.Shape().Size()
-	images := make([]float32, 0, opts.N*size)
-	for lo := 0; lo < opts.N; lo += chunk {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		hi := min(opts.N, lo+chunk)
-		s, err := models.SampleImages(m, z[lo*m.NoiseDim():hi*m.NoiseDim()], sampleOpts, nil)
-		if err != nil {
-			return nil, fmt.Errorf("evaluate: sampling: %w", err)
-		}
-		images = append(images, s...)
-		opts.progress("sampling", hi, opts.N)
+	images, err := SampleForEval(ctx, m, sampleOpts, opts.N, opts.Seed, opts.Progress)
+	if err != nil {
+		return nil, err
 	}
 	r, err := EvaluateImages(ctx, images, m.Shape(), opts)
 	if err != nil {
 		return nil, err
 	}
-	r.Seconds = time.Since(start).Seconds()
+	r.Model, r.Step, r.Seconds = ModelName(m), m.OptimizerStep(), time.Since(start).Seconds()
 	return r, nil
+}
+
+// SampleForEval draws the n samples an evaluation of m with this seed
+// scores, 500 at a time (progress gets "sampling" after each).
+func SampleForEval(ctx context.Context, m models.Model, sampleOpts *models.SampleOptions, n int, seed uint64, progress func(string, int, int)) ([]float32, error) {
+	const chunk = 500
+	dim := m.NoiseDim()
+	z := models.NoiseFromSeed(n, dim, seed)
+	images := make([]float32, 0, n*m.Shape().Size())
+	for lo := 0; lo < n; lo += chunk {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		hi := min(n, lo+chunk)
+		s, err := models.SampleImages(m, z[lo*dim:hi*dim], sampleOpts, nil)
+		if err != nil {
+			return nil, fmt.Errorf("evaluate: sampling: %w", err)
+		}
+		images = append(images, s...)
+		if progress != nil {
+			progress("sampling", hi, n)
+		}
+	}
+	return images, nil
+}
+
+// ModelName is "family/arch" of m, e.g. "gan/conv".
+func ModelName(m models.Model) string {
+	var c struct {
+		Arch string `json:"arch"`
+	}
+	if b, err := json.Marshal(m.Config()); err == nil {
+		_ = json.Unmarshal(b, &c)
+	}
+	if c.Arch == "" {
+		c.Arch = "mlp"
+	}
+	return m.Family() + "/" + c.Arch
 }
 
 // EvaluateImages scores images (values in [0, 1], shape.Size() each, at
@@ -202,7 +233,7 @@ func EvaluateImages(ctx context.Context, images []float32, shape models.ImageSha
 		return nil, err
 	}
 	r := &Report{N: n, Seed: opts.Seed, Evaluator: ev.ID(), Reference: fmt.Sprintf("%d images of %s", n, opts.Train.Name),
-		Classes: ev.Classes(), MemorizedThreshold: NearCopyRMS}
+		Classes: ev.Classes(), MemorizedThreshold: NearCopyRMS, Shape: shape}
 	const stages = 6
 	stage := 0
 	next := func() error {

@@ -1,7 +1,10 @@
 package training
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
 	"math"
 	"strings"
 )
@@ -111,4 +114,46 @@ func formatShares(h []float64) string {
 		parts[i] = fmt.Sprintf("%d:%.1f%%", i, 100*v)
 	}
 	return strings.Join(parts, " ")
+}
+
+// EvalsFile is the name of a run folder's file of evaluations, one Report
+// a line (the Compare view reads them back).
+const EvalsFile = "evals.jsonl"
+
+// AppendEval adds r as one JSON line to the evaluations file path.
+func AppendEval(path string, r *Report) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("recording the evaluation: %w", err)
+	}
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		f.Close()
+		return fmt.Errorf("recording the evaluation: %w", err)
+	}
+	return f.Close()
+}
+
+// ReadEvals reads an evaluations file; a line that is not a Report (a
+// file cut short by a full disk) is skipped, a missing file is no error.
+func ReadEvals(path string) ([]*Report, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []*Report
+	for _, line := range strings.Split(string(b), "\n") {
+		var r Report
+		if strings.TrimSpace(line) == "" || json.Unmarshal([]byte(line), &r) != nil || r.N == 0 {
+			continue
+		}
+		out = append(out, &r)
+	}
+	return out, nil
 }

@@ -1,0 +1,119 @@
+package app
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"path/filepath"
+	"testing"
+
+	"github.com/genstudio/genstudio/models"
+	"github.com/genstudio/genstudio/project"
+	"github.com/genstudio/genstudio/training"
+	"github.com/genstudio/genstudio/widgets"
+)
+
+// savedVAE writes an untrained MLP VAE checkpoint into a run folder.
+func savedVAE(t *testing.T) string {
+	t.Helper()
+	m, err := models.New("vae", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	dir := filepath.Join(t.TempDir(), "run", "checkpoints")
+	path := filepath.Join(dir, training.CheckpointName(0))
+	if err := training.SaveCheckpoint(path, m, training.CheckpointInfo{Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestEvaluateTabMatchesEval: the Evaluate tab scores a checkpoint with the
+// numbers the library function behind `genstudio eval` gives for the same
+// checkpoint, seed and N (e2e_test.go checks the command against the same
+// function), shows them on the cards with the real test set beside them,
+// records the evaluation in the run folder and in the Compare view.
+func TestEvaluateTabMatchesEval(t *testing.T) {
+	s := newTestStudio(t)
+	ck := savedVAE(t)
+	const n, seed = 256, 3
+	errs := make(chan error, 1)
+	var got *training.Report
+	ui(func() { s.Evaluate(ck, n, seed, func(r *training.Report, err error) { got = r; errs <- err }) })
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+
+	ev, err := training.MNISTEvaluator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ev.Close()
+	train, err := project.LoadMNIST()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := training.LoadCheckpoint(ck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Model.Close()
+	want, err := training.EvaluateModel(t.Context(), c.Model, nil, training.EvalOptions{N: n, Seed: seed, Evaluator: ev, Train: train})
+	if err != nil {
+		t.Fatal(err)
+	}
+	strip := func(r *training.Report) string {
+		x := *r
+		x.Seconds, x.Source, x.Step = 0, "", 0
+		b, _ := json.Marshal(x)
+		return string(b)
+	}
+	if strip(got) != strip(want) {
+		t.Fatalf("the tab and eval differ:\ntab  %s\neval %s", strip(got), strip(want))
+	}
+
+	var value, ref string
+	ui(func() { value, ref = s.eval.cards[0].Text() })
+	if value != widgets.FormatMetric(want.FID) {
+		t.Errorf("FID card shows %q, FID is %v", value, want.FID)
+	}
+	if ref == "" || s.eval.real == nil || s.eval.real.ClassCoverage != 10 {
+		t.Errorf("no real test set reference beside the FID card (%q)", ref)
+	}
+	if s.eval.pairs.Image() == nil || len(s.eval.hist.Labels()) != 10 {
+		t.Error("no novelty pairs or class histogram shown")
+	}
+	recorded, err := training.ReadEvals(filepath.Join(filepath.Dir(filepath.Dir(ck)), training.EvalsFile))
+	if err != nil || len(recorded) != 1 || recorded[0].FID != got.FID {
+		t.Fatalf("run folder records %d evaluations (%v)", len(recorded), err)
+	}
+	if len(s.compare.rows) != 1 {
+		t.Fatalf("Compare view has %d rows", len(s.compare.rows))
+	}
+
+	// The Compare view sorts and exports what it shows.
+	s.compare.add(&training.Report{Source: "other", N: n, FID: got.FID + 1})
+	ui(func() { s.compare.sort(5, true) }) // FID, descending
+	if s.compare.rows[0].Source != "other" {
+		t.Errorf("sorted by FID descending, first row is %q", s.compare.rows[0].Source)
+	}
+	var buf bytes.Buffer
+	if err := s.compare.writeCSV(&buf); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(&buf).ReadAll()
+	if err != nil || len(recs) != 3 || recs[0][6] != "fid" {
+		t.Fatalf("CSV: %d records, header %v (%v)", len(recs), recs[0], err)
+	}
+}
+
+// TestEvaluateRefusesWithoutModel: with no model and no checkpoint, the
+// tab says what to do instead of scoring nothing.
+func TestEvaluateRefusesWithoutModel(t *testing.T) {
+	s := newTestStudio(t)
+	ui(func() { s.evaluateSelected() })
+	if s.eval.cancel != nil {
+		t.Fatal("an evaluation started without a model")
+	}
+}
