@@ -199,6 +199,8 @@ func cmdTrain(args []string) error {
 	ckEvery := fs.Duration("checkpoint-every", 5*time.Minute, "write a checkpoint this often")
 	resize := fs.String("resize", "crop", "make images square by centre crop or pad")
 	flip := fs.Bool("flip", false, "horizontal-flip augmentation")
+	evalEvery := fs.Int("eval-every", 0, "score the model every N steps (FID, IS, …; MNIST only; 0 = never), written to metrics.jsonl")
+	evalN := fs.Int("eval-n", 1000, "samples each periodic evaluation scores")
 	projDir := fs.String("project", "", "project folder: its data set and settings are the defaults, and the run is recorded in it")
 	for _, f := range imageFlags {
 		fs.String(f.flag, "", f.usage)
@@ -295,12 +297,22 @@ func cmdTrain(args []string) error {
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
 	}
-	w, err := training.NewWorker(m, ds, training.Options{
+	opts := training.Options{
 		Steps: *steps, Seed: *seed, StartStep: start, PreviewEvery: *previewEvery, PreviewPeriod: time.Hour,
 		PreviewDir: filepath.Join(*out, "samples"), CheckpointDir: filepath.Join(*out, "checkpoints"),
 		CheckpointEvery: *ckEvery, MetricsPath: filepath.Join(*out, "metrics.jsonl"), ProgressPeriod: 2 * time.Second,
-		Flip: *flip,
-	})
+		Flip: *flip, EvalEvery: *evalEvery, EvalN: *evalN,
+	}
+	if *evalEvery > 0 {
+		if ds.Source != project.MNISTSource {
+			return errors.New("--eval-every needs --data mnist: the built-in evaluator knows digits only")
+		}
+		if opts.Evaluator, err = training.MNISTEvaluator(); err != nil {
+			return err
+		}
+		defer opts.Evaluator.Close()
+	}
+	w, err := training.NewWorker(m, ds, opts)
 	if err != nil {
 		return err
 	}
@@ -321,6 +333,14 @@ func cmdTrain(args []string) error {
 				parts = append(parts, fmt.Sprintf("%s %.4f", n, last.Losses[i]))
 			}
 			fmt.Printf("step %d/%d  epoch %d  %s  %.1f steps/s  ETA %s\n", e.Step, e.Total, e.Epoch+1, strings.Join(parts, "  "), e.StepsPerSec, e.ETA.Round(time.Second))
+		case training.EvalEvent:
+			if e.Err != nil {
+				fmt.Fprintf(os.Stderr, "evaluation at step %d failed: %v\n", e.Step, e.Err)
+			} else {
+				r := e.Report
+				fmt.Printf("eval step %d  N %d  FID %.2f  KID %.4g  IS %.3f  precision %.3f  recall %.3f  classes %d/%d\n",
+					e.Step, r.N, r.FID, r.KID, r.IS, r.Precision, r.Recall, r.ClassCoverage, r.Classes)
+			}
 		case training.CheckpointEvent:
 			if e.Err != nil {
 				fmt.Fprintln(os.Stderr, "checkpoint failed:", e.Err)

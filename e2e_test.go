@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/genstudio/genstudio/app"
+	"github.com/genstudio/genstudio/models"
 	"github.com/genstudio/genstudio/project"
 	"github.com/genstudio/genstudio/training"
 )
@@ -197,5 +198,86 @@ func TestSampleRejectsBadCheckpoint(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "not a checkpoint") || strings.Contains(string(out), "panic") {
 		t.Fatalf("unclear error:\n%s", out)
+	}
+}
+
+// TestEvalCommand: `genstudio eval --json` prints one line with every
+// field the issue names, with the numbers the library (and so the Evaluate
+// tab, see app.TestEvaluateTabMatchesEval) gives for the same checkpoint,
+// seed and N; --images scores any set of images; bad input is refused.
+func TestEvalCommand(t *testing.T) {
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	m, err := models.New("vae", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ck := filepath.Join(dir, "vae.safetensors")
+	if err := training.SaveCheckpoint(ck, m, training.CheckpointInfo{Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "eval", "--checkpoint", ck, "--n", "256", "--seed", "3", "--json").Output()
+	if err != nil {
+		t.Fatalf("eval: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	last := lines[len(lines)-1]
+	var fields map[string]any
+	if err := json.Unmarshal([]byte(last), &fields); err != nil {
+		t.Fatalf("eval --json printed %q: %v", last, err)
+	}
+	for _, k := range []string{"n", "evaluator", "fid", "kid", "kid_std", "is", "is_std", "ms_ssim", "ms_ssim_real", "precision",
+		"recall", "density", "coverage", "class_coverage", "confident", "class_kl", "memorized", "seconds"} {
+		if _, ok := fields[k]; !ok {
+			t.Errorf("eval --json lacks %q", k)
+		}
+	}
+	var got training.Report
+	json.Unmarshal([]byte(last), &got)
+
+	ev, err := training.MNISTEvaluator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ev.Close()
+	train, err := project.LoadMNIST()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := training.EvaluateModel(t.Context(), m, nil, training.EvalOptions{N: 256, Seed: 3, Evaluator: ev, Train: train})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.FID != want.FID || got.IS != want.IS || got.Recall != want.Recall || got.ClassCoverage != want.ClassCoverage || got.MSSSIM != want.MSSSIM {
+		t.Errorf("eval printed FID %v IS %v recall %v classes %d MS-SSIM %v; the library gives %v %v %v %d %v",
+			got.FID, got.IS, got.Recall, got.ClassCoverage, got.MSSSIM, want.FID, want.IS, want.Recall, want.ClassCoverage, want.MSSSIM)
+	}
+
+	// --images: a folder of PNGs written from the test set.
+	test, err := project.LoadMNISTTest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	imgDir := filepath.Join(dir, "images")
+	if _, err := training.ExportGallery(imgDir, training.Pixels01(test.Pixels[:300*784]), 300, models.ImageShape{Width: 28, Height: 28, Channels: 1}); err != nil {
+		t.Fatal(err)
+	}
+	out, err = exec.Command(bin, "eval", "--images", imgDir, "--json").Output()
+	if err != nil {
+		t.Fatalf("eval --images: %v", err)
+	}
+	var img training.Report
+	if err := json.Unmarshal([]byte(strings.TrimSpace(string(out))), &img); err != nil {
+		t.Fatal(err)
+	}
+	// the folder holds grid.png too: 301 images, all of them scored
+	if img.N != 301 || img.ClassCoverage < 9 || img.IS < 5 {
+		t.Errorf("real test digits from a folder: N %d, %d classes, IS %.2f", img.N, img.ClassCoverage, img.IS)
+	}
+	for _, bad := range [][]string{{"eval"}, {"eval", "--checkpoint", filepath.Join(dir, "missing.safetensors")}, {"eval", "--checkpoint", ck, "--n", "10"}} {
+		if out, err := exec.Command(bin, bad...).CombinedOutput(); err == nil {
+			t.Errorf("%v succeeded: %s", bad, out)
+		}
 	}
 }

@@ -377,3 +377,35 @@ func (s *Studio) recordEval(path string, r *training.Report) {
 	}
 	s.compare.add(r)
 }
+
+// periodicEvaluator is the evaluator of the "Evaluate every" field: the
+// built-in MNIST one, for MNIST data only.
+func (s *Studio) periodicEvaluator(data *project.Dataset) (*training.Evaluator, error) {
+	if data == nil || data.Source != project.MNISTSource {
+		return nil, errors.New(`"Evaluate every" needs the MNIST data set: the built-in evaluator knows digits only (set it to 0 for other data)`)
+	}
+	if s.evaluator == nil {
+		ev, err := training.MNISTEvaluator()
+		if err != nil {
+			return nil, err
+		}
+		s.evaluator = ev
+	}
+	return s.evaluator, nil
+}
+
+// showPeriodicEval charts a periodic evaluation's FID over the steps and
+// adds it to the Compare view.
+func (s *Studio) showPeriodicEval(e training.EvalEvent) {
+	if e.Err != nil {
+		s.status.SetText(fmt.Sprintf("Evaluation at step %d failed: %s", e.Step, firstLine(e.Err.Error())))
+		return
+	}
+	r := e.Report
+	s.evalSteps = append(s.evalSteps, e.Step)
+	s.evalFID = append(s.evalFID, r.FID)
+	s.evalChart.SetSeries(fmt.Sprintf("FID (N = %d)", r.N), s.evalSteps, s.evalFID)
+	s.compare.add(r)
+	s.status.SetText(fmt.Sprintf("Step %d evaluated: FID %s, IS %s, %d/%d classes, recall %s (N = %d)", e.Step,
+		training.FormatNumber(r.FID), training.FormatNumber(r.IS), r.ClassCoverage, r.Classes, training.FormatNumber(r.Recall), r.N))
+}

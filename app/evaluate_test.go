@@ -117,3 +117,23 @@ func TestEvaluateRefusesWithoutModel(t *testing.T) {
 		t.Fatal("an evaluation started without a model")
 	}
 }
+
+// TestPeriodicEvaluationInWindow: "Evaluate every" charts FID over the
+// steps and fills the Compare view while training runs.
+func TestPeriodicEvaluationInWindow(t *testing.T) {
+	s := newTestStudio(t)
+	loadSmallMNIST(t, s)
+	smallForm(s, "6")
+	s.form.evalEvery.entry.SetText("3")
+	tap(s.trainBtn)
+	waitFor(t, "training to finish", func() bool { return s.model != nil && s.worker == nil && s.step == 6 })
+	var steps []int
+	var rows int
+	ui(func() { steps, rows = append([]int(nil), s.evalSteps...), len(s.compare.rows) })
+	if len(steps) != 2 || steps[0] != 3 || steps[1] != 6 || rows != 2 {
+		t.Fatalf("evaluations at steps %v, %d Compare rows; want [3 6] and 2", steps, rows)
+	}
+	if n := s.evalChart.Len(s.evalChart.SeriesNames()[0]); n != 2 {
+		t.Fatalf("evaluation chart has %d points", n)
+	}
+}

@@ -137,7 +137,7 @@ func (s *Studio) storeSettings() error {
 	}
 	v := variants[s.form.currentIndex()]
 	s.proj.Model = project.ModelRef{Family: v.Family, Arch: v.Arch, Config: json.RawMessage(set.config)}
-	s.proj.Training = project.TrainingSettings{Steps: set.steps, PreviewEvery: set.previewEvery, Seed: set.seed}
+	s.proj.Training = project.TrainingSettings{Steps: set.steps, PreviewEvery: set.previewEvery, EvalEvery: set.evalEvery, Seed: set.seed}
 	s.proj.Dataset.Preprocess = s.form.preprocess()
 	return nil
 }
@@ -198,6 +198,7 @@ func (s *Studio) applyProject() {
 		s.form.preview.entry.SetText(fmt.Sprint(t.PreviewEvery))
 	}
 	s.form.seed.entry.SetText(fmt.Sprint(t.Seed))
+	s.form.evalEvery.entry.SetText(fmt.Sprint(t.EvalEvery))
 }
 
 // latestCheckpoint is the newest checkpoint of the project's newest run.

@@ -72,6 +72,11 @@ type Studio struct {
 	chart                               *widgets.LossChart
 	tabs                                *container.AppTabs // Train, Evaluate, Compare
 	eval                                *evalPanel
+	evalChart                           *widgets.LossChart // FID of the periodic evaluations
+	chartTabs                           *container.AppTabs
+	evalSteps                           []int
+	evalFID                             []float64
+	evaluator                           *training.Evaluator // the periodic evaluations' (loaded once)
 	compare                             *comparePanel
 
 	// do and doWait run a function on the UI goroutine (fyne.Do and
@@ -171,7 +176,12 @@ func NewStudio(a fyne.App, win fyne.Window) *Studio {
 		container.NewTabItem("Samples (fixed noise)", s.grid),
 		container.NewTabItem("Reconstruction / denoising", container.NewBorder(s.auxTitle, nil, nil, nil, s.aux)))
 	previewCard := widget.NewCard("Preview", "", s.views)
-	chartCard := widget.NewCard("Losses", "", s.chart)
+	s.evalChart = widgets.NewLossChart()
+	s.evalChart.SetPlaceholder("Set \"Evaluate every\" in the form: FID over the steps appears here")
+	s.chartTabs = container.NewAppTabs(
+		container.NewTabItem("Losses", s.chart),
+		container.NewTabItem("Evaluation", s.evalChart))
+	chartCard := widget.NewCard("Training curves", "", s.chartTabs)
 	centre := container.NewHSplit(previewCard, chartCard)
 	centre.Offset = 0.5
 	left := container.NewVScroll(container.NewVBox(dataCard, modelCard))
@@ -433,12 +443,23 @@ func (s *Studio) startWorker(m models.Model, data *project.Dataset, set runSetti
 		s.model, s.step, s.seed = m, 0, set.seed
 		s.history, s.steps = map[string][]float64{}, nil
 		s.chart.Clear()
+		s.evalSteps, s.evalFID = nil, nil
+		s.evalChart.Clear()
 		s.runDir = ""
 	}
 	if s.runDir == "" {
 		s.runDir = s.newRunDir(s.model.Family(), set.steps)
 	}
-	w, err := training.NewWorker(s.model, data, runOptions(set, s.seed, s.step, s.runDir, s.form.flip.Checked))
+	opts := runOptions(set, s.seed, s.step, s.runDir, s.form.flip.Checked)
+	var err error
+	if set.evalEvery > 0 {
+		opts.Evaluator, err = s.periodicEvaluator(data)
+		opts.EvalN = min(1000, data.Len()) // all of a small data set
+	}
+	var w *training.Worker
+	if err == nil {
+		w, err = training.NewWorker(s.model, data, opts)
+	}
 	if err == nil {
 		err = os.MkdirAll(s.runDir, 0o755)
 	}
@@ -458,7 +479,7 @@ func (s *Studio) startWorker(m models.Model, data *project.Dataset, set runSetti
 // UI benchmark's headless runs use them too, so that both train alike).
 func runOptions(set runSettings, seed uint64, start int, runDir string, flip bool) training.Options {
 	return training.Options{
-		Steps: set.steps, Seed: seed, StartStep: start, PreviewEvery: set.previewEvery,
+		Steps: set.steps, Seed: seed, StartStep: start, PreviewEvery: set.previewEvery, EvalEvery: set.evalEvery,
 		CheckpointDir: filepath.Join(runDir, "checkpoints"), CheckpointEvery: 5 * time.Minute,
 		MetricsPath: filepath.Join(runDir, "metrics.jsonl"), Flip: flip,
 	}
@@ -586,6 +607,8 @@ func (s *Studio) apply(w *training.Worker, ev training.Event) {
 		s.auxTitle.SetText(e.AuxTitle)
 	case training.StateEvent:
 		s.updateControls()
+	case training.EvalEvent:
+		s.showPeriodicEval(e)
 	case training.CheckpointEvent:
 		if e.Err != nil {
 			s.showError(fmt.Errorf("checkpoint at step %d was not written: %w", e.Step, e.Err))
@@ -799,5 +822,8 @@ func (s *Studio) Close() {
 	}
 	if s.model != nil {
 		s.model.Close()
+	}
+	if s.evaluator != nil {
+		s.evaluator.Close()
 	}
 }

@@ -66,6 +66,7 @@ type ModelRef struct {
 type TrainingSettings struct {
 	Steps        int    `json:"steps"`
 	PreviewEvery int    `json:"preview_every"`
+	EvalEvery    int    `json:"eval_every,omitempty"` // a periodic evaluation every N steps (0: none)
 	Seed         uint64 `json:"seed"`
 }
 

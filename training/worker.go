@@ -34,6 +34,17 @@ type Options struct {
 	MetricsPath     string        // if set, one JSON line of losses per step is appended there
 	Flip            bool          // horizontal-flip augmentation: each batch image mirrored with probability ½
 	ProgressPeriod  time.Duration // how often progress events go out (default 100 ms)
+
+	// EvalEvery, when > 0 and Evaluator is set, scores EvalN samples (noise
+	// from EvalSeed) every EvalEvery steps against EvalTrain (default: the
+	// training data): the worker draws the samples, the metrics run beside
+	// training, and each result is an EvalEvent and a line
+	// {"step":S,"eval":{...}} of the metrics file.
+	EvalEvery int
+	EvalN     int    // default 1000
+	EvalSeed  uint64 // default 1
+	Evaluator *Evaluator
+	EvalTrain *project.Dataset
 }
 
 // State is the worker's run state.
@@ -90,6 +101,14 @@ type CheckpointEvent struct {
 	Err  error
 }
 
+// EvalEvent is a periodic evaluation's result (Err when it failed; the
+// run goes on).
+type EvalEvent struct {
+	Step   int
+	Report *Report
+	Err    error
+}
+
 // DoneEvent is the last event of a run. Err is nil for a finished or
 // stopped run, and says why otherwise (a NaN loss, a graph error).
 type DoneEvent struct {
@@ -102,6 +121,7 @@ func (PreviewEvent) isEvent()    {}
 func (StateEvent) isEvent()      {}
 func (CheckpointEvent) isEvent() {}
 func (DoneEvent) isEvent()       {}
+func (EvalEvent) isEvent()       {}
 
 // Worker trains one model on one data set in its own goroutine. The worker
 // goroutine owns the model while it runs; everything else talks to it with
@@ -119,6 +139,10 @@ type Worker struct {
 	err    error
 	step   int
 	pause  chan bool
+	// evals runs the periodic evaluations' metrics; metricsMu orders the
+	// lines they and the loop write.
+	evals     sync.WaitGroup
+	metricsMu sync.Mutex
 }
 
 // NewWorker prepares a run. The model's image shape must match the data set's.
@@ -144,6 +168,20 @@ func NewWorker(m models.Model, data *project.Dataset, opts Options) (*Worker, er
 	}
 	if opts.PreviewSeed == 0 {
 		opts.PreviewSeed = PreviewSeed(opts.Seed)
+	}
+	if opts.EvalN <= 0 {
+		opts.EvalN = 1000
+	}
+	if opts.EvalSeed == 0 {
+		opts.EvalSeed = 1
+	}
+	if opts.EvalTrain == nil {
+		opts.EvalTrain = data
+	}
+	if opts.EvalEvery > 0 && opts.Evaluator != nil {
+		if err := (EvalOptions{N: opts.EvalN, Evaluator: opts.Evaluator, Train: opts.EvalTrain}).check(s); err != nil {
+			return nil, err
+		}
 	}
 	return &Worker{
 		model: m, data: data, opts: opts,
@@ -408,6 +446,7 @@ func (w *Worker) loop(ctx context.Context) error {
 		}
 		defer metrics.Close()
 	}
+	defer w.evals.Wait() // before the metrics file closes
 	z := PreviewNoise(w.model, w.opts.PreviewSeed)
 	names := w.model.LossNames()
 	src := rand.NewPCG(0, 0)
@@ -477,11 +516,8 @@ func (w *Worker) loop(ctx context.Context) error {
 		w.step = step
 		w.mu.Unlock()
 		pending = append(pending, LossPoint{Step: step, Losses: losses})
-		if metrics != nil {
-			line, _ := json.Marshal(LossPoint{Step: step, Losses: losses})
-			if _, err := metrics.Write(append(line, '\n')); err != nil {
-				return fmt.Errorf("write metrics: %w", err)
-			}
+		if err := w.writeMetrics(metrics, LossPoint{Step: step, Losses: losses}); err != nil {
+			return err
 		}
 		now := time.Now()
 		if dt := now.Sub(rateTime).Seconds(); dt >= 0.5 {
@@ -502,6 +538,11 @@ func (w *Worker) loop(ctx context.Context) error {
 		everyN := w.opts.PreviewEvery > 0 && step%w.opts.PreviewEvery == 0 && now.Sub(lastPreview) >= previewGap-w.opts.PreviewPeriod
 		if everyN || now.Sub(lastPreview) >= previewGap || (w.opts.Steps > 0 && step == w.opts.Steps) {
 			if err := doPreview(step); err != nil {
+				return err
+			}
+		}
+		if w.opts.EvalEvery > 0 && w.opts.Evaluator != nil && step%w.opts.EvalEvery == 0 {
+			if err := w.evaluate(ctx, step, metrics); err != nil {
 				return err
 			}
 		}
@@ -531,4 +572,54 @@ func (w *Worker) paused(ctx context.Context) bool {
 			}
 		}
 	}
+}
+
+// writeMetrics appends v as one JSON line to the metrics file, if any.
+func (w *Worker) writeMetrics(f *os.File, v any) error {
+	if f == nil {
+		return nil
+	}
+	line, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	w.metricsMu.Lock()
+	defer w.metricsMu.Unlock()
+	if _, err := f.Write(append(line, '\n')); err != nil {
+		return fmt.Errorf("write metrics: %w", err)
+	}
+	return nil
+}
+
+// evaluate draws the periodic evaluation's samples (after the previous
+// evaluation has finished) and scores them on another goroutine.
+func (w *Worker) evaluate(ctx context.Context, step int, metrics *os.File) error {
+	w.evals.Wait()
+	o := w.opts
+	images, err := SampleForEval(ctx, w.model, nil, o.EvalN, o.EvalSeed, nil)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		w.emit(EvalEvent{Step: step, Err: err})
+		return nil
+	}
+	shape, name := w.model.Shape(), ModelName(w.model)
+	w.evals.Add(1)
+	go func() {
+		defer w.evals.Done()
+		r, err := EvaluateImages(ctx, images, shape, EvalOptions{N: o.EvalN, Seed: o.EvalSeed, Evaluator: o.Evaluator, Train: o.EvalTrain})
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			r.Model, r.Step, r.Source = name, step, fmt.Sprintf("training (%s, step %d)", name, step)
+			err = w.writeMetrics(metrics, struct {
+				Step int     `json:"step"`
+				Eval *Report `json:"eval"`
+			}{step, r})
+		}
+		w.emit(EvalEvent{Step: step, Report: r, Err: err})
+	}()
+	return nil
 }

@@ -396,3 +396,59 @@ func TestBatcherFlip(t *testing.T) {
 		t.Fatalf("%d mirrored, %d unchanged of 32", mirrored, same)
 	}
 }
+
+// TestPeriodicEvaluation: with EvalEvery set, the worker scores its model
+// every N steps beside training, sends each result as an EvalEvent in step
+// order before the DoneEvent, and writes it to the metrics file.
+func TestPeriodicEvaluation(t *testing.T) {
+	dir := t.TempDir()
+	ev, err := training.MNISTEvaluator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ev.Close()
+	m := smallGAN(t, 4)
+	metricsPath := filepath.Join(dir, "metrics.jsonl")
+	w, err := training.NewWorker(m, loadMNIST(t).Subset(512), training.Options{Steps: 6, Seed: 4,
+		MetricsPath: metricsPath, EvalEvery: 3, EvalN: 256, Evaluator: ev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Start(context.Background())
+	var steps []int
+	doneSeen := false
+	for e := range w.Events() {
+		switch e := e.(type) {
+		case training.EvalEvent:
+			if doneSeen {
+				t.Error("an evaluation came after the DoneEvent")
+			}
+			if e.Err != nil {
+				t.Fatal(e.Err)
+			}
+			if e.Report.N != 256 || e.Report.Step != e.Step || e.Report.Evaluator != ev.ID() {
+				t.Errorf("evaluation at step %d: %+v", e.Step, e.Report)
+			}
+			steps = append(steps, e.Step)
+		case training.DoneEvent:
+			doneSeen = true
+			if e.Err != nil {
+				t.Fatal(e.Err)
+			}
+		}
+	}
+	if !slices.Equal(steps, []int{3, 6}) {
+		t.Fatalf("evaluations at steps %v, want [3 6]", steps)
+	}
+	b, err := os.ReadFile(metricsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), `"eval":{`); n != 2 {
+		t.Errorf("metrics file has %d evaluation lines, want 2", n)
+	}
+	// Too few images for the metrics is refused before the run starts.
+	if _, err := training.NewWorker(m, loadMNIST(t).Subset(100), training.Options{Steps: 1, EvalEvery: 1, EvalN: 256, Evaluator: ev}); err == nil {
+		t.Error("a 100-image data set was accepted for evaluations of 256 samples")
+	}
+}
