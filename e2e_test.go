@@ -117,6 +117,9 @@ func TestEndToEnd(t *testing.T) {
 	if rep.Steps != 30 || rep.Images != 64 || rep.Previews < 2 {
 		t.Fatalf("self-test report %+v", rep)
 	}
+	if rep.Eval == nil || rep.Eval.N != 256 || rep.Eval.Step != 30 || len(rep.Eval.ClassHistogram) != 10 {
+		t.Fatalf("the Evaluate tab's report: %+v", rep.Eval)
+	}
 	if strings.Join(rep.States, ",") != "running,paused,running,finished" {
 		t.Fatalf("states %v", rep.States)
 	}

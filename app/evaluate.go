@@ -80,7 +80,7 @@ func (s *Studio) buildEvalPanel() *evalPanel {
 	p.bar = widget.NewProgressBar()
 	p.status = widget.NewLabel("Pick a model and press Evaluate. Each number is computed on N samples with the evaluator named under it, beside the real test set scored the same way.")
 	p.status.Wrapping = fyne.TextWrapWord
-	grid := container.NewGridWithColumns(4)
+	grid := container.NewGridWithColumns(3)
 	for _, m := range training.Metrics {
 		c := widgets.NewMetricCard(m.Title, m.Help)
 		p.cards = append(p.cards, c)
@@ -97,8 +97,10 @@ func (s *Studio) buildEvalPanel() *evalPanel {
 	top := container.NewVBox(form, opts, p.bar, p.status)
 	histCard := widget.NewCard("Classes", "share of samples by predicted class, beside the real data", p.hist)
 	pairCard := widget.NewCard("Novelty", "", container.NewBorder(p.pairsNote, nil, nil, nil, p.pairs))
-	bottom := container.NewGridWithColumns(2, histCard, pairCard)
-	p.content = container.NewBorder(top, nil, nil, nil, container.NewVScroll(container.NewVBox(grid, bottom)))
+	side := container.NewVScroll(container.NewVBox(histCard, pairCard))
+	split := container.NewHSplit(container.NewVScroll(grid), side)
+	split.Offset = 0.66
+	p.content = container.NewBorder(top, nil, nil, nil, split)
 	return p
 }
 

@@ -41,6 +41,8 @@ type SelftestReport struct {
 	Images     int      `json:"images"`
 	Checkpoint string   `json:"checkpoint"`
 	Window     string   `json:"window"`
+	// Eval is the Evaluate tab's scoring of the trained model.
+	Eval *training.Report `json:"eval,omitempty"`
 	Error      string   `json:"error,omitempty"`
 	Seconds    float64  `json:"seconds"`
 }
@@ -128,6 +130,27 @@ func (s *Studio) runSelftest(dir string, rep *SelftestReport) error {
 	s.doWait(func() { s.SaveCheckpoint(rep.Checkpoint, func(err error) { ch <- err }) })
 	if err := <-ch; err != nil {
 		return err
+	}
+	// The Evaluate tab scores the trained model (N from
+	// GENSTUDIO_SELFTEST_EVAL, default 256), as a user would.
+	n := 256
+	if v, err := strconv.Atoi(os.Getenv("GENSTUDIO_SELFTEST_EVAL")); err == nil && v > 0 {
+		n = v
+	}
+	evals := make(chan *training.Report, 1)
+	s.doWait(func() {
+		s.tabs.SelectIndex(1)
+		s.eval.n.SetSelected(strconv.Itoa(n))
+		s.Evaluate("", n, 1, func(r *training.Report, err error) { evals <- r; ch <- err })
+	})
+	if err := <-ch; err != nil {
+		return err
+	}
+	rep.Eval = <-evals
+	// GENSTUDIO_SELFTEST_HOLD keeps the window up this many seconds (for a
+	// screenshot of the whole screen).
+	if v, err := strconv.Atoi(os.Getenv("GENSTUDIO_SELFTEST_HOLD")); err == nil && v > 0 {
+		time.Sleep(time.Duration(v) * time.Second)
 	}
 	time.Sleep(300 * time.Millisecond) // let the last frame render
 	rep.Window = filepath.Join(dir, "window.png")
