@@ -278,6 +278,32 @@ func TestEvalCommand(t *testing.T) {
 	if img.N != 301 || img.ClassCoverage < 9 || img.IS < 5 {
 		t.Errorf("real test digits from a folder: N %d, %d classes, IS %.2f", img.N, img.ClassCoverage, img.IS)
 	}
+	// An evaluator for another data set: a folder with one sub-folder per
+	// class, then --evaluator and --against with it.
+	classes := filepath.Join(dir, "classes")
+	for c := 0; c < 2; c++ {
+		var px []float32
+		for i := 0; len(px) < 150*784; i++ {
+			if test.Labels[i] == c {
+				px = append(px, training.Pixels01(test.Pixels[i*784:(i+1)*784])...)
+			}
+		}
+		if _, err := training.ExportGallery(filepath.Join(classes, fmt.Sprint(c)), px, 150, models.ImageShape{Width: 28, Height: 28, Channels: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evFile := filepath.Join(dir, "ev.safetensors")
+	if out, err := exec.Command(bin, "evaluator", "train", "--data", classes, "--epochs", "2", "--batch", "16", "--out", evFile).CombinedOutput(); err != nil {
+		t.Fatalf("evaluator train --data: %v\n%s", err, out)
+	}
+	out, err = exec.Command(bin, "eval", "--images", classes, "--against", classes, "--evaluator", evFile, "--json").Output()
+	if err != nil {
+		t.Fatalf("eval with a trained evaluator: %v", err)
+	}
+	var own training.Report
+	if err := json.Unmarshal([]byte(strings.TrimSpace(string(out))), &own); err != nil || !strings.HasPrefix(own.Evaluator, "classes@") || own.Classes != 2 {
+		t.Errorf("eval with the folder's evaluator: %+v (%v)", own, err)
+	}
 	for _, bad := range [][]string{{"eval"}, {"eval", "--checkpoint", filepath.Join(dir, "missing.safetensors")}, {"eval", "--checkpoint", ck, "--n", "10"}} {
 		if out, err := exec.Command(bin, bad...).CombinedOutput(); err == nil {
 			t.Errorf("%v succeeded: %s", bad, out)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"time"
 
 	"github.com/genstudio/genstudio/models"
@@ -37,19 +38,35 @@ func evaluatorTrain(args []string) error {
 	epochs := fs.Int("epochs", def.Epochs, "passes over the training set")
 	seed := fs.Uint64("seed", def.Seed, "seed of the weights, the shuffling and the shifts")
 	batch := fs.Int("batch", def.Batch, "images a step")
+	data := fs.String("data", "mnist", "labelled images to train on: mnist, or a folder with one sub-folder per class")
+	size := fs.Int("size", 28, "image size the data set is resized to (a multiple of 4)")
+	channels := fs.Int("channels", 1, "1 (grayscale) or 3 (RGB)")
+	name := fs.String("name", "", "the evaluator's name in every number (default mnist-lenet, or the folder's name)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *out == "" {
 		return errors.New("--out is required")
 	}
-	train, err := project.LoadMNIST()
+	var train, test *project.Dataset
+	var err error
+	if *data == "mnist" {
+		if train, err = project.LoadMNIST(); err == nil {
+			test, err = project.LoadMNISTTest()
+		}
+	} else {
+		// a folder: a tenth of each class is held out for the accuracy
+		var all *project.Dataset
+		if all, err = loadData(*data, project.Preprocess{Size: *size, Channels: *channels}); err == nil {
+			train, test = holdOut(all, 10)
+			def.Name = filepath.Base(filepath.Clean(*data))
+		}
+	}
 	if err != nil {
 		return err
 	}
-	test, err := project.LoadMNISTTest()
-	if err != nil {
-		return err
+	if *name != "" {
+		def.Name = *name
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -218,4 +235,20 @@ func printJSON(r, real *training.Report) error {
 	}
 	fmt.Println(string(b))
 	return nil
+}
+
+// holdOut splits d into a training set and every k-th image as a test set.
+func holdOut(d *project.Dataset, k int) (train, test *project.Dataset) {
+	size := d.ImageSize()
+	tr, te := *d, *d
+	tr.Pixels, tr.Labels, te.Pixels, te.Labels = nil, nil, nil, nil
+	for i := 0; i < d.Len(); i++ {
+		dst := &tr
+		if i%k == k-1 {
+			dst = &te
+		}
+		dst.Pixels = append(dst.Pixels, d.Pixels[i*size:(i+1)*size]...)
+		dst.Labels = append(dst.Labels, d.Labels[i])
+	}
+	return &tr, &te
 }

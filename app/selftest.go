@@ -42,9 +42,9 @@ type SelftestReport struct {
 	Checkpoint string   `json:"checkpoint"`
 	Window     string   `json:"window"`
 	// Eval is the Evaluate tab's scoring of the trained model.
-	Eval *training.Report `json:"eval,omitempty"`
-	Error      string   `json:"error,omitempty"`
-	Seconds    float64  `json:"seconds"`
+	Eval    *training.Report `json:"eval,omitempty"`
+	Error   string           `json:"error,omitempty"`
+	Seconds float64          `json:"seconds"`
 }
 
 func (s *Studio) selftest(dir string) {
