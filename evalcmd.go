@@ -58,7 +58,7 @@ func evaluatorTrain(args []string) error {
 		// a folder: a tenth of each class is held out for the accuracy
 		var all *project.Dataset
 		if all, err = loadData(*data, project.Preprocess{Size: *size, Channels: *channels}); err == nil {
-			train, test = holdOut(all, 10)
+			train, test = training.HoldOut(all, 10)
 			def.Name = filepath.Base(filepath.Clean(*data))
 		}
 	}
@@ -235,20 +235,4 @@ func printJSON(r, real *training.Report) error {
 	}
 	fmt.Println(string(b))
 	return nil
-}
-
-// holdOut splits d into a training set and every k-th image as a test set.
-func holdOut(d *project.Dataset, k int) (train, test *project.Dataset) {
-	size := d.ImageSize()
-	tr, te := *d, *d
-	tr.Pixels, tr.Labels, te.Pixels, te.Labels = nil, nil, nil, nil
-	for i := 0; i < d.Len(); i++ {
-		dst := &tr
-		if i%k == k-1 {
-			dst = &te
-		}
-		dst.Pixels = append(dst.Pixels, d.Pixels[i*size:(i+1)*size]...)
-		dst.Labels = append(dst.Labels, d.Labels[i])
-	}
-	return &tr, &te
 }

@@ -39,6 +39,7 @@ type evalPanel struct {
 	seed      *widget.Entry
 	runBtn    *widget.Button
 	cancelBtn *widget.Button
+	trainEv   *widget.Button // trains an evaluator on a data set that is not MNIST
 	bar       *widget.ProgressBar
 	status    *widget.Label
 	cards     []*widgets.MetricCard
@@ -77,6 +78,7 @@ func (s *Studio) buildEvalPanel() *evalPanel {
 		}
 	})
 	p.cancelBtn.Disable()
+	p.trainEv = widget.NewButtonWithIcon("Train evaluator", theme.ComputerIcon(), func() { s.TrainEvaluator(nil) })
 	p.bar = widget.NewProgressBar()
 	p.status = widget.NewLabel("Pick a model and press Evaluate. Each number is computed on N samples with the evaluator named under it, beside the real test set scored the same way.")
 	p.status.Wrapping = fyne.TextWrapWord
@@ -93,7 +95,7 @@ func (s *Studio) buildEvalPanel() *evalPanel {
 	p.pairsNote = widget.NewLabel("Top row: the samples nearest to the training set; bottom row: their nearest training image.")
 	p.pairsNote.Wrapping = fyne.TextWrapWord
 	form := container.NewBorder(nil, nil, widget.NewLabel("Model"), p.pickBtn, p.source)
-	opts := container.NewHBox(widget.NewLabel("N"), p.n, widget.NewLabel("Seed"), container.NewGridWrap(fyne.NewSize(90, p.seed.MinSize().Height), p.seed), p.runBtn, p.cancelBtn)
+	opts := container.NewHBox(widget.NewLabel("N"), p.n, widget.NewLabel("Seed"), container.NewGridWrap(fyne.NewSize(90, p.seed.MinSize().Height), p.seed), p.runBtn, p.cancelBtn, widget.NewSeparator(), p.trainEv)
 	top := container.NewVBox(form, opts, p.bar, p.status)
 	histCard := widget.NewCard("Classes", "share of samples by predicted class, beside the real data", p.hist)
 	pairCard := widget.NewCard("Novelty", "", container.NewBorder(p.pairsNote, nil, nil, nil, p.pairs))
@@ -215,19 +217,25 @@ func (s *Studio) Evaluate(path string, n int, seed uint64, done func(*training.R
 // runEvaluation does Evaluate's work off the UI goroutine.
 func (s *Studio) runEvaluation(ctx context.Context, path string, model models.Model, w *training.Worker, data *project.Dataset,
 	n int, seed uint64, progress func(string, int, int)) (*training.Report, *training.Report, error) {
-	ev, err := training.MNISTEvaluator()
+	mnist := data == nil || data.Source == project.MNISTSource
+	var ev *training.Evaluator
+	var err error
+	if mnist {
+		ev, err = training.MNISTEvaluator()
+		if err == nil && data == nil {
+			data, err = project.LoadMNIST()
+		}
+	} else {
+		// another data set: its own evaluator, trained in this tab
+		ev, err = training.LoadEvaluator(s.evaluatorPath(data))
+		if errors.Is(err, os.ErrNotExist) {
+			err = fmt.Errorf("%s needs an evaluator of its own: press \"Train evaluator\" (it needs class sub-folders) — the built-in one knows MNIST digits only", data.Name)
+		}
+	}
 	if err != nil {
 		return nil, nil, err
 	}
 	defer ev.Close()
-	if data == nil || data.Source != project.MNISTSource {
-		if data != nil && path == "" {
-			return nil, nil, fmt.Errorf("the evaluator is trained on MNIST digits; %s is another data set, which needs an evaluator of its own (not yet in the studio)", data.Name)
-		}
-		if data, err = project.LoadMNIST(); err != nil {
-			return nil, nil, err
-		}
-	}
 	opts := training.EvalOptions{N: n, Seed: seed, Evaluator: ev, Train: data, Progress: progress}
 	var r *training.Report
 	var source string
@@ -267,6 +275,9 @@ func (s *Studio) runEvaluation(ctx context.Context, path string, model models.Mo
 		source = fmt.Sprintf("current model (%s, step %d)", name, step)
 	}
 	r.Source = source
+	if !mnist {
+		return r, nil, nil // no held-out real set to score beside it
+	}
 	real, err := s.referenceRow(ctx, ev, data, n, seed)
 	return r, real, err
 }
@@ -410,4 +421,97 @@ func (s *Studio) showPeriodicEval(e training.EvalEvent) {
 	s.compare.add(r)
 	s.status.SetText(fmt.Sprintf("Step %d evaluated: FID %s, IS %s, %d/%d classes, recall %s (N = %d)", e.Step,
 		training.FormatNumber(r.FID), training.FormatNumber(r.IS), r.ClassCoverage, r.Classes, training.FormatNumber(r.Recall), r.N))
+}
+
+// evaluatorPath is where the evaluator of data is cached: in the project's
+// cache folder, or beside the runs without a project, named by the data's
+// fingerprint (so it is retrained when the data change).
+func (s *Studio) evaluatorPath(data *project.Dataset) string {
+	dir := filepath.Join(filepath.Dir(s.runsFolder()), "evaluators")
+	if s.proj != nil {
+		dir = s.proj.CacheDir()
+	}
+	return filepath.Join(dir, "evaluator-"+training.DataFingerprint(data)+".safetensors")
+}
+
+// TrainEvaluator trains a classifier on the current data set (which needs
+// at least two class sub-folders; a tenth of it is held out for the
+// accuracy) off the UI goroutine, with the progress bar and Cancel, and
+// caches it for Evaluate. done, when set, gets the result on the UI
+// goroutine.
+func (s *Studio) TrainEvaluator(done func(*training.Evaluator, error)) {
+	p := s.eval
+	fail := func(err error) {
+		s.showError(err)
+		if done != nil {
+			done(nil, err)
+		}
+	}
+	switch {
+	case p.cancel != nil:
+		return
+	case s.data == nil:
+		fail(errors.New("load a data set first"))
+		return
+	case s.data.Source == project.MNISTSource:
+		fail(errors.New("MNIST has its evaluator built in"))
+		return
+	case len(s.data.Classes) < 2:
+		fail(fmt.Errorf("%s has no classes: an evaluator is a classifier and needs one sub-folder per class (at least two)", s.data.Name))
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	p.runBtn.Disable()
+	p.trainEv.Disable()
+	p.cancelBtn.Enable()
+	p.bar.SetValue(0)
+	data, path := s.data, s.evaluatorPath(s.data)
+	tr := training.DefaultEvaluatorTraining()
+	tr.Name = data.Name
+	tr.Batch = min(tr.Batch, max(1, data.Len()*9/10/4))
+	tr.Progress = func(step, steps int, loss float64) {
+		s.do(func() {
+			p.bar.SetValue(float64(step) / float64(steps))
+			p.status.SetText(fmt.Sprintf("Training the evaluator on %s: step %d/%d, loss %.4f", data.Name, step, steps, loss))
+		})
+	}
+	go func() {
+		train, test := training.HoldOut(data, 10)
+		ev, err := training.TrainEvaluator(ctx, train, test, tr)
+		if err == nil {
+			if err = os.MkdirAll(filepath.Dir(path), 0o755); err == nil {
+				err = ev.Save(path)
+			}
+		}
+		s.do(func() {
+			cancel()
+			p.cancel = nil
+			p.runBtn.Enable()
+			p.trainEv.Enable()
+			p.cancelBtn.Disable()
+			switch {
+			case errors.Is(err, context.Canceled):
+				p.status.SetText("Evaluator training cancelled.")
+			case err != nil:
+				p.status.SetText("Evaluator training failed: " + firstLine(err.Error()))
+				s.showError(err)
+			default:
+				p.bar.SetValue(1)
+				p.status.SetText(fmt.Sprintf("Evaluator %s: %.1f %% accuracy on %d held-out images, %.0f s. Evaluate now scores %s with it.",
+					ev.ID(), 100*ev.Info.Accuracy, ev.Info.TestN, ev.Info.Seconds, data.Name))
+			}
+			if done != nil {
+				done(ev, err)
+			}
+		})
+	}()
+}
+
+// runsFolder is where runs without a project go.
+func (s *Studio) runsFolder() string {
+	if s.runsDir != "" {
+		return s.runsDir
+	}
+	return runsRoot()
 }

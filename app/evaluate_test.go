@@ -5,6 +5,8 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/genstudio/genstudio/models"
@@ -135,5 +137,60 @@ func TestPeriodicEvaluationInWindow(t *testing.T) {
 	}
 	if n := s.evalChart.Len(s.evalChart.SeriesNames()[0]); n != 2 {
 		t.Fatalf("evaluation chart has %d points", n)
+	}
+}
+
+// TestEvaluatorForAFolder: a data set other than MNIST gets an evaluator
+// of its own from the Evaluate tab (trained on its class folders, cached
+// under its fingerprint), which Evaluate then uses.
+func TestEvaluatorForAFolder(t *testing.T) {
+	s := newTestStudio(t)
+	test, err := project.LoadMNISTTest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for c := 0; c < 2; c++ {
+		var px []float32
+		for i := 0; len(px) < 160*784; i++ {
+			if test.Labels[i] == c {
+				px = append(px, training.Pixels01(test.Pixels[i*784:(i+1)*784])...)
+			}
+		}
+		if _, err := training.ExportGallery(filepath.Join(dir, strconv.Itoa(c)), px, 160, models.ImageShape{Width: 28, Height: 28, Channels: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := project.LoadSource(t.Context(), dir, project.Preprocess{Size: 28, Channels: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck := savedVAE(t)
+	errs := make(chan error, 1)
+	ui(func() {
+		s.setData(d)
+		s.Evaluate(ck, 256, 1, func(_ *training.Report, err error) { errs <- err })
+	})
+	if err := <-errs; err == nil || !strings.Contains(err.Error(), "Train evaluator") {
+		t.Fatalf("evaluating without an evaluator for the folder: %v", err)
+	}
+	if s.eval.trainEv.Disabled() {
+		t.Fatal("Train evaluator is disabled for a folder with classes")
+	}
+	var ev *training.Evaluator
+	ui(func() { s.TrainEvaluator(func(e *training.Evaluator, err error) { ev = e; errs <- err }) })
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	if ev.Classes() != 2 || ev.Info.TestN != 32 {
+		t.Fatalf("evaluator of %d classes tested on %d images", ev.Classes(), ev.Info.TestN)
+	}
+	var r *training.Report
+	ui(func() { s.Evaluate(ck, 256, 1, func(rep *training.Report, err error) { r = rep; errs <- err }) })
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	if r.Evaluator != ev.ID() || s.eval.real != nil {
+		t.Fatalf("scored with %s (want %s), reference row %v", r.Evaluator, ev.ID(), s.eval.real)
 	}
 }

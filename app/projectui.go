@@ -216,11 +216,7 @@ func (s *Studio) latestCheckpoint() string {
 // or ~/GenStudio/runs/<id> without one.
 func (s *Studio) newRunDir(family string, steps int) string {
 	if s.proj == nil {
-		root := s.runsDir
-		if root == "" {
-			root = runsRoot()
-		}
-		return filepath.Join(root, time.Now().Format("20060102-150405"))
+		return filepath.Join(s.runsFolder(), time.Now().Format("20060102-150405"))
 	}
 	id := s.proj.NewRunID()
 	s.proj.Runs = append(s.proj.Runs, project.RunRef{ID: id, Created: time.Now().UTC(), Family: family, Steps: steps})

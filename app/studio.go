@@ -343,6 +343,13 @@ func (s *Studio) setData(d *project.Dataset) {
 }
 
 func (s *Studio) updateControls() {
+	if p := s.eval; p != nil && p.cancel == nil {
+		if d := s.data; d != nil && d.Source != project.MNISTSource && len(d.Classes) >= 2 {
+			p.trainEv.Enable()
+		} else {
+			p.trainEv.Disable()
+		}
+	}
 	running := s.worker != nil
 	paused := running && s.worker.State() == training.Paused
 	set := func(b *widget.Button, on bool) {

@@ -500,3 +500,32 @@ func gradStep(vm G.VM, weights G.Nodes, loss *G.Value, opt *models.Adam) (float6
 	}
 	return l, opt.Update(grads)
 }
+
+// HoldOut splits d into a training set and every k-th image as a test set
+// (the accuracy of an evaluator trained on a user's folder).
+func HoldOut(d *project.Dataset, k int) (train, test *project.Dataset) {
+	size := d.ImageSize()
+	tr, te := *d, *d
+	tr.Pixels, tr.Labels, te.Pixels, te.Labels = nil, nil, nil, nil
+	for i := 0; i < d.Len(); i++ {
+		dst := &tr
+		if i%k == k-1 {
+			dst = &te
+		}
+		dst.Pixels = append(dst.Pixels, d.Pixels[i*size:(i+1)*size]...)
+		dst.Labels = append(dst.Labels, d.Labels[i])
+	}
+	return &tr, &te
+}
+
+// DataFingerprint names a data set's contents (pixels, labels, classes and
+// shape): an evaluator cached under it is retrained when the data change.
+func DataFingerprint(d *project.Dataset) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%dx%dx%d %q\n", d.Width, d.Height, d.C(), d.Classes)
+	h.Write(d.Pixels)
+	for _, l := range d.Labels {
+		fmt.Fprintf(h, "%d,", l)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
