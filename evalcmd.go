@@ -38,7 +38,7 @@ func evaluatorTrain(args []string) error {
 	epochs := fs.Int("epochs", def.Epochs, "passes over the training set")
 	seed := fs.Uint64("seed", def.Seed, "seed of the weights, the shuffling and the shifts")
 	batch := fs.Int("batch", def.Batch, "images a step")
-	data := fs.String("data", "mnist", "labelled images to train on: mnist, or a folder with one sub-folder per class")
+	data := fs.String("data", "mnist", "images to train on: mnist, or a folder (one sub-folder per class makes a classifier, none an autoencoder)")
 	size := fs.Int("size", 28, "image size the data set is resized to (a multiple of 4)")
 	channels := fs.Int("channels", 1, "1 (grayscale) or 3 (RGB)")
 	name := fs.String("name", "", "the evaluator's name in every number (default mnist-lenet, or the folder's name)")
@@ -83,8 +83,8 @@ func evaluatorTrain(args []string) error {
 	if err := e.Save(*out); err != nil {
 		return err
 	}
-	fmt.Printf("wrote %s (%s): test accuracy %.2f%% on %d images, %d steps in %.0f s\n",
-		*out, e.ID(), 100*e.Info.Accuracy, e.Info.TestN, e.Info.Steps, e.Info.Seconds)
+	fmt.Printf("wrote %s (%s): test accuracy %.2f%% (reconstruction MSE %.4f for an autoencoder) on %d images, %d steps in %.0f s\n",
+		*out, e.ID(), 100*e.Info.Accuracy, e.Info.TestMSE, e.Info.TestN, e.Info.Steps, e.Info.Seconds)
 	return nil
 }
 
@@ -100,8 +100,12 @@ func evaluatorInfo(args []string) error {
 		return err
 	}
 	i := e.Info
-	fmt.Printf("%s: %dx%dx%d images, %d classes; seed %d, %d epochs of batch %d (%d steps) in %.0f s; test accuracy %.2f%% on %d images\n",
-		e.ID(), i.Width, i.Height, i.Channels, len(i.Classes), i.Seed, i.Epochs, i.Batch, i.Steps, i.Seconds, 100*i.Accuracy, i.TestN)
+	quality := fmt.Sprintf("%d classes; test accuracy %.2f%%", len(i.Classes), 100*i.Accuracy)
+	if e.Classes() == 0 {
+		quality = fmt.Sprintf("an autoencoder; test reconstruction MSE %.4f", i.TestMSE)
+	}
+	fmt.Printf("%s: %dx%dx%d images; seed %d, %d epochs of batch %d (%d steps) in %.0f s; %s on %d images\n",
+		e.ID(), i.Width, i.Height, i.Channels, i.Seed, i.Epochs, i.Batch, i.Steps, i.Seconds, quality, i.TestN)
 	return nil
 }
 

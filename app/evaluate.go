@@ -229,7 +229,7 @@ func (s *Studio) runEvaluation(ctx context.Context, path string, model models.Mo
 		// another data set: its own evaluator, trained in this tab
 		ev, err = training.LoadEvaluator(s.evaluatorPath(data))
 		if errors.Is(err, os.ErrNotExist) {
-			err = fmt.Errorf("%s needs an evaluator of its own: press \"Train evaluator\" (it needs class sub-folders) — the built-in one knows MNIST digits only", data.Name)
+			err = fmt.Errorf("%s needs an evaluator of its own: press \"Train evaluator\" (a classifier of its class sub-folders, or an autoencoder when it has none) — the built-in one knows MNIST digits only", data.Name)
 		}
 	}
 	if err != nil {
@@ -434,9 +434,10 @@ func (s *Studio) evaluatorPath(data *project.Dataset) string {
 	return filepath.Join(dir, "evaluator-"+training.DataFingerprint(data)+".safetensors")
 }
 
-// TrainEvaluator trains a classifier on the current data set (which needs
-// at least two class sub-folders; a tenth of it is held out for the
-// accuracy) off the UI goroutine, with the progress bar and Cancel, and
+// TrainEvaluator trains an evaluator on the current data set — a
+// classifier when it has at least two class sub-folders, an autoencoder
+// otherwise; a tenth of it is held out for the accuracy or the
+// reconstruction error — off the UI goroutine, with the progress bar and Cancel, and
 // caches it for Evaluate. done, when set, gets the result on the UI
 // goroutine.
 func (s *Studio) TrainEvaluator(done func(*training.Evaluator, error)) {
@@ -455,9 +456,6 @@ func (s *Studio) TrainEvaluator(done func(*training.Evaluator, error)) {
 		return
 	case s.data.Source == project.MNISTSource:
 		fail(errors.New("MNIST has its evaluator built in"))
-		return
-	case len(s.data.Classes) < 2:
-		fail(fmt.Errorf("%s has no classes: an evaluator is a classifier and needs one sub-folder per class (at least two)", s.data.Name))
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -498,8 +496,12 @@ func (s *Studio) TrainEvaluator(done func(*training.Evaluator, error)) {
 				s.showError(err)
 			default:
 				p.bar.SetValue(1)
-				p.status.SetText(fmt.Sprintf("Evaluator %s: %.1f %% accuracy on %d held-out images, %.0f s. Evaluate now scores %s with it.",
-					ev.ID(), 100*ev.Info.Accuracy, ev.Info.TestN, ev.Info.Seconds, data.Name))
+				quality := fmt.Sprintf("%.1f %% accuracy", 100*ev.Info.Accuracy)
+				if ev.Classes() == 0 {
+					quality = fmt.Sprintf("an autoencoder (no classes), reconstruction MSE %.4f", ev.Info.TestMSE)
+				}
+				p.status.SetText(fmt.Sprintf("Evaluator %s: %s on %d held-out images, %.0f s. Evaluate now scores %s with it.",
+					ev.ID(), quality, ev.Info.TestN, ev.Info.Seconds, data.Name))
 			}
 			if done != nil {
 				done(ev, err)

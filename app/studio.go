@@ -344,7 +344,7 @@ func (s *Studio) setData(d *project.Dataset) {
 
 func (s *Studio) updateControls() {
 	if p := s.eval; p != nil && p.cancel == nil {
-		if d := s.data; d != nil && d.Source != project.MNISTSource && len(d.Classes) >= 2 {
+		if d := s.data; d != nil && d.Source != project.MNISTSource {
 			p.trainEv.Enable()
 		} else {
 			p.trainEv.Disable()

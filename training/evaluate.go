@@ -20,7 +20,7 @@ import (
 // (see package metrics).
 const (
 	KIDSubsets     = 100  // torch-fidelity's kid_subsets
-	KIDSubsetSize  = 1000 // torch-fidelity's kid_subset_size, clipped to N
+	KIDSubsetSize  = 1000 // torch-fidelity's kid_subset_size, clipped to N/2 (so that subsets differ and the ± means something)
 	ISSplits       = 10
 	PRNeighbours   = 3 // Kynkäänniemi et al.
 	DCNeighbours   = 5 // Naeem et al.
@@ -248,15 +248,17 @@ func EvaluateImages(ctx context.Context, images []float32, shape models.ImageSha
 	if err := next(); err != nil {
 		return nil, err
 	}
-	if r.KID, r.KIDStd, err = metrics.KID(rf, ff, d, KIDSubsets, min(KIDSubsetSize, n), rand.New(rand.NewPCG(opts.Seed, 1))); err != nil {
+	if r.KID, r.KIDStd, err = metrics.KID(rf, ff, d, KIDSubsets, min(KIDSubsetSize, n/2), rand.New(rand.NewPCG(opts.Seed, 1))); err != nil {
 		return nil, err
 	}
 	if err := next(); err != nil {
 		return nil, err
 	}
 	k := ev.Classes()
-	if r.IS, r.ISStd, err = metrics.InceptionScore(fp, k, ISSplits); err != nil {
-		return nil, err
+	if k > 0 { // an autoencoder has no classes
+		if r.IS, r.ISStd, err = metrics.InceptionScore(fp, k, ISSplits); err != nil {
+			return nil, err
+		}
 	}
 	pr, err := metrics.ComputePRDC(rf, ff, d, PRNeighbours, DCNeighbours)
 	if err != nil {
@@ -277,16 +279,18 @@ func EvaluateImages(ctx context.Context, images []float32, shape models.ImageSha
 	if err := next(); err != nil {
 		return nil, err
 	}
-	realStats, err := metrics.Classes(rp, k, nil, ConfidentProb, ClassMinShare)
-	if err != nil {
-		return nil, err
+	if k > 0 {
+		realStats, err := metrics.Classes(rp, k, nil, ConfidentProb, ClassMinShare)
+		if err != nil {
+			return nil, err
+		}
+		st, err := metrics.Classes(fp, k, realStats.Histogram, ConfidentProb, ClassMinShare)
+		if err != nil {
+			return nil, err
+		}
+		r.ClassCoverage, r.Confident, r.ClassKL = st.Coverage, st.Confident, st.KL
+		r.ClassHistogram, r.RealHistogram = st.Histogram, realStats.Histogram
 	}
-	st, err := metrics.Classes(fp, k, realStats.Histogram, ConfidentProb, ClassMinShare)
-	if err != nil {
-		return nil, err
-	}
-	r.ClassCoverage, r.Confident, r.ClassKL = st.Coverage, st.Confident, st.KL
-	r.ClassHistogram, r.RealHistogram = st.Histogram, realStats.Histogram
 	if err := next(); err != nil {
 		return nil, err
 	}

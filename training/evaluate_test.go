@@ -218,3 +218,39 @@ func BenchmarkEvaluate10k(b *testing.B) {
 		}
 	}
 }
+
+// TestAutoencoderEvaluator: a data set without classes gets an
+// autoencoder, whose code gives the features; the class numbers are left
+// out of its reports (shown as "—").
+func TestAutoencoderEvaluator(t *testing.T) {
+	train, err := project.LoadMNIST()
+	if err != nil {
+		t.Fatal(err)
+	}
+	small := *train
+	small.Pixels, small.Labels, small.Classes = train.Pixels[:1024*784], make([]int, 1024), nil
+	for i := range small.Labels {
+		small.Labels[i] = -1
+	}
+	tr, te := training.HoldOut(&small, 8)
+	ev, err := training.TrainEvaluator(t.Context(), tr, te, training.EvaluatorTraining{Name: "ae", Epochs: 2, Batch: 32, LR: 2e-3, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ev.Close()
+	t.Logf("%s: reconstruction MSE %.4f on %d images", ev.ID(), ev.Info.TestMSE, ev.Info.TestN)
+	if ev.Classes() != 0 || ev.Info.Kind != training.KindAutoencoder || !(ev.Info.TestMSE > 0 && ev.Info.TestMSE < 0.08) {
+		t.Fatalf("autoencoder: %d classes, kind %q, MSE %v", ev.Classes(), ev.Info.Kind, ev.Info.TestMSE)
+	}
+	r, err := training.EvaluateImages(t.Context(), training.Pixels01(tr.Pixels[:256*784]), models.ImageShape{Width: 28, Height: 28, Channels: 1},
+		training.EvalOptions{N: 256, Seed: 1, Evaluator: ev, Train: tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Classes != 0 || r.ClassHistogram != nil || !(r.FID > 0) || !math.IsNaN(training.Metrics[2].Value(r)) {
+		t.Errorf("autoencoder report: classes %d, histogram %v, FID %v, IS shown as %v", r.Classes, r.ClassHistogram, r.FID, training.Metrics[2].Value(r))
+	}
+	if _, err := json.Marshal(r); err != nil {
+		t.Errorf("the report does not encode: %v", err)
+	}
+}

@@ -45,7 +45,9 @@ var evaluatorFiles embed.FS
 // EvaluatorInfo describes how an evaluator was made; it travels in the
 // evaluator file's metadata.
 type EvaluatorInfo struct {
-	Name     string   `json:"name"`
+	Name string `json:"name"`
+	// Kind is KindClassifier (the default) or KindAutoencoder.
+	Kind     string   `json:"kind,omitempty"`
 	Width    int      `json:"width"`
 	Height   int      `json:"height"`
 	Channels int      `json:"channels"`
@@ -57,9 +59,18 @@ type EvaluatorInfo struct {
 	// Accuracy is the share of the held-out test set classified correctly
 	// when the evaluator was made (0 when there was none).
 	Accuracy float64 `json:"accuracy"`
+	// TestMSE is an autoencoder's mean squared reconstruction error per
+	// pixel on the held-out images.
+	TestMSE  float64 `json:"test_mse,omitempty"`
 	TestN    int     `json:"test_n"`
 	Seconds  float64 `json:"seconds"`
 }
+
+// The kinds of evaluator.
+const (
+	KindClassifier  = "classifier"
+	KindAutoencoder = "autoencoder"
+)
 
 // Evaluator is the network whose features and class probabilities the
 // metrics are computed on: a LeNet-style classifier of W×H×C images into
@@ -70,13 +81,20 @@ type EvaluatorInfo struct {
 //	f = ReLU(fc1(flatten(h)))  → 128 features (FID, KID, PR, DC)
 //	logits = fc2(f)            → K classes (IS, class coverage)
 //
-// Strided convolutions stand in for LeNet's pooling. Its digest (a hash of
+// Strided convolutions stand in for LeNet's pooling. For a data set
+// without classes it is a convolutional autoencoder instead (KindAutoencoder):
+// the same encoder up to f (its code, without the ReLU), and a decoder
+// fc → 64×S/4×S/4, then twice ReLU, upsample ×2 and a 3×3 convolution
+// (64 → 32 → C), a sigmoid and the mean squared error; it gives features
+// and no class probabilities (no IS, no class statistics). Its digest (a hash of
 // its weights) names it beside its Name, so that numbers from different
 // weights are never compared unknowingly.
 type Evaluator struct {
 	Info               EvaluatorInfo
 	conv1, conv2       *nn.Conv2d
 	fc1, fc2           *nn.Linear
+	dfc                *nn.Linear  // autoencoder's decoder
+	dconv1, dconv2     *nn.Conv2d
 	digest             string
 	mu                 sync.Mutex
 	fwd                *evalGraph
@@ -97,7 +115,11 @@ func NewEvaluator(info EvaluatorInfo) (*Evaluator, error) {
 	if info.Width < 4 || info.Height < 4 || info.Width%4 != 0 || info.Height%4 != 0 || (info.Channels != 1 && info.Channels != 3) {
 		return nil, fmt.Errorf("evaluator: image shape %dx%dx%d is not supported (sides a multiple of 4, 1 or 3 channels)", info.Width, info.Height, info.Channels)
 	}
-	if len(info.Classes) < 2 {
+	ae := info.Kind == KindAutoencoder
+	if info.Kind != "" && info.Kind != KindClassifier && !ae {
+		return nil, fmt.Errorf("evaluator: unknown kind %q", info.Kind)
+	}
+	if !ae && len(info.Classes) < 2 {
 		return nil, fmt.Errorf("evaluator: %d classes; a classifier needs at least 2", len(info.Classes))
 	}
 	rng := rand.New(rand.NewPCG(info.Seed, 0x1e7e7))
@@ -107,20 +129,39 @@ func NewEvaluator(info EvaluatorInfo) (*Evaluator, error) {
 	e.conv1 = nn.NewConv2d("conv1", info.Channels, 32, 5, 2, 2, true, dt, rng)
 	e.conv2 = nn.NewConv2d("conv2", 32, 64, 5, 2, 2, true, dt, rng)
 	e.fc1 = nn.NewLinear("fc1", flat, FeatureDim, true, dt, rng)
-	e.fc2 = nn.NewLinear("fc2", FeatureDim, len(info.Classes), true, dt, rng)
+	if ae {
+		e.dfc = nn.NewLinear("decoder.fc", FeatureDim, flat, true, dt, rng)
+		e.dconv1 = nn.NewConv2d("decoder.conv1", 64, 32, 3, 1, 1, true, dt, rng)
+		e.dconv2 = nn.NewConv2d("decoder.conv2", 32, info.Channels, 3, 1, 1, true, dt, rng)
+	} else {
+		e.fc2 = nn.NewLinear("fc2", FeatureDim, len(info.Classes), true, dt, rng)
+	}
 	e.updateDigest()
 	return e, nil
 }
 
 // Params lists the evaluator's weights with their state_dict names.
-func (e *Evaluator) Params() []nn.Param { return nn.ParamsOf(e.conv1, e.conv2, e.fc1, e.fc2) }
+func (e *Evaluator) Params() []nn.Param {
+	if e.autoencoder() {
+		return nn.ParamsOf(e.conv1, e.conv2, e.fc1, e.dfc, e.dconv1, e.dconv2)
+	}
+	return nn.ParamsOf(e.conv1, e.conv2, e.fc1, e.fc2)
+}
+
+func (e *Evaluator) autoencoder() bool { return e.Info.Kind == KindAutoencoder }
 
 // ID is how the evaluator is named beside every number: its Name and the
 // first 8 hex digits of its weights' SHA-256, e.g. "mnist-lenet@1a2b3c4d".
 func (e *Evaluator) ID() string { return e.Info.Name + "@" + e.digest }
 
-// Classes is the number of classes the evaluator tells apart.
-func (e *Evaluator) Classes() int { return len(e.Info.Classes) }
+// Classes is the number of classes the evaluator tells apart (0 for an
+// autoencoder).
+func (e *Evaluator) Classes() int {
+	if e.autoencoder() {
+		return 0
+	}
+	return len(e.Info.Classes)
+}
 
 // Size is the number of values of one input image (W×H×C).
 func (e *Evaluator) Size() int { return e.Info.Width * e.Info.Height * e.Info.Channels }
@@ -155,18 +196,43 @@ func (e *Evaluator) forward(g *nn.Graph, x *G.Node) (feat, logits *G.Node, err e
 	if h, err = G.Reshape(h, tensor.Shape{s[0], s[1] * s[2] * s[3]}); err != nil {
 		return nil, nil, fmt.Errorf("flatten: %w", err)
 	}
-	if feat, err = e.fc1.Forward(g, h); err == nil {
-		feat, err = nn.ReLU(feat)
+	if feat, err = e.fc1.Forward(g, h); err != nil || e.autoencoder() {
+		return feat, nil, err
 	}
-	if err == nil {
+	if feat, err = nn.ReLU(feat); err == nil {
 		logits, err = e.fc2.Forward(g, feat)
 	}
 	return feat, logits, err
 }
 
+// decode builds the autoencoder's reconstruction of its code (sigmoid
+// outputs, NCHW).
+func (e *Evaluator) decode(g *nn.Graph, code *G.Node) (*G.Node, error) {
+	b := code.Shape()[0]
+	h, err := e.dfc.Forward(g, code)
+	if err != nil {
+		return nil, err
+	}
+	if h, err = G.Reshape(h, tensor.Shape{b, 64, e.Info.Height / 4, e.Info.Width / 4}); err != nil {
+		return nil, err
+	}
+	for _, c := range []*nn.Conv2d{e.dconv1, e.dconv2} {
+		if h, err = nn.ReLU(h); err == nil {
+			h, err = nn.Upsample2x(h)
+		}
+		if err == nil {
+			h, err = c.Forward(g, h)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return nn.Sigmoid(h)
+}
+
 // Embed runs the evaluator on images (values in [0, 1], Size() each, NCHW)
 // and returns their features (FeatureDim a row) and class probabilities
-// (Classes() a row). progress, when set, is called after each chunk with
+// (Classes() a row; nil for an autoencoder). progress, when set, is called after each chunk with
 // the images done so far; ctx cancels between chunks. It is safe for
 // concurrent use.
 func (e *Evaluator) Embed(ctx context.Context, images []float32, progress func(done, total int)) (feat, probs []float32, err error) {
@@ -183,7 +249,9 @@ func (e *Evaluator) Embed(ctx context.Context, images []float32, progress func(d
 		}
 	}
 	feat = make([]float32, n*FeatureDim)
-	probs = make([]float32, n*k)
+	if k > 0 {
+		probs = make([]float32, n*k)
+	}
 	x := e.fwd.x.Data().([]float32)
 	for lo := 0; lo < n; lo += evalChunk {
 		if err := ctx.Err(); err != nil {
@@ -198,7 +266,9 @@ func (e *Evaluator) Embed(ctx context.Context, images []float32, progress func(d
 		}
 		f := e.fwd.feat.Data().([]float32)
 		copy(feat[lo*FeatureDim:hi*FeatureDim], f)
-		nn.Softmax(probs[lo*k:hi*k], e.fwd.logit.Data().([]float32)[:(hi-lo)*k], k)
+		if k > 0 {
+			nn.Softmax(probs[lo*k:hi*k], e.fwd.logit.Data().([]float32)[:(hi-lo)*k], k)
+		}
 		if progress != nil {
 			progress(hi, n)
 		}
@@ -214,7 +284,9 @@ func (e *Evaluator) buildForward() (*evalGraph, error) {
 		return nil, err
 	}
 	G.Read(feat, &f.feat)
-	G.Read(logits, &f.logit)
+	if logits != nil {
+		G.Read(logits, &f.logit)
+	}
 	f.vm = G.NewTapeMachine(g.ExprGraph)
 	return f, nil
 }
@@ -333,6 +405,7 @@ func MNISTEvaluator() (*Evaluator, error) {
 // EvaluatorTraining configures TrainEvaluator.
 type EvaluatorTraining struct {
 	Name   string
+	Kind   string  // KindClassifier or KindAutoencoder; "" picks by the data's classes
 	Epochs int     // passes over the training set
 	Batch  int     // images a step
 	LR     float64 // Adam's learning rate, halved after each epoch past the first
@@ -350,42 +423,49 @@ func DefaultEvaluatorTraining() EvaluatorTraining {
 	return EvaluatorTraining{Name: MNISTEvaluatorName, Epochs: 6, Batch: 128, LR: 1e-3, Seed: 1, Shift: 2}
 }
 
-// TrainEvaluator trains a classifier on the labelled images of train
-// (every label ≥ 0) and, when test is not nil, records its accuracy on
-// test. It is deterministic for a given recipe and data.
+// TrainEvaluator trains an evaluator on train: a classifier of its
+// labelled images when it has at least two classes, otherwise (or with
+// tr.Kind KindAutoencoder) an autoencoder of all its images. When test is
+// not nil it records the classifier's accuracy or the autoencoder's
+// reconstruction error on it. It is deterministic for a given recipe and
+// data.
 func TrainEvaluator(ctx context.Context, train, test *project.Dataset, tr EvaluatorTraining) (*Evaluator, error) {
-	if len(train.Classes) < 2 {
-		return nil, errors.New("train evaluator: the data set needs at least 2 classes (class sub-folders)")
+	kind := tr.Kind
+	if kind == "" {
+		kind = KindClassifier
+		if len(train.Classes) < 2 {
+			kind = KindAutoencoder
+		}
 	}
+	ae := kind == KindAutoencoder
 	var idx []int
 	for i, l := range train.Labels {
-		if l >= 0 && l < len(train.Classes) {
+		if ae || (l >= 0 && l < len(train.Classes)) {
 			idx = append(idx, i)
 		}
 	}
+	if !ae && len(train.Classes) < 2 {
+		return nil, errors.New("train evaluator: a classifier needs at least 2 classes (class sub-folders)")
+	}
 	if len(idx) < tr.Batch || tr.Batch < 1 || tr.Epochs < 1 || !(tr.LR > 0) {
-		return nil, fmt.Errorf("train evaluator: %d labelled images, batch %d, %d epochs, lr %g cannot train", len(idx), tr.Batch, tr.Epochs, tr.LR)
+		return nil, fmt.Errorf("train evaluator: %d usable images, batch %d, %d epochs, lr %g cannot train", len(idx), tr.Batch, tr.Epochs, tr.LR)
 	}
 	start := time.Now()
-	e, err := NewEvaluator(EvaluatorInfo{Name: tr.Name, Width: train.Width, Height: train.Height, Channels: train.C(),
-		Classes: train.Classes, Seed: tr.Seed, Epochs: tr.Epochs, Batch: tr.Batch})
+	info := EvaluatorInfo{Name: tr.Name, Kind: kind, Width: train.Width, Height: train.Height, Channels: train.C(),
+		Seed: tr.Seed, Epochs: tr.Epochs, Batch: tr.Batch}
+	if !ae {
+		info.Classes = train.Classes
+	}
+	e, err := NewEvaluator(info)
 	if err != nil {
 		return nil, err
 	}
 	b, k, size := tr.Batch, len(train.Classes), train.ImageSize()
 	g := nn.NewGraph(true)
 	xT := tensor.New(tensor.WithShape(b, train.C(), train.Height, train.Width), tensor.Of(tensor.Float32))
-	tT := tensor.New(tensor.WithShape(b, k), tensor.Of(tensor.Float32))
+	tT := tensor.New(tensor.WithShape(b, max(k, 1)), tensor.Of(tensor.Float32))
 	weights := g.Nodes(e.Params())
-	_, logits, err := e.forward(g, g.Input("x", xT))
-	if err != nil {
-		return nil, fmt.Errorf("train evaluator: %w", err)
-	}
-	ce, err := nn.CrossEntropy(logits, g.Input("t", tT))
-	if err != nil {
-		return nil, fmt.Errorf("train evaluator: %w", err)
-	}
-	cost, err := G.Mean(ce)
+	cost, err := e.trainingLoss(g, g.Input("x", xT), tT)
 	if err != nil {
 		return nil, fmt.Errorf("train evaluator: %w", err)
 	}
@@ -419,7 +499,9 @@ func TrainEvaluator(ctx context.Context, train, test *project.Dataset, tr Evalua
 					dx, dy = rng.IntN(2*tr.Shift+1)-tr.Shift, rng.IntN(2*tr.Shift+1)-tr.Shift
 				}
 				shiftImage(x[i*size:(i+1)*size], train.Pixels[j*size:(j+1)*size], train.Width, train.Height, dx, dy)
-				t[i*k+train.Labels[j]] = 1
+				if !ae {
+					t[i*k+train.Labels[j]] = 1
+				}
 			}
 			l, err := gradStep(vm, weights, &loss, opt)
 			if err != nil {
@@ -436,14 +518,71 @@ func TrainEvaluator(ctx context.Context, train, test *project.Dataset, tr Evalua
 	}
 	e.Info.Steps = steps
 	e.updateDigest()
-	if test != nil {
-		if e.Info.Accuracy, err = e.Accuracy(ctx, test); err != nil {
+	if test != nil && test.Len() > 0 {
+		if ae {
+			e.Info.TestMSE, err = e.reconstructionError(ctx, test)
+		} else {
+			e.Info.Accuracy, err = e.Accuracy(ctx, test)
+		}
+		if err != nil {
 			return nil, err
 		}
 		e.Info.TestN = test.Len()
+		if ae {
+			e.Info.TestN = min(test.Len(), evalChunk)
+		}
 	}
-	e.Info.Seconds = time.Now().Sub(start).Seconds()
+	e.Info.Seconds = time.Since(start).Seconds()
 	return e, nil
+}
+
+// trainingLoss is the mean cross-entropy of the logits with the one-hot
+// targets t, or an autoencoder's mean squared reconstruction error.
+func (e *Evaluator) trainingLoss(g *nn.Graph, x *G.Node, t *tensor.Dense) (*G.Node, error) {
+	feat, logits, err := e.forward(g, x)
+	if err != nil {
+		return nil, err
+	}
+	if !e.autoencoder() {
+		ce, err := nn.CrossEntropy(logits, g.Input("t", t))
+		if err != nil {
+			return nil, err
+		}
+		return G.Mean(ce)
+	}
+	y, err := e.decode(g, feat)
+	if err != nil {
+		return nil, err
+	}
+	d, err := G.Sub(y, x)
+	if err == nil {
+		d, err = G.Square(d)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return G.Mean(d)
+}
+
+// reconstructionError is an autoencoder's mean squared error per pixel on
+// d's images.
+func (e *Evaluator) reconstructionError(ctx context.Context, d *project.Dataset) (float64, error) {
+	g := nn.NewGraph(false)
+	n := min(d.Len(), evalChunk)
+	xT := tensor.New(tensor.WithShape(n, d.C(), d.Height, d.Width), tensor.WithBacking(Pixels01(d.Pixels[:n*d.ImageSize()])))
+	x := g.Input("x", xT)
+	loss, err := e.trainingLoss(g, x, nil)
+	if err != nil {
+		return 0, err
+	}
+	var v G.Value
+	G.Read(loss, &v)
+	vm := G.NewTapeMachine(g.ExprGraph)
+	defer vm.Close()
+	if err := vm.RunAll(); err != nil {
+		return 0, err
+	}
+	return float64(v.Data().(float32)), ctx.Err()
 }
 
 // shiftImage writes src (w×h planes, uint8) moved by (dx, dy) pixels into

@@ -29,7 +29,7 @@ var Metrics = []MetricInfo{
 	{Key: "kid", Title: "KID", Lower: true, Help: "kernel (MMD²) distance of features, unbiased; lower is better, 0 = real",
 		Value: func(r *Report) float64 { return r.KID }, Std: func(r *Report) float64 { return r.KIDStd }},
 	{Key: "is", Title: "Inception Score", Help: "confident and varied class predictions; higher is better, at most the classes",
-		Value: func(r *Report) float64 { return r.IS }, Std: func(r *Report) float64 { return r.ISStd }},
+		Value: classed(func(r *Report) float64 { return r.IS }), Std: classed(func(r *Report) float64 { return r.ISStd })},
 	{Key: "precision", Title: "Precision", Help: "share of samples that look like real images (k = 3); higher is better",
 		Value: func(r *Report) float64 { return r.Precision }},
 	{Key: "recall", Title: "Recall", Help: "share of real images the samples reach (k = 3); higher is more diverse",
@@ -41,15 +41,26 @@ var Metrics = []MetricInfo{
 	{Key: "ms_ssim", Title: "MS-SSIM", Lower: true, Help: "mean similarity of sample pairs; lower is more diverse, compare with real",
 		Value: func(r *Report) float64 { return r.MSSSIM }},
 	{Key: "class_coverage", Title: "Class coverage", Help: "classes with ≥ 0.5 % of the samples among confident ones; higher is better",
-		Value: func(r *Report) float64 { return float64(r.ClassCoverage) }},
+		Value: classed(func(r *Report) float64 { return float64(r.ClassCoverage) })},
 	{Key: "confident", Title: "Confident", Help: "share of samples the evaluator classifies with p > 0.9; higher is clearer",
-		Value: func(r *Report) float64 { return r.Confident }},
+		Value: classed(func(r *Report) float64 { return r.Confident })},
 	{Key: "class_kl", Title: "Class KL", Lower: true, Help: "KL of the predicted class histogram to the real one; lower is better",
-		Value: func(r *Report) float64 { return r.ClassKL }},
+		Value: classed(func(r *Report) float64 { return r.ClassKL })},
 	{Key: "memorized", Title: "Memorized", Lower: true, Help: "share of samples that are near-copies of a training image (RMS < 0.05)",
 		Value: func(r *Report) float64 { return r.Memorized }},
 	{Key: "novelty_median_rms", Title: "Novelty", Help: "median RMS pixel distance of a sample to its nearest training image",
 		Value: func(r *Report) float64 { return r.NoveltyMedian }},
+}
+
+// classed reads a number that needs class probabilities: NaN ("—") for
+// a report of an evaluator without classes (an autoencoder).
+func classed(f func(*Report) float64) func(*Report) float64 {
+	return func(r *Report) float64 {
+		if r.Classes == 0 {
+			return math.NaN()
+		}
+		return f(r)
+	}
 }
 
 // reference is the real-data figure shown beside a sample's: MS-SSIM's own
