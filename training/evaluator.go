@@ -61,9 +61,9 @@ type EvaluatorInfo struct {
 	Accuracy float64 `json:"accuracy"`
 	// TestMSE is an autoencoder's mean squared reconstruction error per
 	// pixel on the held-out images.
-	TestMSE  float64 `json:"test_mse,omitempty"`
-	TestN    int     `json:"test_n"`
-	Seconds  float64 `json:"seconds"`
+	TestMSE float64 `json:"test_mse,omitempty"`
+	TestN   int     `json:"test_n"`
+	Seconds float64 `json:"seconds"`
 }
 
 // The kinds of evaluator.
@@ -93,7 +93,7 @@ type Evaluator struct {
 	Info               EvaluatorInfo
 	conv1, conv2       *nn.Conv2d
 	fc1, fc2           *nn.Linear
-	dfc                *nn.Linear  // autoencoder's decoder
+	dfc                *nn.Linear // autoencoder's decoder
 	dconv1, dconv2     *nn.Conv2d
 	digest             string
 	mu                 sync.Mutex
