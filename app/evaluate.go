@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -206,6 +207,9 @@ func (s *Studio) Evaluate(path string, n int, seed uint64, done func(*training.R
 				p.bar.SetValue(1)
 				s.showReport(r, real)
 				s.recordEval(path, r)
+				if real != nil && !slices.Contains(s.compare.rows, real) {
+					s.compare.add(real) // the real-data row, once per evaluator, N and seed
+				}
 			}
 			if done != nil {
 				done(r, err)

@@ -90,7 +90,7 @@ func TestEvaluateTabMatchesEval(t *testing.T) {
 	if err != nil || len(recorded) != 1 || recorded[0].FID != got.FID {
 		t.Fatalf("run folder records %d evaluations (%v)", len(recorded), err)
 	}
-	if len(s.compare.rows) != 1 {
+	if len(s.compare.rows) != 2 { // the evaluation and the real test set
 		t.Fatalf("Compare view has %d rows", len(s.compare.rows))
 	}
 
@@ -105,7 +105,7 @@ func TestEvaluateTabMatchesEval(t *testing.T) {
 		t.Fatal(err)
 	}
 	recs, err := csv.NewReader(&buf).ReadAll()
-	if err != nil || len(recs) != 3 || recs[0][6] != "fid" {
+	if err != nil || len(recs) != 4 || recs[0][6] != "fid" {
 		t.Fatalf("CSV: %d records, header %v (%v)", len(recs), recs[0], err)
 	}
 }

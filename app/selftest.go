@@ -149,6 +149,10 @@ func (s *Studio) runSelftest(dir string, rep *SelftestReport) error {
 	rep.Eval = <-evals
 	// GENSTUDIO_SELFTEST_HOLD keeps the window up this many seconds (for a
 	// screenshot of the whole screen).
+	// GENSTUDIO_SELFTEST_TAB picks the tab shown then (0 Train, 1 Evaluate, 2 Compare).
+	if v, err := strconv.Atoi(os.Getenv("GENSTUDIO_SELFTEST_TAB")); err == nil && v >= 0 && v < len(s.tabs.Items) {
+		s.doWait(func() { s.tabs.SelectIndex(v) })
+	}
 	if v, err := strconv.Atoi(os.Getenv("GENSTUDIO_SELFTEST_HOLD")); err == nil && v > 0 {
 		time.Sleep(time.Duration(v) * time.Second)
 	}
