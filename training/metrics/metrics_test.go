@@ -593,3 +593,32 @@ func TestValidation(t *testing.T) {
 		})
 	}
 }
+
+// TestModeCoverage: hand-placed samples on a 4-mode mixture.
+func TestModeCoverage(t *testing.T) {
+	centres := []float32{0, 0, 1, 0, 0, 1, 1, 1}
+	for _, c := range []struct {
+		name    string
+		samples []float32
+		modes   int
+		hq      float64
+	}{
+		{"all modes", []float32{0, 0, 1, 0.02, 0.01, 1, 1, 1}, 4, 1},
+		{"collapsed", []float32{0, 0, 0.01, 0, 0, 0.02, 0.02, 0.02}, 1, 1},
+		// 0.031 is just beyond 3σ = 0.03 of (0, 0): low quality, nothing captured
+		{"beyond 3σ", []float32{0.031, 0, 0.5, 0.5, 1, 1, 1, 1}, 1, 0.5},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			st, err := metrics.ModeCoverage(c.samples, centres, 0.01)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Modes != c.modes || math.Abs(st.HighQuality-c.hq) > 1e-12 {
+				t.Errorf("got %d modes, %.3f high quality; want %d, %.3f", st.Modes, st.HighQuality, c.modes, c.hq)
+			}
+		})
+	}
+	if _, err := metrics.ModeCoverage([]float32{1}, centres, 0.01); err == nil {
+		t.Error("an odd number of sample values was accepted")
+	}
+}
