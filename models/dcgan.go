@@ -38,6 +38,10 @@ type DCGANConfig struct {
 	DFeatures int     `json:"d_features"`
 	LR        float64 `json:"lr"`
 	Beta1     float64 `json:"beta1"`
+	// DLR is the discriminator's learning rate (0: LR; TTUR when they differ).
+	DLR float64 `json:"d_lr"`
+	// Loss is the GAN loss: GANLossNS (the seed's), GANLossHinge or GANLossLS.
+	Loss string `json:"loss"`
 	Beta2     float64 `json:"beta2"`
 	Batch     int     `json:"batch"`
 	Slope     float64 `json:"leaky_slope"`
@@ -51,7 +55,7 @@ func DefaultDCGANConfig() DCGANConfig {
 	return DCGANConfig{
 		Arch: "conv", Latent: 100, Width: 28, Height: 28, Channels: 1,
 		GFeatures: 64, DFeatures: 64,
-		LR: 2e-4, Beta1: 0.5, Beta2: 0.999, Batch: 64, Slope: 0.2, Seed: 1,
+		LR: 2e-4, Beta1: 0.5, Beta2: 0.999, Batch: 64, Slope: 0.2, Seed: 1, Loss: GANLossNS,
 	}
 }
 
@@ -130,7 +134,7 @@ func newDCGAN(cfg DCGANConfig, dt tensor.Dtype, strict bool) (*DCGAN, error) {
 	m.gen = newDCGenerator(cfg, dt, rng)
 	m.disc = newDCDiscriminator(cfg, dt, rng)
 	m.optG = NewAdam(nn.Tensors(nn.Weights(m.gen.Params())), cfg.LR, cfg.Beta1, cfg.Beta2)
-	m.optD = NewAdam(nn.Tensors(m.disc.Params()), cfg.LR, cfg.Beta1, cfg.Beta2)
+	m.optD = NewAdam(nn.Tensors(m.disc.Params()), dLR(cfg.LR, cfg.DLR), cfg.Beta1, cfg.Beta2)
 	var err error
 	if m.dstep, err = m.buildDStep(); err != nil {
 		m.Close()
@@ -405,7 +409,7 @@ func (m *DCGAN) buildDStep() (*dcDStepGraph, error) {
 	if err != nil {
 		return nil, err
 	}
-	cost, err := discriminatorLoss(lr, lf)
+	cost, err := ganDLoss(m.cfg.Loss, lr, lf)
 	if err != nil {
 		return nil, err
 	}
@@ -448,7 +452,7 @@ func (m *DCGAN) buildFakeGrad() (*dcFakeGradGraph, error) {
 	if err != nil {
 		return nil, err
 	}
-	cost, err := bceWithLogits(logits, true)
+	cost, err := ganGLoss(m.cfg.Loss, logits)
 	if err != nil {
 		return nil, err
 	}

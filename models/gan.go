@@ -23,6 +23,10 @@ type GANConfig struct {
 	Channels int     `json:"channels"`
 	LR       float64 `json:"lr"`
 	Beta1    float64 `json:"beta1"`
+	// DLR is the discriminator's learning rate (0: LR; TTUR when they differ).
+	DLR float64 `json:"d_lr"`
+	// Loss is the GAN loss: GANLossNS (the seed's), GANLossHinge or GANLossLS.
+	Loss string `json:"loss"`
 	Beta2    float64 `json:"beta2"`
 	Batch    int     `json:"batch"`
 	DropoutP float64 `json:"dropout"`
@@ -36,7 +40,7 @@ func DefaultGANConfig() GANConfig {
 	return GANConfig{
 		Latent: 100, GHidden: []int{256, 512, 1024}, DHidden: []int{1024, 512, 256},
 		Width: 28, Height: 28, Channels: 1,
-		LR: 2e-4, Beta1: 0.5, Beta2: 0.999, Batch: 64, DropoutP: 0.3, Slope: 0.2, Seed: 1,
+		LR: 2e-4, Beta1: 0.5, Beta2: 0.999, Batch: 64, DropoutP: 0.3, Slope: 0.2, Seed: 1, Loss: GANLossNS,
 	}
 }
 
@@ -98,7 +102,7 @@ func newGAN(cfg GANConfig, dt tensor.Dtype) (*GAN, error) {
 		g.Disc.Layers = append(g.Disc.Layers, NewLinear(fmt.Sprintf("discriminator.%d", 3*i), sizes[i], sizes[i+1], dt, rng))
 	}
 	g.optG = NewAdam(nn.Tensors(g.Gen.Params()), cfg.LR, cfg.Beta1, cfg.Beta2)
-	g.optD = NewAdam(nn.Tensors(g.Disc.Params()), cfg.LR, cfg.Beta1, cfg.Beta2)
+	g.optD = NewAdam(nn.Tensors(g.Disc.Params()), dLR(cfg.LR, cfg.DLR), cfg.Beta1, cfg.Beta2)
 	var err error
 	if g.dstep, err = g.buildDStep(); err != nil {
 		return nil, fmt.Errorf("build discriminator step: %w", err)
@@ -251,7 +255,7 @@ func (g *GAN) buildDStep() (*dStepGraph, error) {
 		return nil, err
 	}
 	s.mReal, s.mFak = mr, mf
-	cost, err := discriminatorLoss(lr, lf)
+	cost, err := ganDLoss(g.cfg.Loss, lr, lf)
 	if err != nil {
 		return nil, err
 	}
@@ -287,7 +291,7 @@ func (g *GAN) buildGStep() (*gStepGraph, error) {
 		return nil, err
 	}
 	s.masks = masks
-	cost, err := bceWithLogits(logits, true)
+	cost, err := ganGLoss(g.cfg.Loss, logits)
 	if err != nil {
 		return nil, err
 	}

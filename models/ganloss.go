@@ -1,0 +1,119 @@
+package models
+
+import (
+	"fmt"
+
+	G "gorgonia.org/gorgonia"
+)
+
+// The GAN losses (the "loss" setting of both GANs).
+const (
+	// GANLossNS is the non-saturating loss of the seed (Goodfellow et al.):
+	// D minimises BCE(D(x), 1) + BCE(D(G(z)), 0), G minimises BCE(D(G(z)), 1).
+	GANLossNS = "ns"
+	// GANLossHinge is the hinge loss (Lim & Ye; Miyato et al.): D minimises
+	// mean(max(0, 1 − D(x))) + mean(max(0, 1 + D(G(z)))), G minimises −mean(D(G(z))).
+	GANLossHinge = "hinge"
+	// GANLossLS is the least-squares loss (Mao et al., LSGAN, a = 0, b = c = 1):
+	// D minimises ½mean((D(x) − 1)²) + ½mean(D(G(z))²), G ½mean((D(G(z)) − 1)²).
+	GANLossLS = "lsgan"
+)
+
+// fieldGANLoss and fieldDLR are the settings both GANs share.
+var (
+	fieldGANLoss = Field{Key: "loss", Label: "GAN loss", Help: "ns = the seed's non-saturating; hinge; lsgan = least squares",
+		Flag: "gan-loss", Kind: KindChoice, Choices: []string{GANLossNS, GANLossHinge, GANLossLS}}
+	fieldDLR = Field{Key: "d_lr", Label: "D learning rate", Help: "0 = the learning rate; TTUR: D faster than G, e.g. 4e-4 with 1e-4",
+		Flag: "d-lr", Kind: KindFloat, Lo: 0, Hi: 1, OpenHi: true}
+)
+
+// dLR is the discriminator's learning rate: d_lr, or lr when it is 0.
+func dLR(lr, dlr float64) float64 {
+	if dlr > 0 {
+		return dlr
+	}
+	return lr
+}
+
+// ganDLoss is the discriminator's loss of kind from its logits on the real
+// batch (lr) and the fake batch (lf).
+func ganDLoss(kind string, lr, lf *G.Node) (*G.Node, error) {
+	switch kind {
+	case GANLossNS, "":
+		return discriminatorLoss(lr, lf)
+	case GANLossHinge:
+		one := oneLike(lr)
+		a, err := G.Sub(one, lr)
+		if err == nil {
+			a, err = G.Rectify(a)
+		}
+		if err == nil {
+			a, err = G.Mean(a)
+		}
+		if err != nil {
+			return nil, err
+		}
+		b, err := G.Add(one, lf)
+		if err == nil {
+			b, err = G.Rectify(b)
+		}
+		if err == nil {
+			b, err = G.Mean(b)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return G.Add(a, b)
+	case GANLossLS:
+		a, err := halfMeanSquare(lr, true)
+		if err != nil {
+			return nil, err
+		}
+		b, err := halfMeanSquare(lf, false)
+		if err != nil {
+			return nil, err
+		}
+		return G.Add(a, b)
+	}
+	return nil, fmt.Errorf("unknown GAN loss %q", kind)
+}
+
+// ganGLoss is the generator's loss of kind from D's logits on the fakes.
+func ganGLoss(kind string, lf *G.Node) (*G.Node, error) {
+	switch kind {
+	case GANLossNS, "":
+		return bceWithLogits(lf, true)
+	case GANLossHinge:
+		m, err := G.Mean(lf)
+		if err != nil {
+			return nil, err
+		}
+		return G.Neg(m)
+	case GANLossLS:
+		return halfMeanSquare(lf, true)
+	}
+	return nil, fmt.Errorf("unknown GAN loss %q", kind)
+}
+
+// halfMeanSquare is ½mean((x − 1)²) when toOne, else ½mean(x²).
+func halfMeanSquare(x *G.Node, toOne bool) (*G.Node, error) {
+	d := x
+	var err error
+	if toOne {
+		if d, err = G.Sub(x, oneLike(x)); err != nil {
+			return nil, err
+		}
+	}
+	sq, err := G.Square(d)
+	if err != nil {
+		return nil, err
+	}
+	m, err := G.Mean(sq)
+	if err != nil {
+		return nil, err
+	}
+	return G.Mul(m, halfLike(x))
+}
+
+func oneLike(x *G.Node) *G.Node  { return vaeConst(x.Dtype(), 1) }
+func halfLike(x *G.Node) *G.Node { return vaeConst(x.Dtype(), 0.5) }
