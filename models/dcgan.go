@@ -41,11 +41,11 @@ type DCGANConfig struct {
 	// DLR is the discriminator's learning rate (0: LR; TTUR when they differ).
 	DLR float64 `json:"d_lr"`
 	// Loss is the GAN loss: GANLossNS (the seed's), GANLossHinge or GANLossLS.
-	Loss string `json:"loss"`
-	Beta2     float64 `json:"beta2"`
-	Batch     int     `json:"batch"`
-	Slope     float64 `json:"leaky_slope"`
-	Seed      uint64  `json:"seed"`
+	Loss  string  `json:"loss"`
+	Beta2 float64 `json:"beta2"`
+	Batch int     `json:"batch"`
+	Slope float64 `json:"leaky_slope"`
+	Seed  uint64  `json:"seed"`
 }
 
 // DefaultDCGANConfig is a DCGAN for 28×28 grayscale images: latent 100,

@@ -26,7 +26,7 @@ type GANConfig struct {
 	// DLR is the discriminator's learning rate (0: LR; TTUR when they differ).
 	DLR float64 `json:"d_lr"`
 	// Loss is the GAN loss: GANLossNS (the seed's), GANLossHinge or GANLossLS.
-	Loss string `json:"loss"`
+	Loss     string  `json:"loss"`
 	Beta2    float64 `json:"beta2"`
 	Batch    int     `json:"batch"`
 	DropoutP float64 `json:"dropout"`
