@@ -43,6 +43,7 @@ var commands = map[string]func([]string) error{
 	"bench":     cmdBench,
 	"evaluator": cmdEvaluator,
 	"eval":      cmdEval,
+	"study":     cmdStudy,
 }
 
 func usage() {
@@ -56,6 +57,8 @@ Usage:
   genstudio eval   --images PATH [--against PATH] [--n N] [--json]
                             score a model's samples or any images: FID, KID, IS, MS-SSIM,
                             precision/recall, density/coverage, class coverage, novelty
+  genstudio study  --family gan --arch mlp|conv --techniques plain,hinge,lsgan,ttur --steps N --seeds 3 [--n 2000] [--json]
+                            train each technique with the same seeds and steps and score them
   genstudio evaluator train --out FILE   remake the built-in MNIST evaluator
   genstudio evaluator info [FILE]        how an evaluator was made
   genstudio bench  [--steps N] [--reps N] [--models LIST] [--json] [--torch=false]
