@@ -26,6 +26,9 @@ var studyTechniques = map[string]map[string]any{
 	// TTUR's common setting (Heusel et al.; the anchors note): lr_D 4e-4,
 	// lr_G 1e-4, Adam(0, 0.9).
 	"ttur": {"lr": 1e-4, "d_lr": 4e-4, "beta1": 0.0, "beta2": 0.9},
+	// PacGAN (Lin et al.): D judges 2 or 4 samples at once.
+	"pacgan2": {"pack": 2},
+	"pacgan4": {"pack": 4},
 }
 
 // studyConfig is the JSON config of family/arch with the techniques'
@@ -42,7 +45,7 @@ func studyConfig(family, arch, technique string, seed uint64) ([]byte, error) {
 	for _, t := range strings.Split(technique, "+") {
 		set, ok := studyTechniques[t]
 		if !ok {
-			return nil, fmt.Errorf("unknown technique %q (known: plain, hinge, lsgan, ttur; combine with +)", t)
+			return nil, fmt.Errorf("unknown technique %q (known: plain, hinge, lsgan, ttur, pacgan2, pacgan4; combine with +)", t)
 		}
 		for k, v := range set {
 			if _, has := cfg[k]; !has {
@@ -79,7 +82,7 @@ func cmdStudy(args []string) error {
 	fs := flag.NewFlagSet("study", flag.ContinueOnError)
 	family := fs.String("family", "gan", "model family")
 	arch := fs.String("arch", "mlp", "architecture: mlp or conv")
-	techniques := fs.String("techniques", "plain", "comma-separated techniques: plain, hinge, lsgan, ttur; a+b combines")
+	techniques := fs.String("techniques", "plain", "comma-separated techniques: plain, hinge, lsgan, ttur, pacgan2, pacgan4; a+b combines")
 	steps := fs.Int("steps", 3000, "training steps of each run")
 	seeds := fs.Int("seeds", 3, "runs per technique, seeds 1..N (weights, batches, sample noise)")
 	n := fs.Int("n", 2000, "samples each evaluation scores")

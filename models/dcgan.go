@@ -41,7 +41,9 @@ type DCGANConfig struct {
 	// DLR is the discriminator's learning rate (0: LR; TTUR when they differ).
 	DLR float64 `json:"d_lr"`
 	// Loss is the GAN loss: GANLossNS (the seed's), GANLossHinge or GANLossLS.
-	Loss  string  `json:"loss"`
+	Loss string `json:"loss"`
+	// Pack is PacGAN\'s packing: D judges Pack samples at once (1 = off).
+	Pack  int     `json:"pack"`
 	Beta2 float64 `json:"beta2"`
 	Batch int     `json:"batch"`
 	Slope float64 `json:"leaky_slope"`
@@ -55,7 +57,7 @@ func DefaultDCGANConfig() DCGANConfig {
 	return DCGANConfig{
 		Arch: "conv", Latent: 100, Width: 28, Height: 28, Channels: 1,
 		GFeatures: 64, DFeatures: 64,
-		LR: 2e-4, Beta1: 0.5, Beta2: 0.999, Batch: 64, Slope: 0.2, Seed: 1, Loss: GANLossNS,
+		LR: 2e-4, Beta1: 0.5, Beta2: 0.999, Batch: 64, Slope: 0.2, Seed: 1, Loss: GANLossNS, Pack: 1,
 	}
 }
 
@@ -93,6 +95,9 @@ func (c DCGANConfig) validate(strict bool) error {
 	// refuse sizes that would need gigabytes.
 	if n := max(c.Batch*c.GFeatures*side*side, c.Batch*c.DFeatures*side*side/4); n > dcMaxActivation {
 		return fmt.Errorf("batch %d with %d/%d feature maps needs too much memory; lower the batch or the feature maps", c.Batch, c.GFeatures, c.DFeatures)
+	}
+	if err := checkPack(c.Batch, c.Pack); err != nil {
+		return err
 	}
 	return validateOptim(c.LR, c.Beta1, c.Beta2, c.Batch)
 }
@@ -277,6 +282,7 @@ func (gn *dcGenerator) forward(g *nn.Graph, z *G.Node) (*G.Node, error) {
 // dcDiscriminator is the DCGAN discriminator (see DCGANConfig).
 type dcDiscriminator struct {
 	Slope        float64
+	Pack         int // PacGAN packing: images a D input stacks along channels
 	Conv1, Conv2 *nn.Conv2d
 	FC           *nn.Linear
 }
@@ -284,8 +290,8 @@ type dcDiscriminator struct {
 func newDCDiscriminator(cfg DCGANConfig, dt tensor.Dtype, rng *rand.Rand) *dcDiscriminator {
 	f, s4 := cfg.DFeatures, cfg.Width/4
 	return &dcDiscriminator{
-		Slope: cfg.Slope,
-		Conv1: nn.NewConv2d("discriminator.conv1", cfg.Channels, f, 4, 2, 1, true, dt, rng),
+		Slope: cfg.Slope, Pack: max(1, cfg.Pack),
+		Conv1: nn.NewConv2d("discriminator.conv1", cfg.Channels*max(1, cfg.Pack), f, 4, 2, 1, true, dt, rng),
 		Conv2: nn.NewConv2d("discriminator.conv2", f, 2*f, 4, 2, 1, true, dt, rng),
 		FC:    nn.NewLinear("discriminator.fc", 2*f*s4*s4, 1, true, dt, rng),
 	}
@@ -296,6 +302,10 @@ func (d *dcDiscriminator) Params() []NamedTensor { return nn.ParamsOf(d.Conv1, d
 
 // forward builds D on x (batch, C, S, S) and returns the logits (batch×1).
 func (d *dcDiscriminator) forward(g *nn.Graph, x *G.Node) (*G.Node, error) {
+	x, err := packRows(x, d.Pack)
+	if err != nil {
+		return nil, fmt.Errorf("discriminator: %w", err)
+	}
 	h, err := d.Conv1.Forward(g, x)
 	if err == nil {
 		h, err = nn.LeakyReLU(h, d.Slope, nil)

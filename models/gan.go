@@ -26,7 +26,9 @@ type GANConfig struct {
 	// DLR is the discriminator's learning rate (0: LR; TTUR when they differ).
 	DLR float64 `json:"d_lr"`
 	// Loss is the GAN loss: GANLossNS (the seed's), GANLossHinge or GANLossLS.
-	Loss     string  `json:"loss"`
+	Loss string `json:"loss"`
+	// Pack is PacGAN\'s packing: D judges Pack samples at once (1 = off).
+	Pack     int     `json:"pack"`
 	Beta2    float64 `json:"beta2"`
 	Batch    int     `json:"batch"`
 	DropoutP float64 `json:"dropout"`
@@ -40,7 +42,7 @@ func DefaultGANConfig() GANConfig {
 	return GANConfig{
 		Latent: 100, GHidden: []int{256, 512, 1024}, DHidden: []int{1024, 512, 256},
 		Width: 28, Height: 28, Channels: 1,
-		LR: 2e-4, Beta1: 0.5, Beta2: 0.999, Batch: 64, DropoutP: 0.3, Slope: 0.2, Seed: 1, Loss: GANLossNS,
+		LR: 2e-4, Beta1: 0.5, Beta2: 0.999, Batch: 64, DropoutP: 0.3, Slope: 0.2, Seed: 1, Loss: GANLossNS, Pack: 1,
 	}
 }
 
@@ -55,6 +57,9 @@ func (c GANConfig) Validate() error {
 		return fmt.Errorf("image shape %dx%dx%d is not supported", c.Width, c.Height, c.Channels)
 	case !(c.DropoutP >= 0 && c.DropoutP < 1):
 		return fmt.Errorf("dropout must be in [0, 1), got %g", c.DropoutP)
+	}
+	if err := checkPack(c.Batch, c.Pack); err != nil {
+		return err
 	}
 	return validateOptim(c.LR, c.Beta1, c.Beta2, c.Batch)
 }
@@ -97,7 +102,7 @@ func newGAN(cfg GANConfig, dt tensor.Dtype) (*GAN, error) {
 	}
 	// D's Sequential is Linear, LeakyReLU, Dropout per hidden layer: indices 0, 3, 6, ...
 	g.Disc = &MLP{Hidden: ActLeakyReLU, Output: ActNone, Slope: cfg.Slope, DropoutP: cfg.DropoutP}
-	sizes = append(append([]int{shape.Size()}, cfg.DHidden...), 1)
+	sizes = append(append([]int{shape.Size() * max(1, cfg.Pack)}, cfg.DHidden...), 1)
 	for i := 0; i+1 < len(sizes); i++ {
 		g.Disc.Layers = append(g.Disc.Layers, NewLinear(fmt.Sprintf("discriminator.%d", 3*i), sizes[i], sizes[i+1], dt, rng))
 	}
@@ -246,11 +251,19 @@ func (g *GAN) buildDStep() (*dStepGraph, error) {
 	s.weights = dn.all()
 	xr := G.NewMatrix(eg, g.dt, G.WithShape(b, n), G.WithValue(s.real), G.WithName("x_real"))
 	xf := G.NewMatrix(eg, g.dt, G.WithShape(b, n), G.WithValue(s.fake), G.WithName("x_fake"))
-	lr, mr, err := g.Disc.forward(eg, dn, xr, b, true)
+	pb := b / max(1, g.cfg.Pack)
+	xr, err := packRows(xr, g.cfg.Pack)
 	if err != nil {
 		return nil, err
 	}
-	lf, mf, err := g.Disc.forward(eg, dn, xf, b, true)
+	if xf, err = packRows(xf, g.cfg.Pack); err != nil {
+		return nil, err
+	}
+	lr, mr, err := g.Disc.forward(eg, dn, xr, pb, true)
+	if err != nil {
+		return nil, err
+	}
+	lf, mf, err := g.Disc.forward(eg, dn, xf, pb, true)
 	if err != nil {
 		return nil, err
 	}
@@ -286,7 +299,10 @@ func (g *GAN) buildGStep() (*gStepGraph, error) {
 	if err != nil {
 		return nil, err
 	}
-	logits, masks, err := g.Disc.forward(eg, g.Disc.nodes(eg), fake, b, true)
+	if fake, err = packRows(fake, g.cfg.Pack); err != nil {
+		return nil, err
+	}
+	logits, masks, err := g.Disc.forward(eg, g.Disc.nodes(eg), fake, b/max(1, g.cfg.Pack), true)
 	if err != nil {
 		return nil, err
 	}

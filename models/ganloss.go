@@ -23,9 +23,32 @@ const (
 var (
 	fieldGANLoss = Field{Key: "loss", Label: "GAN loss", Help: "ns = the seed's non-saturating; hinge; lsgan = least squares",
 		Flag: "gan-loss", Kind: KindChoice, Choices: []string{GANLossNS, GANLossHinge, GANLossLS}}
+	fieldPack = Field{Key: "pack", Label: "PacGAN packing", Help: "D judges this many samples at once (1 = off); the batch must be a multiple",
+		Flag: "pack", Kind: KindInt, Lo: 1, Hi: 8}
 	fieldDLR = Field{Key: "d_lr", Label: "D learning rate", Help: "0 = the learning rate; TTUR: D faster than G, e.g. 4e-4 with 1e-4",
 		Flag: "d-lr", Kind: KindFloat, Lo: 0, Hi: 1, OpenHi: true}
 )
+
+// checkPack refuses a batch that does not split into packs.
+func checkPack(batch, pack int) error {
+	if pack > 1 && batch%pack != 0 {
+		return fmt.Errorf("the batch (%d) must be a multiple of the PacGAN packing (%d)", batch, pack)
+	}
+	return nil
+}
+
+// packRows reshapes x, b rows of n values (any trailing shape), to b/pack
+// rows of pack×n: PacGAN's packing, D's input for pack samples at once
+// (NCHW images become b/pack images of pack×C channels).
+func packRows(x *G.Node, pack int) (*G.Node, error) {
+	if pack <= 1 {
+		return x, nil
+	}
+	s := x.Shape().Clone()
+	s[0] /= pack
+	s[1] *= pack
+	return G.Reshape(x, s)
+}
 
 // dLR is the discriminator's learning rate: d_lr, or lr when it is 0.
 func dLR(lr, dlr float64) float64 {

@@ -83,14 +83,15 @@ func TestGANLosses(t *testing.T) {
 	}
 }
 
-// TestGANLossesTrain: both GANs train a few steps with each loss and a
-// separate discriminator learning rate, with finite losses.
+// TestGANLossesTrain: both GANs train a few steps with each loss, a
+// separate discriminator learning rate and PacGAN packing of 2, with finite
+// losses, and a packed discriminator takes two images an input.
 func TestGANLossesTrain(t *testing.T) {
 	for _, fam := range []string{"mlp", "conv"} {
 		for _, loss := range []string{GANLossHinge, GANLossLS} {
-			cfg := `{"loss":"` + loss + `","d_lr":4e-4,"lr":1e-4,"batch":8,"latent":8,"g_hidden":[32],"d_hidden":[32]}`
+			cfg := `{"loss":"` + loss + `","d_lr":4e-4,"lr":1e-4,"batch":8,"latent":8,"g_hidden":[32],"d_hidden":[32],"pack":2}`
 			if fam == "conv" {
-				cfg = `{"arch":"conv","loss":"` + loss + `","d_lr":4e-4,"lr":1e-4,"batch":8,"latent":8,"g_features":8,"d_features":8}`
+				cfg = `{"arch":"conv","loss":"` + loss + `","d_lr":4e-4,"lr":1e-4,"batch":8,"latent":8,"g_features":8,"d_features":8,"pack":2}`
 			}
 			m, err := New("gan", []byte(cfg))
 			if err != nil {
@@ -106,7 +107,28 @@ func TestGANLossesTrain(t *testing.T) {
 					t.Fatalf("%s %s step %d: %v %v", fam, loss, s, l, err)
 				}
 			}
+			seen := 0
+			for _, p := range m.State() {
+				switch p.Name {
+				case "discriminator.0.weight": // stored transposed: in × out
+					seen++
+					if p.T.Shape()[0] != 2*784 {
+						t.Errorf("packed MLP D's first layer is %v", p.T.Shape())
+					}
+				case "discriminator.conv1.weight":
+					seen++
+					if p.T.Shape()[1] != 2 {
+						t.Errorf("packed DCGAN D's first conv is %v", p.T.Shape())
+					}
+				}
+			}
+			if seen != 1 {
+				t.Errorf("%s: the first layer of D was not found in the state", fam)
+			}
 			m.Close()
 		}
+	}
+	if _, err := New("gan", []byte(`{"batch":10,"pack":4}`)); err == nil {
+		t.Error("a batch of 10 in packs of 4 was accepted")
 	}
 }
