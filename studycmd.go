@@ -17,20 +17,6 @@ import (
 	"github.com/genstudio/genstudio/training"
 )
 
-// studyTechniques are the settings each named technique of `genstudio
-// study` lays over the variant's defaults; "a+b" combines them.
-var studyTechniques = map[string]map[string]any{
-	"plain": {},
-	"hinge": {"loss": models.GANLossHinge},
-	"lsgan": {"loss": models.GANLossLS},
-	// TTUR's common setting (Heusel et al.; the anchors note): lr_D 4e-4,
-	// lr_G 1e-4, Adam(0, 0.9).
-	"ttur": {"lr": 1e-4, "d_lr": 4e-4, "beta1": 0.0, "beta2": 0.9},
-	// PacGAN (Lin et al.): D judges 2 or 4 samples at once.
-	"pacgan2": {"pack": 2},
-	"pacgan4": {"pack": 4},
-}
-
 // studyConfig is the JSON config of family/arch with the techniques'
 // settings applied.
 func studyConfig(family, arch, technique string, seed uint64) ([]byte, error) {
@@ -42,17 +28,8 @@ func studyConfig(family, arch, technique string, seed uint64) ([]byte, error) {
 	if err := json.Unmarshal(base, &cfg); err != nil {
 		return nil, err
 	}
-	for _, t := range strings.Split(technique, "+") {
-		set, ok := studyTechniques[t]
-		if !ok {
-			return nil, fmt.Errorf("unknown technique %q (known: plain, hinge, lsgan, ttur, pacgan2, pacgan4; combine with +)", t)
-		}
-		for k, v := range set {
-			if _, has := cfg[k]; !has {
-				return nil, fmt.Errorf("technique %s does not apply to %s/%s (it has no %q setting)", t, family, arch, k)
-			}
-			cfg[k] = v
-		}
+	if err := models.ApplyTechniques(cfg, technique); err != nil {
+		return nil, fmt.Errorf("%s/%s: %w", family, arch, err)
 	}
 	cfg["seed"] = seed
 	return json.Marshal(cfg)

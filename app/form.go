@@ -128,6 +128,14 @@ type modelForm struct {
 	common  *widget.Form
 	content fyne.CanvasObject
 
+	// preset is the recipe menu (models.Presets); extra holds the chosen
+	// preset's settings that no field shows (such as Adam's beta2), laid
+	// into the config until the model is changed by hand.
+	preset     *widget.Select
+	presetNote *widget.Label
+	extra      map[string]any
+	applying   bool
+
 	onChange func() // called after any setting changes (nil: nothing)
 }
 
@@ -199,7 +207,31 @@ func newModelForm() *modelForm {
 	for _, in := range f.run() {
 		f.common.AppendItem(formItem(in))
 	}
-	f.family = widget.NewSelect(variantLabels(), func(string) { f.showVariant(f.currentIndex(), true); f.changed() })
+	f.family = widget.NewSelect(variantLabels(), func(string) {
+		if !f.applying {
+			f.extra = nil
+			if f.preset != nil {
+				f.preset.ClearSelected()
+				f.presetNote.SetText("")
+			}
+		}
+		f.showVariant(f.currentIndex(), true)
+		f.changed()
+	})
+	var names []string
+	for _, p := range models.Presets() {
+		names = append(names, p.Name)
+	}
+	f.presetNote = widget.NewLabel("")
+	f.presetNote.Wrapping = fyne.TextWrapWord
+	f.preset = widget.NewSelect(names, func(name string) {
+		for _, p := range models.Presets() {
+			if p.Name == name {
+				f.applyPreset(p)
+			}
+		}
+	})
+	f.preset.PlaceHolder = "(choose a recipe)"
 	for _, ins := range append(f.inputs, f.run()) {
 		for _, in := range ins {
 			if in.entry != nil {
@@ -209,9 +241,45 @@ func newModelForm() *modelForm {
 			}
 		}
 	}
-	f.content = container.NewVBox(widget.NewForm(widget.NewFormItem("Model", f.family)), stack, widget.NewSeparator(), f.common)
+	f.content = container.NewVBox(widget.NewForm(widget.NewFormItem("Preset", f.preset), widget.NewFormItem("Model", f.family)),
+		f.presetNote, stack, widget.NewSeparator(), f.common)
 	f.family.SetSelected(variants[0].Label)
 	return f
+}
+
+// applyPreset selects the preset's variant and fills its fields with the
+// variant's defaults and the preset's techniques.
+func (f *modelForm) applyPreset(p models.Preset) {
+	i := variantIndex(p.Family, p.Arch)
+	if i < 0 {
+		return
+	}
+	cfg := defaults(variants[i])
+	if err := models.ApplyTechniques(cfg, p.Techniques); err != nil {
+		f.presetNote.SetText(err.Error())
+		return
+	}
+	f.applying = true
+	f.family.SetSelected(variants[i].Label)
+	f.showVariant(i, true)
+	f.fill(i, cfg)
+	f.applying = false
+	shown := map[string]bool{}
+	for _, in := range append(append([]*input{}, f.inputs[i]...), f.shared...) {
+		shown[in.Key] = true
+	}
+	f.extra = map[string]any{}
+	for _, set := range []string{p.Techniques} {
+		for _, t := range strings.Split(set, "+") {
+			for k, v := range models.Techniques[t] {
+				if !shown[k] {
+					f.extra[k] = v
+				}
+			}
+		}
+	}
+	f.presetNote.SetText(p.Note)
+	f.changed()
 }
 
 func (f *modelForm) currentIndex() int {
@@ -313,6 +381,9 @@ func (f *modelForm) read() (runSettings, error) {
 	i := f.currentIndex()
 	v := variants[i]
 	cfg := defaults(v)
+	for k, val := range f.extra {
+		cfg[k] = val
+	}
 	var errs []error
 	values := map[*input]any{}
 	for _, in := range append(append([]*input{}, f.inputs[i]...), f.run()...) {

@@ -1,6 +1,8 @@
 package app
 
 import (
+	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -77,5 +79,40 @@ func TestFormFollowsSpecs(t *testing.T) {
 	}
 	if variantIndex("ddpm", "unet") != variantIndex("ddpm", "conv") || variantIndex("gan", "unet") != -1 {
 		t.Fatal("variantIndex does not resolve aliases")
+	}
+}
+
+// TestPresets: each preset selects its variant and the form then reads a
+// configuration with the preset's techniques; changing the model by hand
+// leaves the preset.
+func TestPresets(t *testing.T) {
+	f := newModelForm()
+	for _, p := range models.Presets() {
+		f.preset.SetSelected(p.Name)
+		set, err := f.read()
+		if err != nil {
+			t.Fatalf("%s: %v", p.Name, err)
+		}
+		if set.family != p.Family || models.ArchOf(set.config) != p.Arch {
+			t.Errorf("%s: the form reads %s/%s", p.Name, set.family, models.ArchOf(set.config))
+		}
+		want := map[string]any{}
+		if err := json.Unmarshal(set.config, &want); err != nil {
+			t.Fatal(err)
+		}
+		cfg := defaults(variants[variantIndex(p.Family, p.Arch)])
+		models.ApplyTechniques(cfg, p.Techniques)
+		for k, v := range cfg {
+			if k == "width" || k == "height" || k == "channels" || k == "seed" {
+				continue
+			}
+			if fmt.Sprint(want[k]) != fmt.Sprint(v) {
+				t.Errorf("%s: %s = %v, want %v", p.Name, k, want[k], v)
+			}
+		}
+	}
+	f.family.SetSelected(variants[len(variants)-1].Label)
+	if f.preset.Selected != "" || len(f.extra) != 0 {
+		t.Errorf("after a change by hand the preset is %q, extra %v", f.preset.Selected, f.extra)
 	}
 }
