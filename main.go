@@ -44,6 +44,7 @@ var commands = map[string]func([]string) error{
 	"evaluator": cmdEvaluator,
 	"eval":      cmdEval,
 	"study":     cmdStudy,
+	"lab":       cmdLab,
 }
 
 func usage() {
@@ -59,6 +60,8 @@ Usage:
                             precision/recall, density/coverage, class coverage, novelty
   genstudio study  --family gan --arch mlp|conv --techniques plain,hinge,lsgan,ttur --steps N --seeds 3 [--n 2000] [--json]
                             train each technique with the same seeds and steps and score them
+  genstudio lab    --data ring8|grid25 --technique plain,recommended,... --seeds 10 [--steps N] [--json] [--samples-out F.csv]
+                            the 2-D mode-collapse protocol: modes covered and high-quality share
   genstudio evaluator train --out FILE   remake the built-in MNIST evaluator
   genstudio evaluator info [FILE]        how an evaluator was made
   genstudio bench  [--steps N] [--reps N] [--models LIST] [--json] [--torch=false]

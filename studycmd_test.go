@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"math"
+	"os"
 	"strings"
 	"testing"
 )
@@ -46,5 +47,24 @@ func TestMeanStd(t *testing.T) {
 func TestStudySmoke(t *testing.T) {
 	if err := cmdStudy([]string{"--techniques", "plain,lsgan", "--steps", "3", "--seeds", "2", "--n", "256", "--json"}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLabCommand runs the lab protocol headless on a few steps, with
+// per-seed JSON lines and the samples CSV.
+func TestLabCommand(t *testing.T) {
+	out := t.TempDir() + "/s.csv"
+	if err := cmdLab([]string{"--data", "grid25", "--technique", "plain,recommended", "--seeds", "2", "--steps", "20", "--json", "--samples-out", out}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Count(string(b), "\n"); lines != 1+2*2*2500 {
+		t.Errorf("samples CSV has %d lines, want a header and 10,000 rows", lines)
+	}
+	if err := cmdLab([]string{"--data", "spiral"}); err == nil {
+		t.Error("an unknown data set was accepted")
 	}
 }
