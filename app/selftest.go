@@ -149,7 +149,24 @@ func (s *Studio) runSelftest(dir string, rep *SelftestReport) error {
 	rep.Eval = <-evals
 	// GENSTUDIO_SELFTEST_HOLD keeps the window up this many seconds (for a
 	// screenshot of the whole screen).
-	// GENSTUDIO_SELFTEST_TAB picks the tab shown then (0 Train, 1 Evaluate, 2 Compare).
+	// GENSTUDIO_SELFTEST_LAB trains the Lab tab's GAN this many steps.
+	if v, err := strconv.Atoi(os.Getenv("GENSTUDIO_SELFTEST_LAB")); err == nil && v > 0 {
+		s.doWait(func() {
+			s.tabs.SelectIndex(3)
+			if d := os.Getenv("GENSTUDIO_SELFTEST_LAB_DATA"); d != "" {
+				s.lab.data.SetSelected(d)
+			}
+			if tq := os.Getenv("GENSTUDIO_SELFTEST_LAB_TECHNIQUE"); tq != "" {
+				s.lab.technique.SetSelected(tq)
+			}
+			s.lab.steps.SetText(strconv.Itoa(v))
+			s.TrainLab(func(_ *training.LabResult, err error) { ch <- err })
+		})
+		if err := <-ch; err != nil {
+			return err
+		}
+	}
+	// GENSTUDIO_SELFTEST_TAB picks the tab shown then (0 Train, 1 Evaluate, 2 Compare, 3 Lab).
 	if v, err := strconv.Atoi(os.Getenv("GENSTUDIO_SELFTEST_TAB")); err == nil && v >= 0 && v < len(s.tabs.Items) {
 		s.doWait(func() { s.tabs.SelectIndex(v) })
 	}

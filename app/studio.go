@@ -78,6 +78,7 @@ type Studio struct {
 	evalFID                             []float64
 	evaluator                           *training.Evaluator // the periodic evaluations' (loaded once)
 	compare                             *comparePanel
+	lab                                 *labPanel
 
 	// do and doWait run a function on the UI goroutine (fyne.Do and
 	// fyne.DoAndWait; tests serialise them, as Fyne's test driver does not).
@@ -191,10 +192,12 @@ func NewStudio(a fyne.App, win fyne.Window) *Studio {
 	split.Offset = 0.28
 	s.eval = s.buildEvalPanel()
 	s.compare = s.buildComparePanel()
+	s.lab = s.buildLabPanel()
 	s.tabs = container.NewAppTabs(
 		container.NewTabItemWithIcon("Train", theme.MediaPlayIcon(), split),
 		container.NewTabItemWithIcon("Evaluate", theme.InfoIcon(), s.eval.content),
-		container.NewTabItemWithIcon("Compare", theme.ListIcon(), s.compare.content))
+		container.NewTabItemWithIcon("Compare", theme.ListIcon(), s.compare.content),
+		container.NewTabItemWithIcon("Lab", theme.GridIcon(), s.lab.content))
 	s.tabs.OnSelected = func(t *container.TabItem) {
 		if t.Text == "Evaluate" {
 			s.refreshEvalSources()

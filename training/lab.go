@@ -65,8 +65,10 @@ func (m Mixture2D) Sample(n int, rng *rand.Rand) []float32 {
 }
 
 // LabRecommended is the remedy the lab starts with and `genstudio lab
-// --technique recommended` runs.
-const LabRecommended = "pacgan4"
+// --technique recommended` runs: TTUR covered the most grid modes in the
+// first measurements (2 seeds of 6,000 steps: 21 of 25 against plain's
+// 18.5; see the issue's note), short of the goal still.
+const LabRecommended = "ttur"
 
 // LabSamples is how many samples the protocol scores (VEEGAN, PacGAN).
 const LabSamples = 2500

@@ -13,6 +13,7 @@ import (
 type ModeStats struct {
 	Modes       int
 	HighQuality float64
+	Covered     []bool // per mode: captured
 }
 
 // ModeCoverage scores 2-D samples (x, y pairs) against the mixture's mode
@@ -46,7 +47,7 @@ func ModeCoverage(samples, centres []float32, sigma float64) (ModeStats, error) 
 			captured[best] = true
 		}
 	}
-	st := ModeStats{HighQuality: float64(good) / float64(len(samples)/2)}
+	st := ModeStats{HighQuality: float64(good) / float64(len(samples)/2), Covered: captured}
 	for _, c := range captured {
 		if c {
 			st.Modes++
