@@ -145,14 +145,7 @@ func trainQuietly(ctx context.Context, m models.Model, data *project.Dataset, st
 	return w.Wait()
 }
 
-func metricValue(key string, r *training.Report) float64 {
-	for _, m := range training.Metrics {
-		if m.Key == key {
-			return m.Value(r)
-		}
-	}
-	return math.NaN()
-}
+func metricValue(key string, r *training.Report) float64 { return training.MetricByKey(key).Value(r) }
 
 // meanStd is the mean and the sample standard deviation (0 for one value).
 func meanStd(xs []float64) (mean, std float64) {

@@ -39,18 +39,9 @@ type comparePanel struct {
 func compareHeads() []string {
 	h := []string{"Evaluated", "Model", "Step", "N", "Evaluator"}
 	for _, k := range compareColumns {
-		h = append(h, metricByKey(k).Title)
+		h = append(h, training.MetricByKey(k).Title)
 	}
 	return h
-}
-
-func metricByKey(k string) training.MetricInfo {
-	for _, m := range training.Metrics {
-		if m.Key == k {
-			return m
-		}
-	}
-	panic("unknown metric " + k) // compareColumns lists only known keys
 }
 
 // cell is the text of row r, column c.
@@ -67,7 +58,7 @@ func compareCell(r *training.Report, c int) string {
 	case 4:
 		return r.Evaluator
 	}
-	return training.FormatNumber(metricByKey(compareColumns[c-5]).Value(r))
+	return training.FormatNumber(training.MetricByKey(compareColumns[c-5]).Value(r))
 }
 
 // compareLess orders rows by column c.
@@ -80,7 +71,7 @@ func compareLess(a, b *training.Report, c int) int {
 	case 3:
 		return a.N - b.N
 	}
-	m := metricByKey(compareColumns[c-5])
+	m := training.MetricByKey(compareColumns[c-5])
 	x, y := m.Value(a), m.Value(b)
 	switch {
 	case x < y:
@@ -191,7 +182,7 @@ func (p *comparePanel) writeCSV(w io.Writer) error {
 	for _, r := range p.rows {
 		rec := []string{r.Source, r.Model, strconv.Itoa(r.Step), strconv.Itoa(r.N), strconv.FormatUint(r.Seed, 10), r.Evaluator}
 		for _, k := range compareColumns {
-			rec = append(rec, f(metricByKey(k).Value(r)))
+			rec = append(rec, f(training.MetricByKey(k).Value(r)))
 		}
 		rec = append(rec, f(r.KIDStd), f(r.ISStd), f(r.MSSSIMReal), f(r.Confident), f(r.Seconds))
 		if err := cw.Write(rec); err != nil {

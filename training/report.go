@@ -52,6 +52,17 @@ var Metrics = []MetricInfo{
 		Value: func(r *Report) float64 { return r.NoveltyMedian }},
 }
 
+// MetricByKey is the metric of a Report's JSON key; an unknown key reads
+// as NaN ("—") under its key.
+func MetricByKey(k string) MetricInfo {
+	for _, m := range Metrics {
+		if m.Key == k {
+			return m
+		}
+	}
+	return MetricInfo{Key: k, Title: k, Value: func(*Report) float64 { return math.NaN() }}
+}
+
 // classed reads a number that needs class probabilities: NaN ("—") for
 // a report of an evaluator without classes (an autoencoder).
 func classed(f func(*Report) float64) func(*Report) float64 {

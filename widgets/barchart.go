@@ -216,16 +216,6 @@ func rect(pool *[]*canvas.Rectangle, i int) *canvas.Rectangle {
 	return o
 }
 
-func trimRects(pool []*canvas.Rectangle, n int) []*canvas.Rectangle {
-	if n < len(pool) {
-		for _, o := range pool[n:] {
-			o.Hide()
-		}
-		return pool[:n]
-	}
-	return pool
-}
-
 // build recomputes the geometry and styling of every canvas object for the given size.
 func (r *barChartRenderer) build(size fyne.Size) {
 	data := r.chart.barData()
@@ -398,12 +388,12 @@ func (r *barChartRenderer) build(size fyne.Size) {
 	} else {
 		r.axis.Hide()
 	}
-	r.swatches = trimRects(r.swatches, nSwatch)
-	r.legendLabels = trimTexts(r.legendLabels, nLegend)
-	r.grid = trimLines(r.grid, nGrid)
-	r.bars = trimRects(r.bars, nBar)
-	r.tickLabels = trimTexts(r.tickLabels, nTick)
-	r.groupLabels = trimTexts(r.groupLabels, nGroup)
+	r.swatches = trimPool(r.swatches, nSwatch)
+	r.legendLabels = trimPool(r.legendLabels, nLegend)
+	r.grid = trimPool(r.grid, nGrid)
+	r.bars = trimPool(r.bars, nBar)
+	r.tickLabels = trimPool(r.tickLabels, nTick)
+	r.groupLabels = trimPool(r.groupLabels, nGroup)
 
 	// Placeholder, centred in the widget.
 	r.empty.Text = data.placeholder

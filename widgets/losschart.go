@@ -556,21 +556,13 @@ func line(pool *[]*canvas.Line, i int) *canvas.Line {
 	return l
 }
 
-// trimLines drops pooled lines beyond n, keeping the pool small after the data shrinks.
-func trimLines(pool []*canvas.Line, n int) []*canvas.Line {
+// trimPool hides the pooled objects beyond n and drops them, keeping the
+// pool small after the data shrink (the charts' lines, texts, rectangles
+// and circles alike).
+func trimPool[T interface{ Hide() }](pool []T, n int) []T {
 	if n < len(pool) {
-		for _, l := range pool[n:] {
-			l.Hide()
-		}
-		return pool[:n]
-	}
-	return pool
-}
-
-func trimTexts(pool []*canvas.Text, n int) []*canvas.Text {
-	if n < len(pool) {
-		for _, t := range pool[n:] {
-			t.Hide()
+		for _, o := range pool[n:] {
+			o.Hide()
 		}
 		return pool[:n]
 	}
@@ -651,8 +643,8 @@ func (r *lossChartRenderer) build(size fyne.Size) {
 			x += items[i] + 2*pad
 		}
 	}
-	r.swatches = trimLines(r.swatches, len(data.names))
-	r.legendLabels = trimTexts(r.legendLabels, len(data.names))
+	r.swatches = trimPool(r.swatches, len(data.names))
+	r.legendLabels = trimPool(r.legendLabels, len(data.names))
 
 	bottom := size.Height - (tickLen + lineH + pad)
 	nTick := 0
@@ -736,8 +728,8 @@ func (r *lossChartRenderer) build(size fyne.Size) {
 		t.Move(fyne.NewPos(px-ts.Width/2, bottom+tickLen))
 		t.Resize(ts)
 	}
-	r.grid = trimLines(r.grid, nGrid)
-	r.tickLabels = trimTexts(r.tickLabels, nTick)
+	r.grid = trimPool(r.grid, nGrid)
+	r.tickLabels = trimPool(r.tickLabels, nTick)
 
 	// Axes.
 	r.xAxis.StrokeColor, r.xAxis.StrokeWidth = axisColor, 1

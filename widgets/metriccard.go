@@ -364,7 +364,7 @@ func (r *metricCardRenderer) arrange(width float32, apply bool) fyne.Size {
 				t.Move(fyne.NewPos(inner, y+float32(i)*lineH))
 				t.Resize(fyne.NewSize(content, lineH))
 			}
-			*pool = trimTexts(*pool, len(lines))
+			*pool = trimPool(*pool, len(lines))
 		}
 		y += float32(len(lines)) * lineH
 	}

@@ -510,8 +510,8 @@ func (r *scatterRenderer) build(size fyne.Size) {
 			x += widths[i] + 2*pad
 		}
 	}
-	r.swatches = trimScatterCircles(r.swatches, len(items))
-	r.legendLabels = trimTexts(r.legendLabels, len(items))
+	r.swatches = trimPool(r.swatches, len(items))
+	r.legendLabels = trimPool(r.legendLabels, len(items))
 
 	// Plot area: room for the legend above, the y labels on the left and
 	// the x labels below, then letterboxed to the window's aspect ratio.
@@ -571,8 +571,8 @@ func (r *scatterRenderer) build(size fyne.Size) {
 		t.Move(fyne.NewPos(px-ts.Width/2, plotBottom+tickLen))
 		t.Resize(ts)
 	}
-	r.ticks = trimLines(r.ticks, len(xs)+len(ys))
-	r.tickLabels = trimTexts(r.tickLabels, nTick)
+	r.ticks = trimPool(r.ticks, len(xs)+len(ys))
+	r.tickLabels = trimPool(r.tickLabels, nTick)
 
 	r.frame.FillColor = color.Transparent
 	r.frame.StrokeColor, r.frame.StrokeWidth = axisColor, 1
@@ -623,17 +623,6 @@ func (r *scatterRenderer) build(size fyne.Size) {
 	}
 	objs = append(objs, r.empty)
 	r.objects = objs
-}
-
-// trimScatterCircles drops pooled circles beyond n, keeping the pool small after the data shrinks.
-func trimScatterCircles(pool []*canvas.Circle, n int) []*canvas.Circle {
-	if n < len(pool) {
-		for _, c := range pool[n:] {
-			c.Hide()
-		}
-		return pool[:n]
-	}
-	return pool
 }
 
 // paint is the raster's generator: it paints the heat map, the grid, the
