@@ -306,15 +306,29 @@ func EvaluateImages(ctx context.Context, images []float32, shape models.ImageSha
 
 // novelty finds each sample's nearest training image in pixel space.
 func novelty(ctx context.Context, r *Report, fake []float32, train *project.Dataset, size int, opts EvalOptions) error {
-	refs := Pixels01(train.Pixels)
-	idx, dist, err := metrics.Nearest(fake, refs, size)
-	if err != nil {
-		return err
+	// The training images are searched 8,192 at a time, so that their
+	// float copy stays small (MNIST's whole set would be 188 MB).
+	const chunk = 8192
+	n := len(fake) / size
+	idx, dist := make([]int, n), make([]float32, n)
+	for i := range dist {
+		dist[i] = float32(math.Inf(1))
 	}
-	if err := ctx.Err(); err != nil {
-		return err
+	for lo := 0; lo < train.Len(); lo += chunk {
+		hi := min(train.Len(), lo+chunk)
+		ci, cd, err := metrics.Nearest(fake, Pixels01(train.Pixels[lo*size:hi*size]), size)
+		if err != nil {
+			return err
+		}
+		for i, d := range cd {
+			if d < dist[i] { // ties keep the earlier image, as one search would
+				dist[i], idx[i] = d, lo+ci[i]
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 	}
-	n := len(dist)
 	rms := make([]float64, n)
 	near := 0
 	for i, v := range dist {
@@ -341,7 +355,7 @@ func novelty(ctx context.Context, r *Report, fake []float32, train *project.Data
 	for _, i := range order[:min(NoveltyPairs, n)] {
 		j := idx[i]
 		r.Closest = append(r.Closest, NoveltyPair{
-			Sample: slices.Clone(fake[i*size : (i+1)*size]), Train: slices.Clone(refs[j*size : (j+1)*size]),
+			Sample: slices.Clone(fake[i*size : (i+1)*size]), Train: Pixels01(train.Pixels[j*size : (j+1)*size]),
 			TrainIndex: j, RMS: rms[i],
 		})
 	}
