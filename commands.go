@@ -53,7 +53,18 @@ var imageFlags = []struct{ flag, key, usage string }{
 
 // modelFlag is a flag of train that sets a model setting: a field of one or
 // more variants' specs.
-type modelFlag struct{ name, usage string }
+type modelFlag struct {
+	name, usage string
+	bool        bool // an on/off setting: --name alone means on
+}
+
+// boolText is an on/off flag kept as the text it was given ("true" when
+// given alone), for the field's own parser.
+type boolText struct{ s string }
+
+func (b *boolText) String() string     { return b.s }
+func (b *boolText) Set(s string) error { b.s = s; return nil }
+func (b *boolText) IsBoolFlag() bool   { return true }
 
 // modelFlags are the flags of the spec fields of every variant (models.Specs),
 // the common ones first, each once, with a usage naming the variants it
@@ -62,7 +73,11 @@ func modelFlags() []modelFlag {
 	var order []string
 	uses := map[string][]string{}    // flag → usage parts, one per distinct field
 	where := map[string][][]string{} // flag → the variants of each part
+	bools := map[string]bool{}
 	add := func(f models.Field, variant string) {
+		if f.Kind == models.KindBool {
+			bools[f.Flag] = true
+		}
 		u := flagLabel(f.Label) + " " + f.Range()
 		if f.Help != "" {
 			u += ": " + f.Help
@@ -97,7 +112,7 @@ func modelFlags() []modelFlag {
 			}
 			parts = append(parts, u)
 		}
-		out[i] = modelFlag{name, strings.Join(parts, "; ")}
+		out[i] = modelFlag{name, strings.Join(parts, "; "), bools[name]}
 	}
 	return out
 }
@@ -206,7 +221,11 @@ func cmdTrain(args []string) error {
 		fs.String(f.flag, "", f.usage)
 	}
 	for _, mf := range modelFlags() {
-		fs.String(mf.name, "", mf.usage)
+		if mf.bool {
+			fs.Var(&boolText{}, mf.name, mf.usage)
+		} else {
+			fs.String(mf.name, "", mf.usage)
+		}
 	}
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -58,11 +58,15 @@ type input struct {
 	models.Field
 	entry  *widget.Entry  // KindInt, KindFloat, KindSizes
 	choice *widget.Select // KindChoice
+	check  *widget.Check  // KindBool
 }
 
 func (in *input) widget() fyne.CanvasObject {
 	if in.choice != nil {
 		return in.choice
+	}
+	if in.check != nil {
+		return in.check
 	}
 	return in.entry
 }
@@ -70,6 +74,9 @@ func (in *input) widget() fyne.CanvasObject {
 func (in *input) text() string {
 	if in.choice != nil {
 		return in.choice.Selected
+	}
+	if in.check != nil {
+		return strconv.FormatBool(in.check.Checked)
 	}
 	return strings.TrimSpace(in.entry.Text)
 }
@@ -97,6 +104,10 @@ func newInput(f models.Field) *input {
 		in.choice = widget.NewSelect(f.Choices, nil)
 		return in
 	}
+	if f.Kind == models.KindBool {
+		in.check = widget.NewCheck("", nil)
+		return in
+	}
 	in.entry = widget.NewEntry()
 	in.entry.Validator = func(s string) error { _, err := f.Parse(s); return err }
 	return in
@@ -105,6 +116,9 @@ func newInput(f models.Field) *input {
 func (in *input) set(v any) {
 	if in.choice != nil {
 		in.choice.SetSelected(format(v))
+	} else if in.check != nil {
+		b, _ := v.(bool)
+		in.check.SetChecked(b)
 	} else {
 		in.entry.SetText(format(v))
 	}
@@ -234,9 +248,12 @@ func newModelForm() *modelForm {
 	f.preset.PlaceHolder = "(choose a recipe)"
 	for _, ins := range append(f.inputs, f.run()) {
 		for _, in := range ins {
-			if in.entry != nil {
+			switch {
+			case in.entry != nil:
 				in.entry.OnChanged = func(string) { f.changed() }
-			} else {
+			case in.check != nil:
+				in.check.OnChanged = func(bool) { f.changed() }
+			default:
 				in.choice.OnChanged = func(string) { f.changed() }
 			}
 		}

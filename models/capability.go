@@ -34,7 +34,7 @@ var (
 
 // DefaultSampleOptions implements Diffuser.
 func (d *DDPM) DefaultSampleOptions() SampleOptions {
-	return SampleOptions{Sampler: d.cfg.Sampler, Steps: d.cfg.SampleSteps, Eta: d.cfg.Eta}
+	return SampleOptions{Sampler: d.cfg.Sampler, Steps: d.cfg.SampleSteps, Eta: d.cfg.Eta, Temperature: d.cfg.Temperature}
 }
 
 // SampleImages draws the images of the noise z from m with pixel values in

@@ -35,7 +35,12 @@ type ConvVAEConfig struct {
 	WarmupSteps int `json:"kl_warmup_steps"`
 	// Temperature scales prior samples: Sample decodes z*Temperature.
 	Temperature float64 `json:"temperature"`
-	Seed        uint64  `json:"seed"`
+	// FreeBits is the KL floor of each latent dimension in nats per image
+	// (Kingma et al. 2016): the loss counts max(FreeBits, KL_j) for each
+	// dimension j, so that dimensions below it are not pushed to the prior
+	// (0 = off, the plain loss).
+	FreeBits float64 `json:"free_bits"`
+	Seed     uint64  `json:"seed"`
 }
 
 // DefaultConvVAEConfig is a conv VAE for MNIST: 28×28×1 images, 32 and 64
@@ -78,7 +83,7 @@ func (c ConvVAEConfig) validate() error {
 	if err := validateOptim(c.LR, c.Beta1, c.Beta2, c.Batch); err != nil {
 		return err
 	}
-	return validateVAETerms(c.Beta, c.WarmupSteps, c.Temperature)
+	return validateVAETerms(c.Beta, c.WarmupSteps, c.Temperature, c.FreeBits)
 }
 
 // ConvVAE is a convolutional variational autoencoder, for S×S images with
@@ -274,7 +279,7 @@ func (v *ConvVAE) buildTrain() (*vaeTrainGraph, error) {
 	s := &vaeTrainGraph{
 		x:     tensor.New(tensor.WithShape(b, c, hgt, wid), tensor.Of(dt)),
 		eps:   tensor.New(tensor.WithShape(b, l), tensor.Of(dt)),
-		reuse: true,
+		reuse: true, freeBits: v.cfg.FreeBits,
 	}
 	wn := ng
 	s.weights = ng.Nodes(v.Params())

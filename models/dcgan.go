@@ -43,11 +43,13 @@ type DCGANConfig struct {
 	// Loss is the GAN loss: GANLossNS (the seed's), GANLossHinge or GANLossLS.
 	Loss string `json:"loss"`
 	// Pack is PacGAN\'s packing: D judges Pack samples at once (1 = off).
-	Pack  int     `json:"pack"`
-	Beta2 float64 `json:"beta2"`
-	Batch int     `json:"batch"`
-	Slope float64 `json:"leaky_slope"`
-	Seed  uint64  `json:"seed"`
+	Pack int `json:"pack"`
+	// SpectralNorm spectrally normalises every layer of D.
+	SpectralNorm bool    `json:"spectral_norm"`
+	Beta2        float64 `json:"beta2"`
+	Batch        int     `json:"batch"`
+	Slope        float64 `json:"leaky_slope"`
+	Seed         uint64  `json:"seed"`
 }
 
 // DefaultDCGANConfig is a DCGAN for 28×28 grayscale images: latent 100,
@@ -139,7 +141,10 @@ func newDCGAN(cfg DCGANConfig, dt tensor.Dtype, strict bool) (*DCGAN, error) {
 	m.gen = newDCGenerator(cfg, dt, rng)
 	m.disc = newDCDiscriminator(cfg, dt, rng)
 	m.optG = NewAdam(nn.Tensors(nn.Weights(m.gen.Params())), cfg.LR, cfg.Beta1, cfg.Beta2)
-	m.optD = NewAdam(nn.Tensors(m.disc.Params()), dLR(cfg.LR, cfg.DLR), cfg.Beta1, cfg.Beta2)
+	if cfg.SpectralNorm {
+		spectralNorm(cfg.Seed, m.disc.Conv1, m.disc.Conv2, m.disc.FC)
+	}
+	m.optD = NewAdam(nn.Tensors(nn.Weights(m.disc.Params())), dLR(cfg.LR, cfg.DLR), cfg.Beta1, cfg.Beta2)
 	var err error
 	if m.dstep, err = m.buildDStep(); err != nil {
 		m.Close()
@@ -193,7 +198,7 @@ func (m *DCGAN) ParamCount() int {
 // stored out×in×kh×kw, as PyTorch stores them.
 func (m *DCGAN) State() []NamedTensor {
 	gp, dp := m.gen.Params(), m.disc.Params()
-	return slices.Concat(gp, dp, m.optG.MomentTensors("optim_g", nn.Weights(gp)), m.optD.MomentTensors("optim_d", dp))
+	return slices.Concat(gp, dp, m.optG.MomentTensors("optim_g", nn.Weights(gp)), m.optD.MomentTensors("optim_d", nn.Weights(dp)))
 }
 
 // Close implements Model.

@@ -32,6 +32,7 @@ type DDPMConfig struct {
 	Sampler     string  `json:"sampler"`      // "ddpm" (ancestral) or "ddim"
 	SampleSteps int     `json:"sample_steps"` // sampler steps K, 1..T (0 means T)
 	Eta         float64 `json:"eta"`          // DDIM η in [0, 1]; 0 is deterministic
+	Temperature float64 `json:"temperature"`  // scale of x_T and of each step's noise (1 = plain)
 	Seed        uint64  `json:"seed"`         // weight initialisation
 
 	// Arch picks the noise predictor: "mlp" (or "") or "conv", the U-Net
@@ -57,7 +58,7 @@ func DefaultDDPMConfig() DDPMConfig {
 		T: 1000, Schedule: ScheduleLinear, Hidden: 512, TEmb: 128,
 		Width: 28, Height: 28, Channels: 1,
 		LR: 2e-4, Beta1: 0.9, Beta2: 0.999, Batch: 64,
-		Sampler: SamplerDDIM, SampleSteps: 50, Eta: 0, Seed: 1,
+		Sampler: SamplerDDIM, SampleSteps: 50, Eta: 0, Temperature: 1, Seed: 1,
 	}
 }
 
@@ -79,7 +80,7 @@ func (c DDPMConfig) Validate() error {
 	if err := c.validateArch(); err != nil {
 		return err
 	}
-	return SampleOptions{Sampler: c.Sampler, Steps: c.SampleSteps, Eta: c.Eta}.validate(c.T)
+	return SampleOptions{Sampler: c.Sampler, Steps: c.SampleSteps, Eta: c.Eta, Temperature: c.Temperature}.validate(c.T)
 }
 
 // SampleOptions chooses a sampler for SampleWith.
@@ -94,6 +95,18 @@ type SampleOptions struct {
 	// Eta is DDIM's η in [0, 1]: 0 is deterministic, 1 with K = T is the
 	// ancestral sampler with σ_t² = β̃_t. The ancestral sampler ignores it.
 	Eta float64
+	// Temperature τ scales the starting noise x_T and every step's noise
+	// σ_t·z (0 means 1, the plain sampler): below 1 the samples move
+	// towards the modes, above 1 away from them.
+	Temperature float64
+}
+
+// temperature is τ, 1 when unset.
+func (o SampleOptions) temperature() float64 {
+	if o.Temperature == 0 {
+		return 1
+	}
+	return o.Temperature
 }
 
 func (o SampleOptions) validate(T int) error {
@@ -104,6 +117,8 @@ func (o SampleOptions) validate(T int) error {
 		return fmt.Errorf("sampling steps must be 1..%d (T), got %d", T, o.Steps)
 	case !(o.Eta >= 0 && o.Eta <= 1):
 		return fmt.Errorf("DDIM eta must be in [0, 1], got %g", o.Eta)
+	case o.Temperature != 0:
+		return fieldDiffusionTemperature.Check(o.Temperature)
 	}
 	return nil
 }
@@ -740,6 +755,7 @@ func (d *DDPM) plan(o SampleOptions, posterior bool) ([]sampleStep, error) {
 			st.cx = float32(math.Sqrt(ap / at))
 			st.ce = float32(math.Sqrt(max(0, 1-ap-sigma*sigma)) - math.Sqrt(ap)*math.Sqrt(1-at)/math.Sqrt(at))
 		}
+		st.sigma *= float32(o.temperature())
 		steps = append(steps, st)
 	}
 	return steps, nil
@@ -802,6 +818,13 @@ func (d *DDPM) SampleWith(z []float32, opts SampleOptions, rng *rand.Rand, progr
 	steps, err := d.plan(opts, false)
 	if err != nil {
 		return nil, fmt.Errorf("sample: %w", err)
+	}
+	if tau := float32(opts.temperature()); tau != 1 {
+		zt := make([]float32, len(z))
+		for i, v := range z {
+			zt[i] = tau * v
+		}
+		z = zt
 	}
 	return d.run(z, steps, rng, progress)
 }

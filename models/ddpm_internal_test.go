@@ -301,3 +301,69 @@ func TestLinspaceIsTorchs(t *testing.T) {
 		}
 	}
 }
+
+// TestDiffusionTemperature: τ scales every step's σ in both samplers and
+// leaves the rest of the plan alone; deterministic DDIM (η = 0) with τ is
+// plain DDIM started from τ·x_T; τ = 1 (or unset) is the plain sampler;
+// τ out of range is refused.
+func TestDiffusionTemperature(t *testing.T) {
+	cfg := tinyDDPMConfig()
+	d, err := NewDDPM(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for _, o := range []SampleOptions{{Sampler: SamplerDDPM, Steps: 5}, {Sampler: SamplerDDIM, Steps: 5, Eta: 0.5}} {
+		plain, err := d.plan(o, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Temperature = 0.5
+		hot, err := d.plan(o, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range plain {
+			want := plain[i]
+			want.sigma *= 0.5
+			if hot[i] != want {
+				t.Fatalf("%s step %d: %+v, want %+v", o.Sampler, i, hot[i], want)
+			}
+		}
+	}
+	n := d.shape.Size()
+	z := NoiseFromSeed(3, n, 4)
+	zt := make([]float32, len(z))
+	for i, v := range z {
+		zt[i] = 0.7 * v
+	}
+	det := SampleOptions{Sampler: SamplerDDIM, Steps: 4}
+	base, err := d.SampleWith(zt, det, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	det.Temperature = 0.7
+	got, err := d.SampleWith(z, det, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range base {
+		if math.Abs(float64(got[i]-base[i])) > 1e-6 {
+			t.Fatalf("[%d]: DDIM at τ 0.7 gives %g, from 0.7·x_T %g", i, got[i], base[i])
+		}
+	}
+	det.Temperature = 1
+	one, _ := d.SampleWith(z, det, nil, nil)
+	det.Temperature = 0
+	unset, _ := d.SampleWith(z, det, nil, nil)
+	for i := range one {
+		if one[i] != unset[i] {
+			t.Fatal("τ = 1 and τ unset differ")
+		}
+	}
+	for _, bad := range []float64{-1, 11} {
+		if err := (SampleOptions{Sampler: SamplerDDIM, Temperature: bad}).validate(cfg.T); err == nil {
+			t.Errorf("temperature %g accepted", bad)
+		}
+	}
+}

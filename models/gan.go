@@ -28,12 +28,14 @@ type GANConfig struct {
 	// Loss is the GAN loss: GANLossNS (the seed's), GANLossHinge or GANLossLS.
 	Loss string `json:"loss"`
 	// Pack is PacGAN\'s packing: D judges Pack samples at once (1 = off).
-	Pack     int     `json:"pack"`
-	Beta2    float64 `json:"beta2"`
-	Batch    int     `json:"batch"`
-	DropoutP float64 `json:"dropout"`
-	Slope    float64 `json:"leaky_slope"`
-	Seed     uint64  `json:"seed"`
+	Pack int `json:"pack"`
+	// SpectralNorm spectrally normalises every layer of D.
+	SpectralNorm bool    `json:"spectral_norm"`
+	Beta2        float64 `json:"beta2"`
+	Batch        int     `json:"batch"`
+	DropoutP     float64 `json:"dropout"`
+	Slope        float64 `json:"leaky_slope"`
+	Seed         uint64  `json:"seed"`
 }
 
 // DefaultGANConfig is the seed GAN: G 100-256-512-1024-784, D 784-1024-512-256-1,
@@ -106,8 +108,11 @@ func newGAN(cfg GANConfig, dt tensor.Dtype) (*GAN, error) {
 	for i := 0; i+1 < len(sizes); i++ {
 		g.Disc.Layers = append(g.Disc.Layers, NewLinear(fmt.Sprintf("discriminator.%d", 3*i), sizes[i], sizes[i+1], dt, rng))
 	}
+	if cfg.SpectralNorm {
+		spectralNorm(cfg.Seed, layersOf(g.Disc.Layers)...)
+	}
 	g.optG = NewAdam(nn.Tensors(g.Gen.Params()), cfg.LR, cfg.Beta1, cfg.Beta2)
-	g.optD = NewAdam(nn.Tensors(g.Disc.Params()), dLR(cfg.LR, cfg.DLR), cfg.Beta1, cfg.Beta2)
+	g.optD = NewAdam(nn.Tensors(nn.Weights(g.Disc.Params())), dLR(cfg.LR, cfg.DLR), cfg.Beta1, cfg.Beta2)
 	var err error
 	if g.dstep, err = g.buildDStep(); err != nil {
 		return nil, fmt.Errorf("build discriminator step: %w", err)
@@ -145,7 +150,7 @@ func (g *GAN) SetOptimizerStep(n int) { g.optG.Step, g.optD.Step = n, n }
 // named like PyTorch's state_dict and optimizer state.
 func (g *GAN) State() []NamedTensor {
 	gp, dp := g.Gen.Params(), g.Disc.Params()
-	return slices.Concat(gp, dp, g.optG.MomentTensors("optim_g", gp), g.optD.MomentTensors("optim_d", dp))
+	return slices.Concat(gp, dp, g.optG.MomentTensors("optim_g", gp), g.optD.MomentTensors("optim_d", nn.Weights(dp)))
 }
 
 // Close implements Model.

@@ -3,6 +3,7 @@ package models
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 
 	G "gorgonia.org/gorgonia"
@@ -24,7 +25,16 @@ type GAN2DConfig struct {
 	Batch  int     `json:"batch"`
 	Loss   string  `json:"loss"`
 	Pack   int     `json:"pack"`
-	Seed   uint64  `json:"seed"`
+	// SpectralNorm spectrally normalises every layer of D.
+	SpectralNorm bool `json:"spectral_norm"`
+	// LRDecay decays both learning rates linearly to 0 over the run (the
+	// lab's runner applies it through ScaleLR).
+	LRDecay bool `json:"lr_decay"`
+	// TopK is Top-k training's floor ν (Sinha et al. 2020): G learns from
+	// the k fakes D scores best, k falling from the batch by 1 % every 100
+	// steps to ν of it (0 = off: every fake).
+	TopK float64 `json:"top_k"`
+	Seed uint64  `json:"seed"`
 }
 
 // DefaultGAN2DConfig follows PacGAN's 2-D experiments (batch 100, Adam
@@ -42,6 +52,8 @@ func (c GAN2DConfig) Validate() error {
 		return fmt.Errorf("2-D GAN: latent %d, hidden %d, layers %d out of range (1–256, 1–4096, 1–8)", c.Latent, c.Hidden, c.Layers)
 	case c.Pack < 1 || c.Pack > 8:
 		return fmt.Errorf("2-D GAN: packing %d out of range 1–8", c.Pack)
+	case !(c.TopK >= 0 && c.TopK <= 1):
+		return fmt.Errorf("2-D GAN: top-k floor %g out of range 0–1", c.TopK)
 	case c.DLR < 0 || c.DLR >= 1:
 		return fmt.Errorf("2-D GAN: D learning rate %g out of range", c.DLR)
 	}
@@ -66,6 +78,7 @@ type GAN2D struct {
 	genFwd     map[int]*gan2DGraph
 	critic     map[int]*gan2DGraph
 	z, fake    []float32
+	steps      int // steps taken (Top-k's schedule)
 }
 
 // gan2DGraph is one compiled graph with its inputs and output.
@@ -97,7 +110,10 @@ func NewGAN2D(cfg GAN2DConfig) (*GAN2D, error) {
 	}
 	m.disc = append(m.disc, nn.NewLinear(fmt.Sprintf("discriminator.%d", cfg.Layers), in, 1, true, dt, rng))
 	m.optG = NewAdam(nn.Tensors(m.params(m.gen)), cfg.LR, cfg.Beta1, cfg.Beta2)
-	m.optD = NewAdam(nn.Tensors(m.params(m.disc)), dLR(cfg.LR, cfg.DLR), cfg.Beta1, cfg.Beta2)
+	if cfg.SpectralNorm {
+		spectralNorm(cfg.Seed, layersOf(m.disc)...)
+	}
+	m.optD = NewAdam(nn.Tensors(nn.Weights(m.params(m.disc))), dLR(cfg.LR, cfg.DLR), cfg.Beta1, cfg.Beta2)
 	var err error
 	if m.dstep, err = m.buildDStep(); err != nil {
 		return nil, fmt.Errorf("2-D GAN: %w", err)
@@ -150,7 +166,7 @@ func (m *GAN2D) buildDStep() (*gan2DGraph, error) {
 	b := m.cfg.Batch
 	g := nn.NewGraph(true)
 	s := &gan2DGraph{a: tensor.New(tensor.WithShape(b, 2), tensor.Of(tensor.Float32)), b: tensor.New(tensor.WithShape(b, 2), tensor.Of(tensor.Float32))}
-	s.weights = g.Nodes(m.params(m.disc))
+	s.weights = g.Nodes(nn.Weights(m.params(m.disc)))
 	lr, err := m.discriminate(g, g.Input("real", s.a))
 	if err != nil {
 		return nil, err
@@ -180,6 +196,11 @@ func (m *GAN2D) buildGStep() (*gan2DGraph, error) {
 	lf, err := m.discriminate(g, fake)
 	if err != nil {
 		return nil, err
+	}
+	if m.cfg.TopK > 0 {
+		if lf, err = nn.TopKGrad(lf, m.topK); err != nil {
+			return nil, err
+		}
 	}
 	cost, err := ganGLoss(m.cfg.Loss, lf)
 	if err != nil {
@@ -279,8 +300,22 @@ func (m *GAN2D) Step(real []float32, rng *rand.Rand) (lossD, lossG float64, err 
 		return lossD, 0, err
 	}
 	copy(m.gstep.a.Data().([]float32), m.z)
+	m.steps++
 	lossG, err = optimizeStep(m.gstep.vm, m.gstep.weights, &m.gstep.out, m.optG, "2-D G step", "G loss")
 	return lossD, lossG, err
+}
+
+// topK is how many of the fakes (D's judgements) G learns from this step:
+// the batch, shrinking by 1 % every 100 steps down to TopK of it.
+func (m *GAN2D) topK() int {
+	n := m.cfg.Batch / m.cfg.Pack
+	frac := max(m.cfg.TopK, math.Pow(0.99, float64(m.steps/100)))
+	return max(1, int(math.Round(frac*float64(n))))
+}
+
+// ScaleLR sets both learning rates to f times the configured ones.
+func (m *GAN2D) ScaleLR(f float64) {
+	m.optG.LR, m.optD.LR = m.cfg.LR*f, dLR(m.cfg.LR, m.cfg.DLR)*f
 }
 
 // Close releases the compiled graphs.

@@ -2,6 +2,9 @@ package models
 
 import (
 	"fmt"
+	"math/rand/v2"
+
+	"github.com/genstudio/genstudio/models/nn"
 
 	G "gorgonia.org/gorgonia"
 )
@@ -25,9 +28,33 @@ var (
 		Flag: "gan-loss", Kind: KindChoice, Choices: []string{GANLossNS, GANLossHinge, GANLossLS}}
 	fieldPack = Field{Key: "pack", Label: "PacGAN packing", Help: "D judges this many samples at once (1 = off); the batch must be a multiple",
 		Flag: "pack", Kind: KindInt, Lo: 1, Hi: 8}
+	fieldSpectralNorm = Field{Key: "spectral_norm", Label: "Spectral norm", Help: "divide each D weight by its largest singular value (Miyato et al.)",
+		Flag: "spectral-norm", Kind: KindBool}
 	fieldDLR = Field{Key: "d_lr", Label: "D learning rate", Help: "0 = the learning rate; TTUR: D faster than G, e.g. 4e-4 with 1e-4",
 		Flag: "d-lr", Kind: KindFloat, Lo: 0, Hi: 1, OpenHi: true}
 )
+
+// spectralLayer is a layer that can switch on spectral normalisation.
+type spectralLayer interface{ SpectralNorm(*rand.Rand) }
+
+// spectralNorm switches on spectral normalisation of ls, u and v drawn
+// from a stream of seed of their own (the weights stay those of the same
+// seed without it).
+func spectralNorm(seed uint64, ls ...spectralLayer) {
+	rng := rand.New(rand.NewPCG(seed, 0x5bec7a1))
+	for _, l := range ls {
+		l.SpectralNorm(rng)
+	}
+}
+
+// layersOf lists Linear layers as spectralLayers.
+func layersOf(ls []*nn.Linear) []spectralLayer {
+	out := make([]spectralLayer, len(ls))
+	for i, l := range ls {
+		out[i] = l
+	}
+	return out
+}
 
 // checkPack refuses a batch that does not split into packs.
 func checkPack(batch, pack int) error {

@@ -3,6 +3,8 @@ package models
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 
 	G "gorgonia.org/gorgonia"
@@ -130,5 +132,103 @@ func TestGANLossesTrain(t *testing.T) {
 	}
 	if _, err := New("gan", []byte(`{"batch":10,"pack":4}`)); err == nil {
 		t.Error("a batch of 10 in packs of 4 was accepted")
+	}
+}
+
+// TestSpectralNormGANs: with spectral_norm on, both GANs train with finite
+// losses; every D layer's state is PyTorch's weight_orig, weight_u and
+// weight_v (no plain weight); and a fresh model given that state (a
+// checkpoint's) takes the identical next step, which it would not with
+// u and v started afresh.
+func TestSpectralNormGANs(t *testing.T) {
+	for _, fam := range []string{"mlp", "conv"} {
+		cfg := `{"spectral_norm":true,"batch":8,"latent":8,"g_hidden":[32],"d_hidden":[32]}`
+		dLayers := []string{"discriminator.0", "discriminator.3"}
+		if fam == "conv" {
+			cfg = `{"arch":"conv","spectral_norm":true,"batch":8,"latent":8,"g_features":8,"d_features":8}`
+			dLayers = []string{"discriminator.conv1", "discriminator.conv2", "discriminator.fc"}
+		}
+		build := func() Model {
+			m, err := New("gan", []byte(cfg))
+			if err != nil {
+				t.Fatalf("%s: %v", fam, err)
+			}
+			t.Cleanup(func() { m.Close() })
+			return m
+		}
+		a := build()
+		batch := make([]uint8, 8*a.Shape().Size())
+		for i := range batch {
+			batch[i] = uint8(i * 7)
+		}
+		for s := 0; s < 3; s++ {
+			if l, err := a.TrainStep(batch, rand.New(rand.NewPCG(uint64(s), 1))); err != nil || math.IsNaN(l[0]) || math.IsNaN(l[1]) {
+				t.Fatalf("%s step %d: %v %v", fam, s, l, err)
+			}
+		}
+		names := map[string]bool{}
+		for _, p := range a.State() {
+			names[p.Name] = true
+		}
+		for _, l := range dLayers {
+			for _, suffix := range []string{".weight_orig", ".weight_u", ".weight_v"} {
+				if !names[l+suffix] {
+					t.Errorf("%s: state lacks %s", fam, l+suffix)
+				}
+			}
+			if names[l+".weight"] {
+				t.Errorf("%s: state has %s beside weight_orig", fam, l+".weight")
+			}
+		}
+		for _, restore := range []bool{true, false} {
+			b := build()
+			sa, sb := a.State(), b.State()
+			for i := range sa {
+				if restore || !strings.HasSuffix(sa[i].Name, "_u") && !strings.HasSuffix(sa[i].Name, "_v") {
+					copyTensor(sb[i].T, sa[i].T)
+				}
+			}
+			b.SetOptimizerStep(a.OptimizerStep())
+			snapshot := func(m Model) []float32 {
+				var out []float32
+				for _, p := range m.State() {
+					if d, ok := p.T.Data().([]float32); ok {
+						out = append(out, d...)
+					}
+				}
+				return out
+			}
+			before, step := snapshot(a), a.OptimizerStep()
+			la, errA := a.TrainStep(batch, rand.New(rand.NewPCG(9, 9)))
+			lb, errB := b.TrainStep(batch, rand.New(rand.NewPCG(9, 9)))
+			if errA != nil || errB != nil {
+				t.Fatal(errA, errB)
+			}
+			if same := slices.Equal(la, lb) && slices.Equal(snapshot(a), snapshot(b)); same != restore {
+				t.Errorf("%s: restored u, v %v: next step identical = %v", fam, restore, same)
+			}
+			// put a back for the next round
+			sa = a.State()
+			off := 0
+			for i := range sa {
+				d, ok := sa[i].T.Data().([]float32)
+				if !ok {
+					continue
+				}
+				copy(d, before[off:off+len(d)])
+				off += len(d)
+			}
+			a.SetOptimizerStep(step)
+		}
+	}
+}
+
+// copyTensor copies src's values into dst of the same shape and type.
+func copyTensor(dst, src *tensor.Dense) {
+	switch d := dst.Data().(type) {
+	case []float32:
+		copy(d, src.Data().([]float32))
+	case []int64:
+		copy(d, src.Data().([]int64))
 	}
 }

@@ -98,11 +98,11 @@ func validateOptim(lr, beta1, beta2 float64, batch int) error {
 
 // validateVAETerms checks the settings both VAEs have: the KL weight, its
 // warm-up and the sampling temperature, by their spec fields (spec.go).
-func validateVAETerms(beta float64, warmup int, temperature float64) error {
+func validateVAETerms(beta float64, warmup int, temperature, freeBits float64) error {
 	for _, c := range []struct {
 		f Field
 		v any
-	}{{fieldKLBeta, beta}, {fieldKLWarmup, warmup}, {fieldTemperature, temperature}} {
+	}{{fieldKLBeta, beta}, {fieldKLWarmup, warmup}, {fieldTemperature, temperature}, {fieldFreeBits, freeBits}} {
 		if err := c.f.Check(c.v); err != nil {
 			return err
 		}

@@ -72,6 +72,27 @@ func (m *MLP) Params() []NamedTensor {
 // mlpNodes are one graph's view of an MLP's weights.
 type mlpNodes struct {
 	w, b []*G.Node
+	eff  []*G.Node // the weights the layers use: w, or w spectrally normalised
+}
+
+// weight is layer i's weight as the forward uses it: spectral
+// normalisation (one op per graph, so that D on the real and on the fake
+// batch share one power-iteration step) when the layer has it.
+func (n *mlpNodes) weight(l *Linear, i int) (*G.Node, error) {
+	if l.SN == nil {
+		return n.w[i], nil
+	}
+	if n.eff == nil {
+		n.eff = make([]*G.Node, len(n.w))
+	}
+	if n.eff[i] == nil {
+		w, err := l.SN.Apply(n.w[i], true, true)
+		if err != nil {
+			return nil, err
+		}
+		n.eff[i] = w
+	}
+	return n.eff[i], nil
 }
 
 func (m *MLP) nodes(g *G.ExprGraph) *mlpNodes {
@@ -130,7 +151,11 @@ func (m *MLP) forward(g *G.ExprGraph, n *mlpNodes, x *G.Node, batch int, dropout
 	h := x
 	masks := &dropoutMasks{}
 	for i := range m.Layers {
-		y, err := nn.Affine(h, n.w[i], n.b[i])
+		w, err := n.weight(m.Layers[i], i)
+		if err != nil {
+			return nil, nil, err
+		}
+		y, err := nn.Affine(h, w, n.b[i])
 		if err != nil {
 			return nil, nil, err
 		}

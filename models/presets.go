@@ -17,6 +17,14 @@ var Techniques = map[string]map[string]any{
 	// PacGAN (Lin et al.): D judges 2 or 4 samples at once.
 	"pacgan2": {"pack": 2},
 	"pacgan4": {"pack": 4},
+	// Spectral normalisation of every D layer (Miyato et al.).
+	"sn": {"spectral_norm": true},
+	// Adam at 1e-3, both learning rates decayed linearly to 0 over the run
+	// (2-D lab only).
+	"lrdecay": {"lr": 1e-3, "lr_decay": true},
+	// Top-k training (Sinha et al. 2020): G learns from the fakes D scores
+	// best, down to half of them (2-D lab only).
+	"topk": {"top_k": 0.5},
 }
 
 // TechniqueNames lists Techniques sorted.

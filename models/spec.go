@@ -19,6 +19,7 @@ const (
 	KindFloat                   // a number in Lo..Hi (OpenLo, OpenHi leave out the ends)
 	KindChoice                  // one of Choices
 	KindSizes                   // a list of layer sizes, at least one, each in Lo..Hi
+	KindBool                    // on or off
 )
 
 // Field is one setting of a model's JSON config: how the studio's form
@@ -65,6 +66,10 @@ var (
 		Flag: "kl-beta", Kind: KindFloat, Lo: 0, Hi: 1000}
 	fieldKLWarmup = Field{Key: "kl_warmup_steps", Label: "KL warm-up", Help: "steps for β to rise from 0",
 		Flag: "kl-warmup", Kind: KindInt, Lo: 0, Hi: 1e7}
+	fieldFreeBits = Field{Key: "free_bits", Label: "Free bits", Help: "KL floor per latent dimension in nats (0 = off)",
+		Flag: "free-bits", Kind: KindFloat, Lo: 0, Hi: 10}
+	fieldDiffusionTemperature = Field{Key: "temperature", Label: "Temperature", Help: "scale of the starting noise and of each step's noise when sampling (1 = plain)",
+		Flag: "temperature", Kind: KindFloat, Lo: 0, Hi: 10, OpenLo: true}
 	fieldTemperature = Field{Key: "temperature", Label: "Temperature", Help: "scale of z when sampling",
 		Flag: "temperature", Kind: KindFloat, Lo: 0, Hi: 100, OpenLo: true}
 	fieldHidden = Field{Key: "hidden", Label: "Hidden size", Help: "width of the hidden layers",
@@ -105,7 +110,7 @@ func init() {
 				{Key: "g_hidden", Label: "Generator layers", Help: "hidden sizes, noise to image, like 256, 512, 1024",
 					Flag: "g-hidden", Kind: KindSizes, Lo: 1, Hi: 16384},
 				{Key: "d_hidden", Label: "Discriminator layers", Help: "hidden sizes, image to score, like 1024, 512, 256",
-					Flag: "d-hidden", Kind: KindSizes, Lo: 1, Hi: 16384}, fieldGANLoss, fieldDLR, fieldPack}},
+					Flag: "d-hidden", Kind: KindSizes, Lo: 1, Hi: 16384}, fieldGANLoss, fieldDLR, fieldPack, fieldSpectralNorm}},
 		{Family: "gan", Arch: "conv", Label: "GAN (conv, DCGAN)",
 			Default: func() any { return DefaultDCGANConfig() },
 			Build:   func(c []byte) (Model, error) { return build(c, DefaultDCGANConfig(), NewDCGAN) },
@@ -113,29 +118,29 @@ func init() {
 				{Key: "g_features", Label: "Generator features", Help: "feature maps F of the last conv layer, 2F before it",
 					Flag: "g-features", Kind: KindInt, Lo: 1, Hi: 512},
 				{Key: "d_features", Label: "Discriminator features", Help: "feature maps F of the first conv layer, 2F after it",
-					Flag: "d-features", Kind: KindInt, Lo: 1, Hi: 512}, fieldGANLoss, fieldDLR, fieldPack}},
+					Flag: "d-features", Kind: KindInt, Lo: 1, Hi: 512}, fieldGANLoss, fieldDLR, fieldPack, fieldSpectralNorm}},
 		{Family: "vae", Arch: "mlp", Label: "VAE (MLP)",
 			Default: func() any { return DefaultVAEConfig() },
 			Build:   func(c []byte) (Model, error) { return build(c, DefaultVAEConfig(), NewVAE) },
-			Fields:  []Field{fieldLatent, fieldHidden, fieldKLBeta, fieldKLWarmup, fieldTemperature}},
+			Fields:  []Field{fieldLatent, fieldHidden, fieldKLBeta, fieldKLWarmup, fieldFreeBits, fieldTemperature}},
 		{Family: "vae", Arch: "conv", Label: "VAE (conv)",
 			Default: func() any { return DefaultConvVAEConfig() },
 			Build:   func(c []byte) (Model, error) { return build(c, DefaultConvVAEConfig(), NewConvVAE) },
 			Fields: []Field{fieldLatent,
 				{Key: "features", Label: "Base features", Help: "feature maps of the first layer; the second has twice as many",
 					Flag: "features", Kind: KindInt, Lo: 1, Hi: 256},
-				fieldKLBeta, fieldKLWarmup, fieldTemperature}},
+				fieldKLBeta, fieldKLWarmup, fieldFreeBits, fieldTemperature}},
 		{Family: "ddpm", Arch: "mlp", Label: "Diffusion (DDPM, MLP)",
 			Default: func() any { return DefaultDDPMConfig() },
 			Build:   func(c []byte) (Model, error) { return build(c, DefaultDDPMConfig(), NewDDPM) },
-			Fields:  []Field{fieldT, fieldSchedule, fieldHidden, fieldSampler, fieldSampleSteps, fieldEta}},
+			Fields:  []Field{fieldT, fieldSchedule, fieldHidden, fieldSampler, fieldSampleSteps, fieldEta, fieldDiffusionTemperature}},
 		{Family: "ddpm", Arch: DDPMArchConv, Aliases: []string{DDPMArchUNet}, Label: "Diffusion (DDPM, U-Net)",
 			Default: func() any { return DefaultUNetDDPMConfig() },
 			Build:   func(c []byte) (Model, error) { return build(c, DefaultUNetDDPMConfig(), NewDDPM) },
 			Fields: []Field{fieldT, fieldSchedule,
 				{Key: "features", Label: "U-Net features", Help: "channels of the first level",
 					Flag: "features", Kind: KindInt, Lo: 1, Hi: 128},
-				fieldSampler, fieldSampleSteps, fieldEta}},
+				fieldSampler, fieldSampleSteps, fieldEta, fieldDiffusionTemperature}},
 	}
 	Families, Architectures = nil, map[string][]string{}
 	for _, s := range specs {
@@ -291,6 +296,12 @@ func (f Field) Parse(text string) (any, error) {
 			return nil, fmt.Errorf("%s: %w", f.Label, err)
 		}
 		v = sizes
+	case KindBool:
+		b, err := ParseBool(text)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f.Label, err)
+		}
+		v = b
 	default:
 		v = text
 	}
@@ -325,6 +336,11 @@ func (f Field) Check(v any) error {
 			if n != math.Trunc(n) || !(n >= f.Lo && n <= f.Hi) {
 				return fmt.Errorf("%s: layer sizes must be %s..%s, got %s", f.Label, num(f.Lo), num(f.Hi), num(n))
 			}
+		}
+		return nil
+	case KindBool:
+		if _, ok := v.(bool); !ok {
+			return fmt.Errorf("%s must be on or off, got %v", f.Label, v)
 		}
 		return nil
 	}
@@ -364,7 +380,21 @@ func (f Field) Range() string {
 		}
 		return "in " + lo + num(f.Lo) + ", " + num(f.Hi) + hi
 	}
+	if f.Kind == KindBool {
+		return "on or off"
+	}
 	return strings.Join(f.Choices, " or ")
+}
+
+// ParseBool reads on/off, true/false, yes/no or 1/0 (any case).
+func ParseBool(text string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(text)) {
+	case "on", "true", "yes", "1":
+		return true, nil
+	case "off", "false", "no", "0":
+		return false, nil
+	}
+	return false, fmt.Errorf("want on or off, got %q", text)
 }
 
 // num writes x without an exponent for whole numbers (10000000, not 1e+07).

@@ -36,7 +36,12 @@ type VAEConfig struct {
 	WarmupSteps int `json:"kl_warmup_steps"`
 	// Temperature scales prior samples: Sample decodes z*Temperature.
 	Temperature float64 `json:"temperature"`
-	Seed        uint64  `json:"seed"`
+	// FreeBits is the KL floor of each latent dimension in nats per image
+	// (Kingma et al. 2016): the loss counts max(FreeBits, KL_j) for each
+	// dimension j, so that dimensions below it are not pushed to the prior
+	// (0 = off, the plain loss).
+	FreeBits float64 `json:"free_bits"`
+	Seed     uint64  `json:"seed"`
 }
 
 // DefaultVAEConfig is the reference VAE: 784-400-20 encoder, 20-400-784
@@ -62,7 +67,7 @@ func (c VAEConfig) Validate() error {
 	if err := validateOptim(c.LR, c.Beta1, c.Beta2, c.Batch); err != nil {
 		return err
 	}
-	return validateVAETerms(c.Beta, c.WarmupSteps, c.Temperature)
+	return validateVAETerms(c.Beta, c.WarmupSteps, c.Temperature, c.FreeBits)
 }
 
 // VAE is the MLP variational autoencoder of PyTorch's examples/vae:
@@ -207,6 +212,8 @@ type vaeTrainGraph struct {
 	// reuse compiles the graph into a machine that keeps its buffers
 	// between runs (reuseTape); only the MLP VAE sets it so far.
 	reuse bool
+	// freeBits is the KL floor per latent dimension and image (0 = off).
+	freeBits float64
 }
 
 // vaeConst is a scalar constant of dtype dt.
@@ -282,7 +289,7 @@ func (v *VAE) buildTrain() (*vaeTrainGraph, error) {
 	s := &vaeTrainGraph{
 		x:     tensor.New(tensor.WithShape(b, n), tensor.Of(dt)),
 		eps:   tensor.New(tensor.WithShape(b, l), tensor.Of(dt)),
-		reuse: true,
+		reuse: true, freeBits: v.cfg.FreeBits,
 	}
 	wn := v.nodes(eg)
 	s.weights = wn.all()
@@ -791,7 +798,34 @@ func (s *vaeTrainGraph) compileLoss(eg *G.ExprGraph, dt tensor.Dtype, logits, x,
 	if err != nil {
 		return err
 	}
-	wkl, err := G.Mul(s.klw, kl)
+	klCost := kl
+	if s.freeBits > 0 {
+		// Σ_j max(c, KL_j) = Σ_j c + relu(KL_j − c), KL_j summed over the
+		// batch and c the floor of the batch's images
+		b := t.Shape()[0]
+		perDim, err := G.Sum(t, 0)
+		if err == nil {
+			perDim, err = G.Mul(perDim, half)
+		}
+		c := vaeConst(dt, s.freeBits*float64(b))
+		var over *G.Node
+		if err == nil {
+			over, err = G.Sub(perDim, c)
+		}
+		if err == nil {
+			over, err = G.Rectify(over)
+		}
+		if err == nil {
+			klCost, err = G.Sum(over)
+		}
+		if err == nil {
+			klCost, err = G.Add(klCost, vaeConst(dt, s.freeBits*float64(b*t.Shape()[1])))
+		}
+		if err != nil {
+			return fmt.Errorf("free bits: %w", err)
+		}
+	}
+	wkl, err := G.Mul(s.klw, klCost)
 	if err != nil {
 		return err
 	}

@@ -35,7 +35,15 @@ func tinyVAEInputs(v *VAE, seed uint64) ([]uint8, []float32) {
 // full VAE loss (BCE from logits + w*KL, through the reparameterisation)
 // with respect to every weight against central differences, in float64.
 func TestVAEGradientsMatchFiniteDifferences(t *testing.T) {
-	v, err := newVAE(tinyVAEConfig(), tensor.Float64)
+	t.Run("plain", func(t *testing.T) { checkVAEGradients(t, tinyVAEConfig()) })
+	// with free bits flooring one of the three dimensions
+	cfg := tinyVAEConfig()
+	cfg.FreeBits = 0.05
+	t.Run("free bits", func(t *testing.T) { checkVAEGradients(t, cfg) })
+}
+
+func checkVAEGradients(t *testing.T, cfg VAEConfig) {
+	v, err := newVAE(cfg, tensor.Float64)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,6 +106,17 @@ func TestVAEGradientsMatchFiniteDifferences(t *testing.T) {
 // denseForward computes the reference's loss terms directly, in float64,
 // from the layer tensors (stored in×out).
 func denseForward(v *VAE, batch []uint8, eps []float32) (recon, kl float64) {
+	recon, dims := denseTerms(v, batch, eps)
+	for _, k := range dims {
+		kl += k
+	}
+	return recon, kl
+}
+
+// denseTerms is denseForward with the KL of each latent dimension summed
+// over the batch.
+func denseTerms(v *VAE, batch []uint8, eps []float32) (recon float64, klDims []float64) {
+	klDims = make([]float64, v.cfg.Latent)
 	lin := func(l *Linear, x []float64) []float64 {
 		w, b := l.W.Data().([]float64), l.B.Data().([]float64)
 		y := make([]float64, l.Out)
@@ -127,7 +146,7 @@ func denseForward(v *VAE, batch []uint8, eps []float32) (recon, kl float64) {
 		z := make([]float64, L)
 		for i := range z {
 			z[i] = mu[i] + float64(eps[r*L+i])*math.Exp(0.5*lv[i])
-			kl += -0.5 * (1 + lv[i] - mu[i]*mu[i] - math.Exp(lv[i]))
+			klDims[i] += -0.5 * (1 + lv[i] - mu[i]*mu[i] - math.Exp(lv[i]))
 		}
 		logits := lin(v.FC4, relu(lin(v.FC3, z)))
 		for i, l := range logits {
@@ -135,7 +154,47 @@ func denseForward(v *VAE, batch []uint8, eps []float32) (recon, kl float64) {
 			recon -= x[i]*math.Log(p) + (1-x[i])*math.Log(1-p)
 		}
 	}
-	return recon, kl
+	return recon, klDims
+}
+
+// TestVAEFreeBits: with free bits λ the loss is recon + w·Σ_j max(λ·B,
+// KL_j) (KL_j summed over the batch of B), the reported KL is still the
+// plain KL, and the gradients match central differences; a floor above
+// every dimension's KL makes the KL term a constant.
+func TestVAEFreeBits(t *testing.T) {
+	for _, fb := range []float64{0.05, 0.3, 5} {
+		cfg := tinyVAEConfig()
+		cfg.FreeBits = fb
+		v, err := newVAE(cfg, tensor.Float64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch, eps := tinyVAEInputs(v, 11)
+		const w = 0.7
+		loss, recon, kl, err := v.evaluate(batch, eps, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantRecon, dims := denseTerms(v, batch, eps)
+		var wantKL, floored float64
+		below := 0
+		for _, k := range dims {
+			wantKL += k
+			floored += math.Max(fb*float64(cfg.Batch), k)
+			if k < fb*float64(cfg.Batch) {
+				below++
+			}
+		}
+		close := func(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }
+		if !close(recon, wantRecon) || !close(kl, wantKL) || !close(loss, wantRecon+w*floored) {
+			t.Errorf("free bits %g: loss %.12g recon %.12g KL %.12g; want %.12g, %.12g, %.12g", fb, loss, recon, kl, wantRecon+w*floored, wantRecon, wantKL)
+		}
+		t.Logf("free bits %g: %d of %d dimensions below the floor", fb, below, len(dims))
+		if fb == 5 && below != len(dims) {
+			t.Fatalf("a floor of 5 nats is not above every dimension")
+		}
+		v.Close()
+	}
 }
 
 // TestVAELossMatchesReference checks the graph's loss terms against a

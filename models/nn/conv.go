@@ -16,6 +16,8 @@ type Conv2d struct {
 	Name                    string
 	In, Out, K, Stride, Pad int
 	W, B                    *tensor.Dense // B is nil without bias
+	// SN, when set, spectrally normalises W (see SpectralNorm).
+	SN *SpectralNorm
 }
 
 // NewConv2d draws W, then b, uniform in ±1/sqrt(in·k·k) from rng, PyTorch's
@@ -33,7 +35,13 @@ func NewConv2d(name string, in, out, k, stride, pad int, bias bool, dt tensor.Dt
 }
 
 // Params implements Module: weight, then bias.
-func (c *Conv2d) Params() []Param { return weightBias(c.Name, c.W, c.B, false) }
+func (c *Conv2d) Params() []Param { return snParams(c.Name, c.W, c.B, false, c.SN) }
+
+// SpectralNorm switches on spectral normalisation of W (read as Out rows
+// of In·K·K), its u and v drawn from rng.
+func (c *Conv2d) SpectralNorm(rng *rand.Rand) {
+	c.SN = NewSpectralNorm(c.Name, c.Out, c.In*c.K*c.K, false, c.W.Dtype(), rng)
+}
 
 // Forward convolves x [N, In, H, W]. It builds the input gradient only when
 // x needs one and the weight gradients only when the layer is learnt in g.
@@ -46,7 +54,10 @@ func (c *Conv2d) Forward(g *Graph, x *G.Node) (*G.Node, error) {
 	if geo.ho < 1 || geo.wo < 1 {
 		return nil, fmt.Errorf("%s: input %dx%d is too small", c.Name, s[2], s[3])
 	}
-	in, wrt := g.layerInputs(x, c.Params())
+	in, wrt, err := g.layerInputs(x, c.Params(), c.SN)
+	if err != nil {
+		return nil, err
+	}
 	needDX, needW := wrt[0], wrt[1]
 	sc := &g.scratch
 	hasB := c.B != nil

@@ -15,6 +15,8 @@ type Linear struct {
 	Name    string // state_dict prefix, e.g. "generator.0"
 	In, Out int
 	W, B    *tensor.Dense
+	// SN, when set, spectrally normalises W (see SpectralNorm).
+	SN *SpectralNorm
 }
 
 // NewLinear makes a layer with PyTorch's default initialisation: W, then
@@ -39,8 +41,15 @@ func NewLinear(name string, in, out int, bias bool, dt tensor.Dtype, rng *rand.R
 	return l
 }
 
-// Params implements Module: weight (transposed in checkpoints), then bias.
-func (l *Linear) Params() []Param { return weightBias(l.Name, l.W, l.B, true) }
+// Params implements Module: weight (transposed in checkpoints), then bias
+// (then u and v with spectral normalisation).
+func (l *Linear) Params() []Param { return snParams(l.Name, l.W, l.B, true, l.SN) }
+
+// SpectralNorm switches on spectral normalisation of W, its u and v drawn
+// from rng.
+func (l *Linear) SpectralNorm(rng *rand.Rand) {
+	l.SN = NewSpectralNorm(l.Name, l.Out, l.In, true, l.W.Dtype(), rng)
+}
 
 // Forward is x·W + b for x (batch × In), as one op with its own buffers
 // (Gorgonia's Mul and BroadcastAdd have the tape allocate their results
@@ -53,7 +62,10 @@ func (l *Linear) Forward(g *Graph, x *G.Node) (*G.Node, error) {
 		return nil, fmt.Errorf("%s: input shape %v, want (N, %d)", l.Name, s, l.In)
 	}
 	n, in, out := s[0], l.In, l.Out
-	nodes, wrt := g.layerInputs(x, l.Params())
+	nodes, wrt, err := g.layerInputs(x, l.Params(), l.SN)
+	if err != nil {
+		return nil, err
+	}
 	needDX, needW, hasB := wrt[0], wrt[1], l.B != nil
 	fwd := Kernels(linearFwd[float32](n, in, out, hasB), linearFwd[float64](n, in, out, hasB))
 	y, err := Apply(l.Name+"(Linear)", tensor.Shape{n, out}, fwd, wrt, func(in2 G.Nodes, _, gy *G.Node) (G.Nodes, error) {

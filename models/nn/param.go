@@ -114,6 +114,7 @@ type Graph struct {
 	nodes   map[*tensor.Dense]*G.Node
 	frozen  map[*tensor.Dense]bool
 	noGrad  map[*G.Node]bool
+	sn      map[*SpectralNorm]*G.Node
 	updates []func() error
 	scratch scratch
 }
@@ -121,7 +122,8 @@ type Graph struct {
 // NewGraph makes an empty graph; train selects training behaviour.
 func NewGraph(train bool) *Graph {
 	return &Graph{ExprGraph: G.NewGraph(), Train: train,
-		nodes: map[*tensor.Dense]*G.Node{}, frozen: map[*tensor.Dense]bool{}, noGrad: map[*G.Node]bool{}}
+		nodes: map[*tensor.Dense]*G.Node{}, frozen: map[*tensor.Dense]bool{}, noGrad: map[*G.Node]bool{},
+		sn: map[*SpectralNorm]*G.Node{}}
 }
 
 // Node returns the graph's node of p, made on first use.
@@ -172,14 +174,19 @@ func (g *Graph) needsGrad(n *G.Node) bool { return !g.noGrad[n] }
 // layerInputs is a layer's op inputs: x, then the nodes of its parameters
 // ps (weight first), with which of them take gradients: x when it needs
 // one, the parameters when the layer is learnt in this graph.
-func (g *Graph) layerInputs(x *G.Node, ps []Param) (in G.Nodes, wrt []bool) {
+// With sn set, the weight's node is its spectral normalisation.
+func (g *Graph) layerInputs(x *G.Node, ps []Param, sn *SpectralNorm) (in G.Nodes, wrt []bool, err error) {
+	ps = Weights(ps)
 	in = append(G.Nodes{x}, g.Nodes(ps)...)
 	wrt = make([]bool, len(in))
 	wrt[0] = g.needsGrad(x)
 	for i := 1; i < len(in); i++ {
 		wrt[i] = g.learnt(ps[0])
 	}
-	return in, wrt
+	if sn != nil {
+		in[1], err = g.spectral(sn, in[1], wrt[1])
+	}
+	return in, wrt, err
 }
 
 // learnt tells whether p takes a gradient in this graph.
