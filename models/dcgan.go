@@ -45,7 +45,12 @@ type DCGANConfig struct {
 	// Pack is PacGAN\'s packing: D judges Pack samples at once (1 = off).
 	Pack int `json:"pack"`
 	// SpectralNorm spectrally normalises every layer of D.
-	SpectralNorm bool    `json:"spectral_norm"`
+	SpectralNorm bool `json:"spectral_norm"`
+	// MSWeight is MSGAN's mode-seeking weight λ (0 = off).
+	MSWeight float64 `json:"ms_weight"`
+	// MinibatchStd gives D's last layer the batch's standard deviation as
+	// one more feature map.
+	MinibatchStd bool    `json:"minibatch_std"`
 	Beta2        float64 `json:"beta2"`
 	Batch        int     `json:"batch"`
 	Slope        float64 `json:"leaky_slope"`
@@ -287,18 +292,23 @@ func (gn *dcGenerator) forward(g *nn.Graph, z *G.Node) (*G.Node, error) {
 // dcDiscriminator is the DCGAN discriminator (see DCGANConfig).
 type dcDiscriminator struct {
 	Slope        float64
-	Pack         int // PacGAN packing: images a D input stacks along channels
+	Pack         int  // PacGAN packing: images a D input stacks along channels
+	Std          bool // the minibatch standard deviation before fc
 	Conv1, Conv2 *nn.Conv2d
 	FC           *nn.Linear
 }
 
 func newDCDiscriminator(cfg DCGANConfig, dt tensor.Dtype, rng *rand.Rand) *dcDiscriminator {
 	f, s4 := cfg.DFeatures, cfg.Width/4
+	std := 0
+	if cfg.MinibatchStd {
+		std = 1
+	}
 	return &dcDiscriminator{
-		Slope: cfg.Slope, Pack: max(1, cfg.Pack),
+		Slope: cfg.Slope, Pack: max(1, cfg.Pack), Std: cfg.MinibatchStd,
 		Conv1: nn.NewConv2d("discriminator.conv1", cfg.Channels*max(1, cfg.Pack), f, 4, 2, 1, true, dt, rng),
 		Conv2: nn.NewConv2d("discriminator.conv2", f, 2*f, 4, 2, 1, true, dt, rng),
-		FC:    nn.NewLinear("discriminator.fc", 2*f*s4*s4, 1, true, dt, rng),
+		FC:    nn.NewLinear("discriminator.fc", (2*f+std)*s4*s4, 1, true, dt, rng),
 	}
 }
 
@@ -320,6 +330,9 @@ func (d *dcDiscriminator) forward(g *nn.Graph, x *G.Node) (*G.Node, error) {
 	}
 	if err == nil {
 		h, err = nn.LeakyReLU(h, d.Slope, nil)
+	}
+	if err == nil && d.Std {
+		h, err = nn.MinibatchStd(h)
 	}
 	if err == nil {
 		h, err = G.Reshape(h, tensor.Shape{x.Shape()[0], d.FC.In})
@@ -444,6 +457,7 @@ func (m *DCGAN) buildDStep() (*dcDStepGraph, error) {
 // again for G's update.
 type dcGStepGraph struct {
 	g       *nn.Graph
+	ms      *modeSeeking // nil without MSGAN
 	vm      G.VM
 	z       *tensor.Dense
 	weights G.Nodes
@@ -502,6 +516,12 @@ func (m *DCGAN) buildGStep() (*dcGStepGraph, error) {
 	if err != nil {
 		return nil, err
 	}
+	if m.cfg.MSWeight > 0 {
+		s.ms = &modeSeeking{weight: m.cfg.MSWeight}
+		if sur, err = s.ms.add(sur, fake); err != nil {
+			return nil, err
+		}
+	}
 	if s.vm, err = compileStep(g.ExprGraph, sur, &s.sur, s.weights, true, "G loss"); err != nil {
 		return nil, err
 	}
@@ -544,6 +564,9 @@ func (m *DCGAN) TrainStep(batch []uint8, rng *rand.Rand) ([]float64, error) {
 	}
 	FillNormal(m.z, rng)
 	s := m.gstep
+	if err := s.ms.setDZ(m.z); err != nil {
+		return nil, err
+	}
 	if err := copyInto(s.z, m.z); err != nil {
 		return nil, err
 	}

@@ -30,7 +30,11 @@ type GANConfig struct {
 	// Pack is PacGAN\'s packing: D judges Pack samples at once (1 = off).
 	Pack int `json:"pack"`
 	// SpectralNorm spectrally normalises every layer of D.
-	SpectralNorm bool    `json:"spectral_norm"`
+	SpectralNorm bool `json:"spectral_norm"`
+	// MSWeight is MSGAN's mode-seeking weight λ (0 = off).
+	MSWeight float64 `json:"ms_weight"`
+	// MinibatchStd gives D's last layer the batch's standard deviation.
+	MinibatchStd bool    `json:"minibatch_std"`
 	Beta2        float64 `json:"beta2"`
 	Batch        int     `json:"batch"`
 	DropoutP     float64 `json:"dropout"`
@@ -103,10 +107,14 @@ func newGAN(cfg GANConfig, dt tensor.Dtype) (*GAN, error) {
 		g.Gen.Layers = append(g.Gen.Layers, NewLinear(fmt.Sprintf("generator.%d", 2*i), sizes[i], sizes[i+1], dt, rng))
 	}
 	// D's Sequential is Linear, LeakyReLU, Dropout per hidden layer: indices 0, 3, 6, ...
-	g.Disc = &MLP{Hidden: ActLeakyReLU, Output: ActNone, Slope: cfg.Slope, DropoutP: cfg.DropoutP}
+	g.Disc = &MLP{Hidden: ActLeakyReLU, Output: ActNone, Slope: cfg.Slope, DropoutP: cfg.DropoutP, StdBeforeLast: cfg.MinibatchStd}
 	sizes = append(append([]int{shape.Size() * max(1, cfg.Pack)}, cfg.DHidden...), 1)
 	for i := 0; i+1 < len(sizes); i++ {
-		g.Disc.Layers = append(g.Disc.Layers, NewLinear(fmt.Sprintf("discriminator.%d", 3*i), sizes[i], sizes[i+1], dt, rng))
+		in := sizes[i]
+		if cfg.MinibatchStd && i+2 == len(sizes) {
+			in++ // the minibatch standard deviation
+		}
+		g.Disc.Layers = append(g.Disc.Layers, NewLinear(fmt.Sprintf("discriminator.%d", 3*i), in, sizes[i+1], dt, rng))
 	}
 	if cfg.SpectralNorm {
 		spectralNorm(cfg.Seed, layersOf(g.Disc.Layers)...)
@@ -287,6 +295,7 @@ func (g *GAN) buildDStep() (*dStepGraph, error) {
 // G's weights only (D's weights take no gradient here).
 type gStepGraph struct {
 	vm      G.VM
+	ms      *modeSeeking // nil without MSGAN
 	z       *tensor.Dense
 	masks   *dropoutMasks
 	weights G.Nodes
@@ -315,6 +324,12 @@ func (g *GAN) buildGStep() (*gStepGraph, error) {
 	cost, err := ganGLoss(g.cfg.Loss, logits)
 	if err != nil {
 		return nil, err
+	}
+	if g.cfg.MSWeight > 0 {
+		s.ms = &modeSeeking{weight: g.cfg.MSWeight}
+		if cost, err = s.ms.add(cost, fake); err != nil {
+			return nil, err
+		}
 	}
 	if s.vm, err = compileStep(eg, cost, &s.loss, s.weights, true, "G loss"); err != nil {
 		return nil, err
@@ -393,6 +408,9 @@ func (g *GAN) discStep(batch []uint8, rng *rand.Rand) (float64, error) {
 // with identical values; in exchange D's weight gradients are never computed.
 func (g *GAN) genStep(rng *rand.Rand) (float64, error) {
 	s := g.gstep
+	if err := s.ms.setDZ(g.z); err != nil {
+		return 0, err
+	}
 	if err := copyInto(s.z, g.z); err != nil {
 		return 0, err
 	}

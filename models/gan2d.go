@@ -34,7 +34,11 @@ type GAN2DConfig struct {
 	// the k fakes D scores best, k falling from the batch by 1 % every 100
 	// steps to ν of it (0 = off: every fake).
 	TopK float64 `json:"top_k"`
-	Seed uint64  `json:"seed"`
+	// Rejection samples by discriminator rejection sampling (Azadi et al.
+	// 2019): each proposal G(z) is kept with probability exp(D(x) − M), M
+	// the largest logit seen (the lab's runner applies it).
+	Rejection bool   `json:"rejection"`
+	Seed      uint64 `json:"seed"`
 }
 
 // DefaultGAN2DConfig follows PacGAN's 2-D experiments (batch 100, Adam

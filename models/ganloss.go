@@ -2,6 +2,7 @@ package models
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 
 	"github.com/genstudio/genstudio/models/nn"
@@ -167,3 +168,79 @@ func halfMeanSquare(x *G.Node, toOne bool) (*G.Node, error) {
 
 func oneLike(x *G.Node) *G.Node  { return vaeConst(x.Dtype(), 1) }
 func halfLike(x *G.Node) *G.Node { return vaeConst(x.Dtype(), 0.5) }
+
+// fieldMinibatchStd is the minibatch standard-deviation layer of both D's.
+var fieldMinibatchStd = Field{Key: "minibatch_std", Label: "Minibatch std", Help: "D sees the batch's spread, so a batch of near-copies stands out (ProGAN)",
+	Flag: "minibatch-std", Kind: KindBool}
+
+// fieldModeSeeking is MSGAN's weight, a setting of both GANs.
+var fieldModeSeeking = Field{Key: "ms_weight", Label: "Mode seeking λ",
+	Help: "MSGAN: G also minimises λ / (image distance ÷ latent distance) of the batch's two halves (0 = off)",
+	Flag: "mode-seeking", Kind: KindFloat, Lo: 0, Hi: 100}
+
+// msEps is MSGAN's ε in 1/(ratio + ε).
+const msEps = 1e-5
+
+// modeSeeking is MSGAN's regulariser (Mao et al. 2019) on a batch of
+// fakes made from noise z: the batch's first and second halves are pairs
+// (z₁, z₂) ↦ (G(z₁), G(z₂)), r = mean|G(z₁) − G(z₂)| / mean|z₁ − z₂|, and
+// the term is weight / (r + ε). The latent distance is a graph input
+// (dz) that setDZ writes before each run.
+type modeSeeking struct {
+	weight float64
+	dz     *G.Node
+}
+
+// add returns cost + weight/(r + ε) for fake (batch first, even batch).
+func (ms *modeSeeking) add(cost, fake *G.Node) (*G.Node, error) {
+	b := fake.Shape()[0]
+	if b < 2 || b%2 != 0 {
+		return nil, fmt.Errorf("mode seeking needs an even batch, got %d", b)
+	}
+	dt := fake.Dtype()
+	ms.dz = G.NewScalar(fake.Graph(), dt, G.WithValue(vaeScalar(dt, 1)), G.WithName("ms_dz"))
+	f1, err := G.Slice(fake, G.S(0, b/2))
+	if err != nil {
+		return nil, err
+	}
+	f2, err := G.Slice(fake, G.S(b/2, b))
+	if err != nil {
+		return nil, err
+	}
+	d, err := G.Sub(f1, f2)
+	if err == nil {
+		d, err = G.Abs(d)
+	}
+	if err == nil {
+		d, err = G.Mean(d)
+	}
+	if err == nil {
+		d, err = G.Div(d, ms.dz)
+	}
+	if err == nil {
+		d, err = G.Add(d, vaeConst(dt, msEps))
+	}
+	if err == nil {
+		d, err = G.Div(vaeConst(dt, ms.weight), d)
+	}
+	if err == nil {
+		cost, err = G.Add(cost, d)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mode seeking: %w", err)
+	}
+	return cost, nil
+}
+
+// setDZ writes mean|z₁ − z₂| of the noise z (batch rows of latent values).
+func (ms *modeSeeking) setDZ(z []float32) error {
+	if ms == nil || ms.dz == nil {
+		return nil
+	}
+	h := len(z) / 2
+	var s float64
+	for i := 0; i < h; i++ {
+		s += math.Abs(float64(z[i]) - float64(z[h+i]))
+	}
+	return G.Let(ms.dz, vaeScalar(ms.dz.Dtype(), s/float64(h)))
+}

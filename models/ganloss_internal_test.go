@@ -232,3 +232,77 @@ func copyTensor(dst, src *tensor.Dense) {
 		copy(d, src.Data().([]int64))
 	}
 }
+
+// TestModeSeeking checks MSGAN's term λ/(mean|f₁ − f₂| / mean|z₁ − z₂| + ε)
+// against its formula and its gradient with respect to the fakes against
+// central differences; both GANs train with it.
+func TestModeSeeking(t *testing.T) {
+	const b, n, lat, lambda = 4, 3, 2, 0.8
+	fake := []float64{0.1, -0.4, 0.9, 0.3, 0.2, -0.7, -0.5, 0.6, 0.05, 0.8, -0.2, 0.4}
+	z := []float32{0.5, -1, 2, 0.3, -0.5, 1, 0.1, 0.2}
+	build := func(vals []float64) (*G.ExprGraph, *G.Node, *G.Node, *modeSeeking) {
+		eg := G.NewGraph()
+		f := G.NewMatrix(eg, tensor.Float64, G.WithShape(b, n), G.WithValue(tensor.New(tensor.WithShape(b, n), tensor.WithBacking(append([]float64(nil), vals...)))), G.WithName("fake"))
+		ms := &modeSeeking{weight: lambda}
+		cost, err := ms.add(vaeConst(tensor.Float64, 0), f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ms.setDZ(z); err != nil {
+			t.Fatal(err)
+		}
+		return eg, f, cost, ms
+	}
+	want := func(vals []float64) float64 {
+		var df, dz float64
+		for i := 0; i < b/2*n; i++ {
+			df += math.Abs(vals[i] - vals[b/2*n+i])
+		}
+		for i := 0; i < b/2*lat; i++ {
+			dz += math.Abs(float64(z[i]) - float64(z[b/2*lat+i]))
+		}
+		return lambda / (df/float64(b/2*n)/(dz/float64(b/2*lat)) + msEps)
+	}
+	eg, f, cost, _ := build(fake)
+	if _, err := G.Grad(cost, f); err != nil {
+		t.Fatal(err)
+	}
+	vm := G.NewTapeMachine(eg, G.BindDualValues(f))
+	if err := vm.RunAll(); err != nil {
+		t.Fatal(err)
+	}
+	if got := cost.Value().Data().(float64); math.Abs(got-want(fake)) > 1e-12 {
+		t.Fatalf("term %.15g, want %.15g", got, want(fake))
+	}
+	gv, _ := f.Grad()
+	grad := gv.Data().([]float64)
+	vm.Close()
+	for i := range fake {
+		p, m := append([]float64(nil), fake...), append([]float64(nil), fake...)
+		p[i] += 1e-6
+		m[i] -= 1e-6
+		num := (want(p) - want(m)) / 2e-6
+		if math.Abs(num-grad[i]) > 1e-6*math.Max(1, math.Abs(num)) {
+			t.Errorf("d/dfake[%d]: backward %.9g, central difference %.9g", i, grad[i], num)
+		}
+	}
+	for _, cfg := range []string{
+		`{"ms_weight":1,"batch":8,"latent":8,"g_hidden":[32],"d_hidden":[32]}`,
+		`{"arch":"conv","ms_weight":1,"batch":8,"latent":8,"g_features":8,"d_features":8}`,
+		// and the minibatch standard deviation, packed or not
+		`{"minibatch_std":true,"batch":8,"latent":8,"g_hidden":[32],"d_hidden":[32],"pack":2}`,
+		`{"arch":"conv","minibatch_std":true,"batch":8,"latent":8,"g_features":8,"d_features":8}`,
+	} {
+		m, err := New("gan", []byte(cfg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch := make([]uint8, 8*m.Shape().Size())
+		for s := 0; s < 3; s++ {
+			if l, err := m.TrainStep(batch, rand.New(rand.NewPCG(uint64(s), 1))); err != nil || math.IsNaN(l[0]) || math.IsNaN(l[1]) {
+				t.Fatalf("%s step %d: %v %v", cfg, s, l, err)
+			}
+		}
+		m.Close()
+	}
+}

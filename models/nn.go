@@ -58,6 +58,9 @@ type MLP struct {
 	Output   Activation // after the last layer
 	Slope    float64    // LeakyReLU negative slope
 	DropoutP float64    // 0 = no dropout
+	// StdBeforeLast appends the minibatch standard deviation
+	// (nn.MinibatchStd) to the input of the last layer.
+	StdBeforeLast bool
 }
 
 // Params lists the MLP's weight tensors with their state_dict names.
@@ -151,6 +154,12 @@ func (m *MLP) forward(g *G.ExprGraph, n *mlpNodes, x *G.Node, batch int, dropout
 	h := x
 	masks := &dropoutMasks{}
 	for i := range m.Layers {
+		if m.StdBeforeLast && i == len(m.Layers)-1 {
+			var err error
+			if h, err = nn.MinibatchStd(h); err != nil {
+				return nil, nil, err
+			}
+		}
 		w, err := n.weight(m.Layers[i], i)
 		if err != nil {
 			return nil, nil, err

@@ -19,12 +19,19 @@ var Techniques = map[string]map[string]any{
 	"pacgan4": {"pack": 4},
 	// Spectral normalisation of every D layer (Miyato et al.).
 	"sn": {"spectral_norm": true},
+	// MSGAN's mode-seeking term with λ = 1 (Mao et al.).
+	"msgan": {"ms_weight": 1.0},
+	// The minibatch standard-deviation layer before D's last layer (ProGAN).
+	"mbstd": {"minibatch_std": true},
 	// Adam at 1e-3, both learning rates decayed linearly to 0 over the run
 	// (2-D lab only).
 	"lrdecay": {"lr": 1e-3, "lr_decay": true},
 	// Top-k training (Sinha et al. 2020): G learns from the fakes D scores
 	// best, down to half of them (2-D lab only).
 	"topk": {"top_k": 0.5},
+	// Discriminator rejection sampling (Azadi et al. 2019): keep each sample
+	// with probability exp(D(x) − max D) (2-D lab only).
+	"drs": {"rejection": true},
 }
 
 // TechniqueNames lists Techniques sorted.

@@ -54,3 +54,47 @@ func TestRunLab(t *testing.T) {
 		t.Error("an unknown technique was accepted")
 	}
 }
+
+// gaussProposer proposes points uniform in [−1, 1]² and scores them with
+// the log density ratio of N(0, s²I) to that: rejection sampling must
+// turn its proposals into that Gaussian.
+type gaussProposer struct{ s float64 }
+
+func (g gaussProposer) Sample(n int, rng *rand.Rand) ([]float32, error) {
+	out := make([]float32, 2*n)
+	for i := range out {
+		out[i] = float32(2*rng.Float64() - 1)
+	}
+	return out, nil
+}
+
+func (g gaussProposer) Critic(p []float32) ([]float32, error) {
+	out := make([]float32, len(p)/2)
+	for i := range out {
+		x, y := float64(p[2*i]), float64(p[2*i+1])
+		out[i] = float32(-(x*x + y*y) / (2 * g.s * g.s))
+	}
+	return out, nil
+}
+
+func TestRejectionSample(t *testing.T) {
+	const n, s = 4000, 0.2
+	pts, err := training.RejectionSample(gaussProposer{s}, n, rand.New(rand.NewPCG(1, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pts) != 2*n {
+		t.Fatalf("%d values, want %d", len(pts), 2*n)
+	}
+	var mean, sq float64
+	for _, v := range pts {
+		mean += float64(v)
+		sq += float64(v) * float64(v)
+	}
+	mean /= 2 * n
+	std := math.Sqrt(sq/(2*n) - mean*mean)
+	// N(0, 0.2²) cut at ±1 (5σ) has std 0.2; 8,000 values give ±0.002
+	if math.Abs(mean) > 0.015 || math.Abs(std-s) > 0.01 {
+		t.Errorf("kept points: mean %.4f, std %.4f, want 0 and %.2f", mean, std, s)
+	}
+}

@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -231,4 +232,69 @@ func slicesEqual(a, b []float64) bool {
 		}
 	}
 	return true
+}
+
+// refMinibatchStd is the plain loop of MinibatchStd: x (n, m) and r copies
+// of s per sample.
+func refMinibatchStd(x []float64, n, m, r int) []float64 {
+	var s float64
+	for j := 0; j < m; j++ {
+		var mu, v float64
+		for i := 0; i < n; i++ {
+			mu += x[i*m+j]
+		}
+		mu /= float64(n)
+		for i := 0; i < n; i++ {
+			v += (x[i*m+j] - mu) * (x[i*m+j] - mu)
+		}
+		s += math.Sqrt(v/float64(n) + 1e-8)
+	}
+	s /= float64(m)
+	var out []float64
+	for i := 0; i < n; i++ {
+		out = append(out, x[i*m:(i+1)*m]...)
+		for k := 0; k < r; k++ {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func mbstdCase(shape ...int) opCase {
+	n, m, r := shape[0], 1, 1
+	for _, d := range shape[1:] {
+		m *= d
+	}
+	if len(shape) == 4 {
+		r = shape[2] * shape[3]
+	}
+	return opCase{
+		name: fmt.Sprintf("MinibatchStd/%v", shape), train: true,
+		ins: func(rng *rand.Rand) []*tensor.Dense { return []*tensor.Dense{randTensor(rng, 1, shape...)} },
+		build: func(g *Graph, ins []*tensor.Dense, x G.Nodes) (*G.Node, error) {
+			return MinibatchStd(x[0])
+		},
+		ref: func(v [][]float64) []float64 { return refMinibatchStd(v[0], n, m, r) },
+	}
+}
+
+func TestMinibatchStd(t *testing.T) {
+	for _, c := range []opCase{mbstdCase(5, 4), mbstdCase(3, 2, 3, 3)} {
+		t.Run(c.name, func(t *testing.T) {
+			ins := c.ins(newRNG())
+			want := c.ref([][]float64{ins[0].Float64s()})
+			got, err := forward(c, ins)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slicesEqual(got, want) {
+				t.Fatalf("forward %v, want %v", got, want)
+			}
+			rng := newRNG()
+			checkGrad(t, c, c.ins(rng), rng)
+		})
+	}
+	if _, err := MinibatchStd(G.NewMatrix(G.NewGraph(), tensor.Float64, G.WithShape(1, 3))); err == nil {
+		t.Error("a batch of one was accepted")
+	}
 }
