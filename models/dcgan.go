@@ -50,11 +50,13 @@ type DCGANConfig struct {
 	MSWeight float64 `json:"ms_weight"`
 	// MinibatchStd gives D's last layer the batch's standard deviation as
 	// one more feature map.
-	MinibatchStd bool    `json:"minibatch_std"`
-	Beta2        float64 `json:"beta2"`
-	Batch        int     `json:"batch"`
-	Slope        float64 `json:"leaky_slope"`
-	Seed         uint64  `json:"seed"`
+	MinibatchStd bool `json:"minibatch_std"`
+	// DiffAugment augments D's real and fake inputs alike.
+	DiffAugment bool    `json:"diff_augment"`
+	Beta2       float64 `json:"beta2"`
+	Batch       int     `json:"batch"`
+	Slope       float64 `json:"leaky_slope"`
+	Seed        uint64  `json:"seed"`
 }
 
 // DefaultDCGANConfig is a DCGAN for 28×28 grayscale images: latent 100,
@@ -126,6 +128,7 @@ type DCGAN struct {
 	fgrad *dcFakeGradGraph
 	gstep *dcGStepGraph
 	fwd   map[int]*dcGenEvalGraph // sampling graphs by batch size
+	aug   *augmenters             // DiffAugment (nil: off)
 
 	z         []float32
 	lossD     float64 // the step's D loss, set by the G step's barrier
@@ -142,7 +145,8 @@ func newDCGAN(cfg DCGANConfig, dt tensor.Dtype, strict bool) (*DCGAN, error) {
 		return nil, fmt.Errorf("dcgan config: %w", err)
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x6a09e667f3bcc908))
-	m := &DCGAN{cfg: cfg, dt: dt, shape: ImageShape{cfg.Width, cfg.Height, cfg.Channels}, fwd: map[int]*dcGenEvalGraph{}}
+	shape := ImageShape{cfg.Width, cfg.Height, cfg.Channels}
+	m := &DCGAN{cfg: cfg, dt: dt, shape: shape, fwd: map[int]*dcGenEvalGraph{}, aug: newAugmenters(cfg.DiffAugment, cfg.Seed, shape)}
 	m.gen = newDCGenerator(cfg, dt, rng)
 	m.disc = newDCDiscriminator(cfg, dt, rng)
 	m.optG = NewAdam(nn.Tensors(nn.Weights(m.gen.Params())), cfg.LR, cfg.Beta1, cfg.Beta2)
@@ -429,11 +433,19 @@ func (m *DCGAN) buildDStep() (*dcDStepGraph, error) {
 		fake: tensor.New(tensor.WithShape(m.imageShape(m.cfg.Batch)...), tensor.Of(m.dt)),
 	}
 	s.weights = g.Nodes(nn.Weights(m.disc.Params()))
-	lr, err := m.disc.forward(g, g.Input("x_real", s.real))
+	xr, err := m.aug.apply(g.Input("x_real", s.real))
 	if err != nil {
 		return nil, err
 	}
-	lf, err := m.disc.forward(g, g.Input("x_fake", s.fake))
+	xf, err := m.aug.apply(g.Input("x_fake", s.fake))
+	if err != nil {
+		return nil, err
+	}
+	lr, err := m.disc.forward(g, xr)
+	if err != nil {
+		return nil, err
+	}
+	lf, err := m.disc.forward(g, xf)
 	if err != nil {
 		return nil, err
 	}
@@ -477,7 +489,11 @@ func (m *DCGAN) buildFakeGrad() (*dcFakeGradGraph, error) {
 	shape := m.imageShape(m.cfg.Batch)
 	f := &dcFakeGradGraph{fake: tensor.New(tensor.WithShape(shape...), tensor.Of(m.dt))}
 	x := G.NewTensor(g.ExprGraph, m.dt, 4, G.WithShape(shape...), G.WithValue(f.fake), G.WithName("fake"))
-	logits, err := m.disc.forward(g, x)
+	seen, err := m.aug.apply(x)
+	if err != nil {
+		return nil, err
+	}
+	logits, err := m.disc.forward(g, seen)
 	if err != nil {
 		return nil, err
 	}
@@ -563,6 +579,7 @@ func (m *DCGAN) TrainStep(batch []uint8, rng *rand.Rand) ([]float64, error) {
 		return nil, fmt.Errorf("gan step: batch has %d values, want %d (%d images of %d)", len(batch), b*n, b, n)
 	}
 	FillNormal(m.z, rng)
+	m.aug.next()
 	s := m.gstep
 	if err := s.ms.setDZ(m.z); err != nil {
 		return nil, err

@@ -34,12 +34,14 @@ type GANConfig struct {
 	// MSWeight is MSGAN's mode-seeking weight λ (0 = off).
 	MSWeight float64 `json:"ms_weight"`
 	// MinibatchStd gives D's last layer the batch's standard deviation.
-	MinibatchStd bool    `json:"minibatch_std"`
-	Beta2        float64 `json:"beta2"`
-	Batch        int     `json:"batch"`
-	DropoutP     float64 `json:"dropout"`
-	Slope        float64 `json:"leaky_slope"`
-	Seed         uint64  `json:"seed"`
+	MinibatchStd bool `json:"minibatch_std"`
+	// DiffAugment augments D's real and fake inputs alike.
+	DiffAugment bool    `json:"diff_augment"`
+	Beta2       float64 `json:"beta2"`
+	Batch       int     `json:"batch"`
+	DropoutP    float64 `json:"dropout"`
+	Slope       float64 `json:"leaky_slope"`
+	Seed        uint64  `json:"seed"`
 }
 
 // DefaultGANConfig is the seed GAN: G 100-256-512-1024-784, D 784-1024-512-256-1,
@@ -89,6 +91,7 @@ type GAN struct {
 
 	// step scratch, reused every step
 	z, fake []float32
+	aug     *augmenters // DiffAugment (nil: off)
 }
 
 // NewGAN builds the GAN in float32 with weights drawn from cfg.Seed.
@@ -100,7 +103,7 @@ func newGAN(cfg GANConfig, dt tensor.Dtype) (*GAN, error) {
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x6a09e667f3bcc908))
 	shape := ImageShape{cfg.Width, cfg.Height, cfg.Channels}
-	g := &GAN{cfg: cfg, dt: dt, shape: shape, fwd: map[int]*genGraph{}}
+	g := &GAN{cfg: cfg, dt: dt, shape: shape, fwd: map[int]*genGraph{}, aug: newAugmenters(cfg.DiffAugment, cfg.Seed, shape)}
 	g.Gen = &MLP{Hidden: ActReLU, Output: ActTanh}
 	sizes := append(append([]int{cfg.Latent}, cfg.GHidden...), shape.Size())
 	for i := 0; i+1 < len(sizes); i++ {
@@ -265,8 +268,14 @@ func (g *GAN) buildDStep() (*dStepGraph, error) {
 	xr := G.NewMatrix(eg, g.dt, G.WithShape(b, n), G.WithValue(s.real), G.WithName("x_real"))
 	xf := G.NewMatrix(eg, g.dt, G.WithShape(b, n), G.WithValue(s.fake), G.WithName("x_fake"))
 	pb := b / max(1, g.cfg.Pack)
-	xr, err := packRows(xr, g.cfg.Pack)
+	xr, err := g.aug.apply(xr)
 	if err != nil {
+		return nil, err
+	}
+	if xf, err = g.aug.apply(xf); err != nil {
+		return nil, err
+	}
+	if xr, err = packRows(xr, g.cfg.Pack); err != nil {
 		return nil, err
 	}
 	if xf, err = packRows(xf, g.cfg.Pack); err != nil {
@@ -313,10 +322,14 @@ func (g *GAN) buildGStep() (*gStepGraph, error) {
 	if err != nil {
 		return nil, err
 	}
-	if fake, err = packRows(fake, g.cfg.Pack); err != nil {
+	seen, err := g.aug.apply(fake)
+	if err != nil {
 		return nil, err
 	}
-	logits, masks, err := g.Disc.forward(eg, g.Disc.nodes(eg), fake, b/max(1, g.cfg.Pack), true)
+	if seen, err = packRows(seen, g.cfg.Pack); err != nil {
+		return nil, err
+	}
+	logits, masks, err := g.Disc.forward(eg, g.Disc.nodes(eg), seen, b/max(1, g.cfg.Pack), true)
 	if err != nil {
 		return nil, err
 	}
@@ -376,6 +389,7 @@ func (g *GAN) TrainStep(batch []uint8, rng *rand.Rand) ([]float64, error) {
 	}
 	// fake = G(z), once.
 	FillNormal(g.z, rng)
+	g.aug.next()
 	if err := g.generate(g.z, b, g.fake); err != nil {
 		return nil, err
 	}

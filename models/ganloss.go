@@ -173,6 +173,47 @@ func halfLike(x *G.Node) *G.Node { return vaeConst(x.Dtype(), 0.5) }
 var fieldMinibatchStd = Field{Key: "minibatch_std", Label: "Minibatch std", Help: "D sees the batch's spread, so a batch of near-copies stands out (ProGAN)",
 	Flag: "minibatch-std", Kind: KindBool}
 
+// fieldDiffAugment is DiffAugment, a setting of both GANs.
+var fieldDiffAugment = Field{Key: "diff_augment", Label: "DiffAugment", Help: "D sees real and fake images randomly recoloured, shifted and cut out (Zhao et al.)",
+	Flag: "diff-augment", Kind: KindBool}
+
+// augmenters are a GAN's DiffAugment draws, one per place an image batch
+// enters D, all from one stream of the model's seed (nil when off).
+type augmenters struct {
+	rng  *rand.Rand
+	all  []*nn.Augment
+	n, c int
+	h, w int
+}
+
+func newAugmenters(on bool, seed uint64, shape ImageShape) *augmenters {
+	if !on {
+		return nil
+	}
+	return &augmenters{rng: rand.New(rand.NewPCG(seed, 0xd1ffa06)), c: shape.Channels, h: shape.Height, w: shape.Width}
+}
+
+// apply augments x (n images, batch first) in its graph, or returns x
+// when augmentation is off.
+func (a *augmenters) apply(x *G.Node) (*G.Node, error) {
+	if a == nil {
+		return x, nil
+	}
+	aug := nn.NewAugment(x.Shape()[0], a.c, a.h, a.w, a.rng)
+	a.all = append(a.all, aug)
+	return aug.Apply(x)
+}
+
+// next draws new augmentations for the next step.
+func (a *augmenters) next() {
+	if a == nil {
+		return
+	}
+	for _, aug := range a.all {
+		aug.Next()
+	}
+}
+
 // fieldModeSeeking is MSGAN's weight, a setting of both GANs.
 var fieldModeSeeking = Field{Key: "ms_weight", Label: "Mode seeking λ",
 	Help: "MSGAN: G also minimises λ / (image distance ÷ latent distance) of the batch's two halves (0 = off)",

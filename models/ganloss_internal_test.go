@@ -1,6 +1,7 @@
 package models
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -292,6 +293,9 @@ func TestModeSeeking(t *testing.T) {
 		// and the minibatch standard deviation, packed or not
 		`{"minibatch_std":true,"batch":8,"latent":8,"g_hidden":[32],"d_hidden":[32],"pack":2}`,
 		`{"arch":"conv","minibatch_std":true,"batch":8,"latent":8,"g_features":8,"d_features":8}`,
+		// and DiffAugment
+		`{"diff_augment":true,"batch":8,"latent":8,"g_hidden":[32],"d_hidden":[32],"pack":2}`,
+		`{"arch":"conv","diff_augment":true,"batch":8,"latent":8,"g_features":8,"d_features":8}`,
 	} {
 		m, err := New("gan", []byte(cfg))
 		if err != nil {
@@ -304,5 +308,36 @@ func TestModeSeeking(t *testing.T) {
 			}
 		}
 		m.Close()
+	}
+}
+
+// TestDiffAugmentWired: with DiffAugment on, both GANs' first D loss
+// differs from the same model's without it (D sees augmented images) and
+// is the same for two fresh models (the draws come from the seed).
+func TestDiffAugmentWired(t *testing.T) {
+	for _, base := range []string{
+		`"batch":8,"latent":8,"g_hidden":[32],"d_hidden":[32]`,
+		`"arch":"conv","batch":8,"latent":8,"g_features":8,"d_features":8`,
+	} {
+		first := func(aug bool) float64 {
+			m, err := New("gan", []byte(fmt.Sprintf(`{%s,"diff_augment":%v}`, base, aug)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			batch := make([]uint8, 8*m.Shape().Size())
+			for i := range batch {
+				batch[i] = uint8(i * 13)
+			}
+			l, err := m.TrainStep(batch, rand.New(rand.NewPCG(5, 5)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return l[0]
+		}
+		plain, a, b := first(false), first(true), first(true)
+		if a == plain || a != b {
+			t.Errorf("%s: D loss plain %v, augmented %v and %v", base, plain, a, b)
+		}
 	}
 }

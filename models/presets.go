@@ -23,6 +23,8 @@ var Techniques = map[string]map[string]any{
 	"msgan": {"ms_weight": 1.0},
 	// The minibatch standard-deviation layer before D's last layer (ProGAN).
 	"mbstd": {"minibatch_std": true},
+	// DiffAugment's colour, translation and cutout on D's inputs.
+	"diffaug": {"diff_augment": true},
 	// Adam at 1e-3, both learning rates decayed linearly to 0 over the run
 	// (2-D lab only).
 	"lrdecay": {"lr": 1e-3, "lr_decay": true},

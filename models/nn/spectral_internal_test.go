@@ -298,3 +298,104 @@ func TestMinibatchStd(t *testing.T) {
 		t.Error("a batch of one was accepted")
 	}
 }
+
+// refAugment is DiffAugment of image i written out with 4-D indices.
+func refAugment(a *Augment, x []float64) []float64 {
+	n, c, h, w := a.N, a.C, a.H, a.W
+	at := func(i, ch, r, q int) int { return ((i*c+ch)*h+r)*w + q }
+	out := make([]float64, len(x))
+	for i := 0; i < n; i++ {
+		v := make([]float64, c*h*w)
+		for ch := 0; ch < c; ch++ {
+			for r := 0; r < h; r++ {
+				for q := 0; q < w; q++ {
+					v[(ch*h+r)*w+q] = x[at(i, ch, r, q)] + a.bright[i]
+				}
+			}
+		}
+		if c > 1 {
+			for r := 0; r < h; r++ {
+				for q := 0; q < w; q++ {
+					var m float64
+					for ch := 0; ch < c; ch++ {
+						m += v[(ch*h+r)*w+q]
+					}
+					m /= float64(c)
+					for ch := 0; ch < c; ch++ {
+						v[(ch*h+r)*w+q] = (v[(ch*h+r)*w+q]-m)*a.sat[i] + m
+					}
+				}
+			}
+		}
+		var m float64
+		for _, e := range v {
+			m += e
+		}
+		m /= float64(len(v))
+		for j := range v {
+			v[j] = (v[j]-m)*a.con[i] + m
+		}
+		for ch := 0; ch < c; ch++ {
+			for r := 0; r < h; r++ {
+				for q := 0; q < w; q++ {
+					sr, sq := r-a.dy[i], q-a.dx[i]
+					inCut := r >= a.cy[i] && r < a.cy[i]+a.cut && q >= a.cx[i] && q < a.cx[i]+a.cut
+					if !inCut && sr >= 0 && sr < h && sq >= 0 && sq < w {
+						out[at(i, ch, r, q)] = v[(ch*h+sr)*w+sq]
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+func augCase(n, c, h, w int) opCase {
+	a := NewAugment(n, c, h, w, rand.New(rand.NewPCG(3, 4)))
+	return opCase{
+		name: fmt.Sprintf("DiffAugment/%dx%dx%dx%d", n, c, h, w), train: true,
+		ins: func(rng *rand.Rand) []*tensor.Dense { return []*tensor.Dense{randTensor(rng, 1, n, c, h, w)} },
+		build: func(g *Graph, ins []*tensor.Dense, x G.Nodes) (*G.Node, error) {
+			return a.Apply(x[0])
+		},
+		ref: func(v [][]float64) []float64 { return refAugment(a, v[0]) },
+	}
+}
+
+// TestDiffAugment checks the augmentation against the written-out loop
+// and its backward by central differences, for grey and colour images,
+// and that Next draws shifts and cutouts inside their ranges.
+func TestDiffAugment(t *testing.T) {
+	for _, c := range []opCase{augCase(3, 1, 8, 8), augCase(2, 3, 8, 6)} {
+		t.Run(c.name, func(t *testing.T) {
+			ins := c.ins(newRNG())
+			want := c.ref([][]float64{ins[0].Float64s()})
+			got, err := forward(c, ins)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slicesEqual(got, want) {
+				t.Fatalf("forward differs from the loop")
+			}
+			rng := newRNG()
+			checkGrad(t, c, c.ins(rng), rng)
+		})
+	}
+	a := NewAugment(50, 1, 28, 28, rand.New(rand.NewPCG(1, 1)))
+	seenShift := false
+	for k := 0; k < 20; k++ {
+		a.Next()
+		for i := 0; i < a.N; i++ {
+			if a.dx[i] < -4 || a.dx[i] > 4 || a.dy[i] < -4 || a.dy[i] > 4 || a.cx[i] < 0 || a.cx[i]+a.cut > 28 || a.cy[i]+a.cut > 28 {
+				t.Fatalf("image %d: shift (%d, %d), cutout at (%d, %d) of %d", i, a.dx[i], a.dy[i], a.cx[i], a.cy[i], a.cut)
+			}
+			seenShift = seenShift || a.dx[i] == 4 || a.dy[i] == -4
+			if a.bright[i] < -0.5 || a.bright[i] > 0.5 || a.con[i] < 0.5 || a.con[i] > 1.5 {
+				t.Fatalf("colour draws %g, %g", a.bright[i], a.con[i])
+			}
+		}
+	}
+	if a.cut != 14 || !seenShift {
+		t.Errorf("cutout side %d (want 14), largest shifts drawn: %v", a.cut, seenShift)
+	}
+}
