@@ -20,7 +20,7 @@ import (
 func cmdLab(args []string) error {
 	fs := flag.NewFlagSet("lab", flag.ContinueOnError)
 	data := fs.String("data", "ring8", "2-D data set: ring8 or grid25")
-	techniques := fs.String("technique", "plain", "technique(s), comma-separated: plain, recommended, or models' techniques (hinge, lsgan, ttur, pacgan2, pacgan4; a+b)")
+	techniques := fs.String("technique", "plain", "technique(s), comma-separated: plain, recommended, or models' techniques (hinge, lsgan, ttur, pacgan2, pacgan4, sn, lrdecay, topk, drs; a+b)")
 	seeds := fs.Int("seeds", 10, "runs per technique, seeds 1..N")
 	steps := fs.Int("steps", training.LabDefaultSteps, "training steps of each run")
 	asJSON := fs.Bool("json", false, "one JSON line per seed: technique, seed, modes, high_quality")

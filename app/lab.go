@@ -19,7 +19,7 @@ import (
 )
 
 // labTechniques are the Lab tab's choices, the recommended remedy first.
-var labTechniques = []string{"recommended", "plain", "hinge", "lsgan", "ttur", "pacgan2", "pacgan4"}
+var labTechniques = []string{"recommended", "plain", "hinge", "lsgan", "ttur", "pacgan2", "pacgan4", "sn", "lrdecay", "topk", "lrdecay+topk", "drs"}
 
 // The live view: points drawn and the heat map's resolution.
 const (
