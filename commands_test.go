@@ -159,3 +159,35 @@ func TestTrainConvDDPM(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestTrainOnOffFlags: the GANs' on/off settings work as bare flags and
+// with =false, and reach the checkpoint's config with the diversity
+// settings beside them; the run resumes from that checkpoint with its
+// spectral-norm state.
+func TestTrainOnOffFlags(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains on MNIST")
+	}
+	out := t.TempDir()
+	err := cmdTrain([]string{"--steps", "2", "--out", out, "--batch", "8", "--latent", "8", "--g-hidden", "16", "--d-hidden", "16",
+		"--spectral-norm", "--minibatch-std", "--diff-augment=false", "--mode-seeking", "0.5", "--preview-every", "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(out, "checkpoints", "step-00000002.safetensors")
+	ck, err := training.LoadCheckpoint(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := ck.Model.Config().(models.GANConfig)
+	ck.Model.Close()
+	if !c.SpectralNorm || !c.MinibatchStd || c.DiffAugment || c.MSWeight != 0.5 {
+		t.Fatalf("flags gave %+v", c)
+	}
+	if err := cmdTrain([]string{"--resume", path, "--steps", "3", "--out", out, "--preview-every", "1"}); err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	if err := cmdTrain([]string{"--steps", "1", "--out", t.TempDir(), "--spectral-norm=maybe"}); err == nil {
+		t.Error("--spectral-norm=maybe was accepted")
+	}
+}
