@@ -201,10 +201,39 @@ func familyConfig(spec models.Spec, seed uint64, set map[string]string) (flagged
 	return flagged{b, keys}, nil
 }
 
+// anyModelFlag tells whether set (the flags given) holds a model setting.
+func anyModelFlag(set map[string]string) bool {
+	for _, f := range imageFlags {
+		if _, ok := set[f.flag]; ok {
+			return true
+		}
+	}
+	for _, mf := range modelFlags() {
+		if _, ok := set[mf.name]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// presetJSON lays preset p over cfg, a variant's JSON config.
+func presetJSON(p models.Preset, cfg []byte) ([]byte, error) {
+	var m map[string]any
+	if err := json.Unmarshal(cfg, &m); err != nil {
+		return nil, err
+	}
+	m, err := models.PresetConfig(p, m)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(m)
+}
+
 func cmdTrain(args []string) error {
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
-	family := fs.String("family", "gan", "model family: gan, vae or ddpm")
-	arch := fs.String("arch", "mlp", "architecture: mlp or conv (unet is an alias for the DDPM's conv)")
+	def := models.DefaultPreset()
+	family := fs.String("family", "", "model family: gan, vae or ddpm (with neither --family, --arch nor a model flag: the studio's default recipe, "+def.Name+")")
+	arch := fs.String("arch", "", "architecture: mlp (the default with --family) or conv (unet is an alias for the DDPM's conv)")
 	data := fs.String("data", "mnist", `data set: "mnist", a folder or zip of images, an MNIST idx file or a CIFAR-10 batch`)
 	steps := fs.Int("steps", 3000, "train until this many steps in total")
 	seed := fs.Uint64("seed", 1, "seed of weights, batch order and noise")
@@ -254,6 +283,20 @@ func cmdTrain(args []string) error {
 		if _, ok := set["seed"]; !ok && proj.Model.Family != "" {
 			*seed = proj.Training.Seed
 		}
+	}
+	// No model named at all: the default recipe, at its own length.
+	var preset *models.Preset
+	if *resume == "" && projCfg == nil && *family == "" && *arch == "" && !anyModelFlag(set) {
+		preset = &def
+		*family, *arch = def.Family, def.Arch
+		if _, ok := set["steps"]; !ok && def.Steps > 0 && (proj == nil || proj.Training.Steps == 0) {
+			*steps = def.Steps
+		}
+	}
+	if *family == "" {
+		*family = "gan"
+	}
+	if proj != nil {
 		if _, ok := set["out"]; !ok {
 			id := proj.NewRunID()
 			*out = proj.RunDir(id)
@@ -281,6 +324,11 @@ func cmdTrain(args []string) error {
 			return err
 		}
 		cfg := top.config
+		if preset != nil {
+			if cfg, err = presetJSON(*preset, cfg); err != nil {
+				return err
+			}
+		}
 		if projCfg != nil {
 			// The project's model settings, with any model flags given on top.
 			if cfg, err = overlay(projCfg, top); err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -189,5 +190,41 @@ func TestTrainOnOffFlags(t *testing.T) {
 	}
 	if err := cmdTrain([]string{"--steps", "1", "--out", t.TempDir(), "--spectral-norm=maybe"}); err == nil {
 		t.Error("--spectral-norm=maybe was accepted")
+	}
+}
+
+// TestTrainDefaultRecipe: train without a model named trains the default
+// preset's model with its settings.
+func TestTrainDefaultRecipe(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains on MNIST")
+	}
+	out := t.TempDir()
+	if err := cmdTrain([]string{"--steps", "1", "--out", out, "--preview-every", "1"}); err != nil {
+		t.Fatal(err)
+	}
+	ck, err := training.LoadCheckpoint(filepath.Join(out, "checkpoints", "step-00000001.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ck.Model.Close()
+	def := models.DefaultPreset()
+	b, _ := json.Marshal(ck.Model.Config())
+	var cfg map[string]any
+	json.Unmarshal(b, &cfg)
+	if ck.Model.Family() != def.Family || models.ArchOf(b) != def.Arch {
+		t.Fatalf("trained %s/%s, the default recipe is %s/%s", ck.Model.Family(), models.ArchOf(b), def.Family, def.Arch)
+	}
+	want, err := models.PresetConfig(def, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range want {
+		if k != "seed" && fmt.Sprint(cfg[k]) != fmt.Sprint(v) {
+			t.Errorf("%s = %v, the default recipe has %v", k, cfg[k], v)
+		}
+	}
+	if !def.Default || def.Steps < 1 {
+		t.Errorf("default preset %+v", def)
 	}
 }

@@ -261,6 +261,8 @@ func newModelForm() *modelForm {
 	f.content = container.NewVBox(widget.NewForm(widget.NewFormItem("Preset", f.preset), widget.NewFormItem("Model", f.family)),
 		f.presetNote, stack, widget.NewSeparator(), f.common)
 	f.family.SetSelected(variants[0].Label)
+	def := models.DefaultPreset()
+	f.preset.SetSelected(def.Name) // fills the form with the studio's default recipe
 	return f
 }
 
@@ -271,8 +273,8 @@ func (f *modelForm) applyPreset(p models.Preset) {
 	if i < 0 {
 		return
 	}
-	cfg := defaults(variants[i])
-	if err := models.ApplyTechniques(cfg, p.Techniques); err != nil {
+	cfg, err := models.PresetConfig(p, defaults(variants[i]))
+	if err != nil {
 		f.presetNote.SetText(err.Error())
 		return
 	}
@@ -286,14 +288,20 @@ func (f *modelForm) applyPreset(p models.Preset) {
 		shown[in.Key] = true
 	}
 	f.extra = map[string]any{}
-	for _, set := range []string{p.Techniques} {
-		for _, t := range strings.Split(set, "+") {
-			for k, v := range models.Techniques[t] {
-				if !shown[k] {
-					f.extra[k] = v
-				}
+	for k := range p.Config {
+		if !shown[k] {
+			f.extra[k] = cfg[k]
+		}
+	}
+	for _, t := range strings.Split(p.Techniques, "+") {
+		for k := range models.Techniques[t] {
+			if !shown[k] {
+				f.extra[k] = cfg[k]
 			}
 		}
+	}
+	if p.Steps > 0 {
+		f.steps.entry.SetText(strconv.Itoa(p.Steps))
 	}
 	f.presetNote.SetText(p.Note)
 	f.changed()

@@ -87,6 +87,9 @@ func TestFormFollowsSpecs(t *testing.T) {
 // leaves the preset.
 func TestPresets(t *testing.T) {
 	f := newModelForm()
+	if def := models.DefaultPreset(); f.preset.Selected != def.Name {
+		t.Errorf("the form opens with preset %q, want the default %q", f.preset.Selected, def.Name)
+	}
 	for _, p := range models.Presets() {
 		f.preset.SetSelected(p.Name)
 		set, err := f.read()
@@ -100,8 +103,13 @@ func TestPresets(t *testing.T) {
 		if err := json.Unmarshal(set.config, &want); err != nil {
 			t.Fatal(err)
 		}
-		cfg := defaults(variants[variantIndex(p.Family, p.Arch)])
-		models.ApplyTechniques(cfg, p.Techniques)
+		cfg, err := models.PresetConfig(p, defaults(variants[variantIndex(p.Family, p.Arch)]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Steps > 0 && set.steps != p.Steps {
+			t.Errorf("%s: the form trains %d steps, the recipe %d", p.Name, set.steps, p.Steps)
+		}
 		for k, v := range cfg {
 			if k == "width" || k == "height" || k == "channels" || k == "seed" {
 				continue

@@ -60,6 +60,7 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 }
 
 func smallForm(s *Studio, steps string) {
+	s.form.family.SetSelected(variants[0].Label) // the MLP GAN, not the default recipe
 	s.form.input("g_hidden").entry.SetText("32, 64")
 	s.form.input("d_hidden").entry.SetText("64, 32")
 	s.form.batch.entry.SetText("16")
@@ -169,6 +170,7 @@ func TestStudioPauseResumeStop(t *testing.T) {
 func TestStudioFormValidation(t *testing.T) {
 	s := newTestStudio(t)
 	loadSmallMNIST(t, s)
+	ui(func() { s.form.family.SetSelected(variants[0].Label) })
 	for _, tc := range []struct {
 		entry func() *widget.Entry
 		text  string
