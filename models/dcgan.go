@@ -52,11 +52,14 @@ type DCGANConfig struct {
 	// one more feature map.
 	MinibatchStd bool `json:"minibatch_std"`
 	// DiffAugment augments D's real and fake inputs alike.
-	DiffAugment bool    `json:"diff_augment"`
-	Beta2       float64 `json:"beta2"`
-	Batch       int     `json:"batch"`
-	Slope       float64 `json:"leaky_slope"`
-	Seed        uint64  `json:"seed"`
+	DiffAugment bool `json:"diff_augment"`
+	// EMA is the decay of the generator's weight average that samples
+	// use (0 = off).
+	EMA   float64 `json:"ema"`
+	Beta2 float64 `json:"beta2"`
+	Batch int     `json:"batch"`
+	Slope float64 `json:"leaky_slope"`
+	Seed  uint64  `json:"seed"`
 }
 
 // DefaultDCGANConfig is a DCGAN for 28×28 grayscale images: latent 100,
@@ -129,6 +132,7 @@ type DCGAN struct {
 	gstep *dcGStepGraph
 	fwd   map[int]*dcGenEvalGraph // sampling graphs by batch size
 	aug   *augmenters             // DiffAugment (nil: off)
+	ema   *ema                    // G's weight average (nil: off)
 
 	z         []float32
 	lossD     float64 // the step's D loss, set by the G step's barrier
@@ -149,6 +153,7 @@ func newDCGAN(cfg DCGANConfig, dt tensor.Dtype, strict bool) (*DCGAN, error) {
 	m := &DCGAN{cfg: cfg, dt: dt, shape: shape, fwd: map[int]*dcGenEvalGraph{}, aug: newAugmenters(cfg.DiffAugment, cfg.Seed, shape)}
 	m.gen = newDCGenerator(cfg, dt, rng)
 	m.disc = newDCDiscriminator(cfg, dt, rng)
+	m.ema = newEMA(cfg.EMA, "generator_ema", m.gen.Params())
 	m.optG = NewAdam(nn.Tensors(nn.Weights(m.gen.Params())), cfg.LR, cfg.Beta1, cfg.Beta2)
 	if cfg.SpectralNorm {
 		spectralNorm(cfg.Seed, m.disc.Conv1, m.disc.Conv2, m.disc.FC)
@@ -207,7 +212,7 @@ func (m *DCGAN) ParamCount() int {
 // stored out×in×kh×kw, as PyTorch stores them.
 func (m *DCGAN) State() []NamedTensor {
 	gp, dp := m.gen.Params(), m.disc.Params()
-	return slices.Concat(gp, dp, m.optG.MomentTensors("optim_g", nn.Weights(gp)), m.optD.MomentTensors("optim_d", nn.Weights(dp)))
+	return slices.Concat(gp, dp, m.ema.params(), m.optG.MomentTensors("optim_g", nn.Weights(gp)), m.optD.MomentTensors("optim_d", nn.Weights(dp)))
 }
 
 // Close implements Model.
@@ -379,6 +384,17 @@ const dcSampleChunk = 64
 // Sample implements Model: G in evaluation mode (batch norm with the
 // running statistics), images in [0, 1], C×H×W each.
 func (m *DCGAN) Sample(z []float32) ([]float32, error) {
+	var out []float32
+	err := m.ema.with(func() error {
+		var err error
+		out, err = m.sample(z)
+		return err
+	})
+	return out, err
+}
+
+// sample runs G in evaluation mode (running statistics) on z.
+func (m *DCGAN) sample(z []float32) ([]float32, error) {
 	d, size := m.cfg.Latent, m.shape.Size()
 	if len(z) == 0 || len(z)%d != 0 {
 		return nil, fmt.Errorf("sample: noise length %d is not a multiple of the latent size %d", len(z), d)
@@ -603,5 +619,6 @@ func (m *DCGAN) TrainStep(batch []uint8, rng *rand.Rand) ([]float64, error) {
 	if err != nil {
 		return nil, err
 	}
+	m.ema.update(m.optG.Step)
 	return []float64{m.lossD, lossG}, nil
 }

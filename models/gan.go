@@ -36,12 +36,15 @@ type GANConfig struct {
 	// MinibatchStd gives D's last layer the batch's standard deviation.
 	MinibatchStd bool `json:"minibatch_std"`
 	// DiffAugment augments D's real and fake inputs alike.
-	DiffAugment bool    `json:"diff_augment"`
-	Beta2       float64 `json:"beta2"`
-	Batch       int     `json:"batch"`
-	DropoutP    float64 `json:"dropout"`
-	Slope       float64 `json:"leaky_slope"`
-	Seed        uint64  `json:"seed"`
+	DiffAugment bool `json:"diff_augment"`
+	// EMA is the decay of the generator's weight average that samples
+	// use (0 = off).
+	EMA      float64 `json:"ema"`
+	Beta2    float64 `json:"beta2"`
+	Batch    int     `json:"batch"`
+	DropoutP float64 `json:"dropout"`
+	Slope    float64 `json:"leaky_slope"`
+	Seed     uint64  `json:"seed"`
 }
 
 // DefaultGANConfig is the seed GAN: G 100-256-512-1024-784, D 784-1024-512-256-1,
@@ -92,6 +95,7 @@ type GAN struct {
 	// step scratch, reused every step
 	z, fake []float32
 	aug     *augmenters // DiffAugment (nil: off)
+	ema     *ema        // G's weight average (nil: off)
 }
 
 // NewGAN builds the GAN in float32 with weights drawn from cfg.Seed.
@@ -122,6 +126,7 @@ func newGAN(cfg GANConfig, dt tensor.Dtype) (*GAN, error) {
 	if cfg.SpectralNorm {
 		spectralNorm(cfg.Seed, layersOf(g.Disc.Layers)...)
 	}
+	g.ema = newEMA(cfg.EMA, "generator_ema", g.Gen.Params())
 	g.optG = NewAdam(nn.Tensors(g.Gen.Params()), cfg.LR, cfg.Beta1, cfg.Beta2)
 	g.optD = NewAdam(nn.Tensors(nn.Weights(g.Disc.Params())), dLR(cfg.LR, cfg.DLR), cfg.Beta1, cfg.Beta2)
 	var err error
@@ -161,7 +166,7 @@ func (g *GAN) SetOptimizerStep(n int) { g.optG.Step, g.optD.Step = n, n }
 // named like PyTorch's state_dict and optimizer state.
 func (g *GAN) State() []NamedTensor {
 	gp, dp := g.Gen.Params(), g.Disc.Params()
-	return slices.Concat(gp, dp, g.optG.MomentTensors("optim_g", gp), g.optD.MomentTensors("optim_d", nn.Weights(dp)))
+	return slices.Concat(gp, dp, g.ema.params(), g.optG.MomentTensors("optim_g", gp), g.optD.MomentTensors("optim_d", nn.Weights(dp)))
 }
 
 // Close implements Model.
@@ -221,8 +226,19 @@ func (g *GAN) generate(z []float32, batch int, dst []float32) error {
 	return copyOut(dst, f.out)
 }
 
-// Sample implements Model. Images come out in [0, 1].
+// Sample implements Model. Images come out in [0, 1], from the averaged
+// generator when EMA is on.
 func (g *GAN) Sample(z []float32) ([]float32, error) {
+	var out []float32
+	err := g.ema.with(func() error {
+		var err error
+		out, err = g.sample(z)
+		return err
+	})
+	return out, err
+}
+
+func (g *GAN) sample(z []float32) ([]float32, error) {
 	d := g.cfg.Latent
 	if len(z) == 0 || len(z)%d != 0 {
 		return nil, fmt.Errorf("sample: noise length %d is not a multiple of the latent size %d", len(z), d)
@@ -401,6 +417,7 @@ func (g *GAN) TrainStep(batch []uint8, rng *rand.Rand) ([]float64, error) {
 	if err != nil {
 		return nil, err
 	}
+	g.ema.update(g.optG.Step)
 	return []float64{lossD, lossG}, nil
 }
 

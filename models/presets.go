@@ -26,6 +26,8 @@ var Techniques = map[string]map[string]any{
 	"mbstd": {"minibatch_std": true},
 	// DiffAugment's colour, translation and cutout on D's inputs.
 	"diffaug": {"diff_augment": true},
+	// Samples from an exponential moving average of G's weights (β 0.999).
+	"ema": {"ema": 0.999},
 	// Adam at 1e-3, both learning rates decayed linearly to 0 over the run
 	// (2-D lab only).
 	"lrdecay": {"lr": 1e-3, "lr_decay": true},
