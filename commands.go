@@ -473,22 +473,33 @@ func cmdSample(args []string) error {
 
 // samplerFlags are the diffusion sampling flags of sample and eval.
 type samplerFlags struct {
-	sampler *string
-	steps   *int
-	eta     *float64
+	sampler    *string
+	steps      *int
+	eta        *float64
+	truncation *float64
 }
 
 func addSamplerFlags(fs *flag.FlagSet) samplerFlags {
 	return samplerFlags{
-		sampler: fs.String("sampler", "", "diffusion sampler: ddpm (ancestral) or ddim (default: the checkpoint's)"),
-		steps:   fs.Int("steps", 0, "diffusion sampling steps K (default: the checkpoint's)"),
-		eta:     fs.Float64("eta", -1, "DDIM η in [0, 1] (default: the checkpoint's)"),
+		sampler:    fs.String("sampler", "", "diffusion sampler: ddpm (ancestral) or ddim (default: the checkpoint's)"),
+		steps:      fs.Int("steps", 0, "diffusion sampling steps K (default: the checkpoint's)"),
+		eta:        fs.Float64("eta", -1, "DDIM η in [0, 1] (default: the checkpoint's)"),
+		truncation: fs.Float64("truncation", 0, "GAN truncation ψ in (0, 1]: samples use ψ·z (default: the checkpoint's)"),
 	}
 }
 
 // options are m's sample options with the flags that were set applied
 // (nil: the checkpoint's own, for a model that does not diffuse).
 func (f samplerFlags) options(m models.Model) (*models.SampleOptions, error) {
+	if *f.truncation != 0 {
+		t, ok := m.(models.Truncater)
+		if !ok {
+			return nil, fmt.Errorf("--truncation applies to GAN checkpoints; this one is %s", m.Family())
+		}
+		if err := t.SetTruncation(*f.truncation); err != nil {
+			return nil, fmt.Errorf("--truncation: %w", err)
+		}
+	}
 	d, ok := m.(models.Diffuser)
 	if !ok {
 		if *f.sampler != "" || *f.steps > 0 || *f.eta >= 0 {

@@ -55,11 +55,14 @@ type DCGANConfig struct {
 	DiffAugment bool `json:"diff_augment"`
 	// EMA is the decay of the generator's weight average that samples
 	// use (0 = off).
-	EMA   float64 `json:"ema"`
-	Beta2 float64 `json:"beta2"`
-	Batch int     `json:"batch"`
-	Slope float64 `json:"leaky_slope"`
-	Seed  uint64  `json:"seed"`
+	EMA float64 `json:"ema"`
+	// Truncation ψ scales the noise samples use (the truncation trick in
+	// its simplest form: z pulled toward the mean; 1 = off).
+	Truncation float64 `json:"truncation"`
+	Beta2      float64 `json:"beta2"`
+	Batch      int     `json:"batch"`
+	Slope      float64 `json:"leaky_slope"`
+	Seed       uint64  `json:"seed"`
 }
 
 // DefaultDCGANConfig is a DCGAN for 28×28 grayscale images: latent 100,
@@ -69,7 +72,7 @@ func DefaultDCGANConfig() DCGANConfig {
 	return DCGANConfig{
 		Arch: "conv", Latent: 100, Width: 28, Height: 28, Channels: 1,
 		GFeatures: 64, DFeatures: 64,
-		LR: 2e-4, Beta1: 0.5, Beta2: 0.999, Batch: 64, Slope: 0.2, Seed: 1, Loss: GANLossNS, Pack: 1,
+		LR: 2e-4, Beta1: 0.5, Beta2: 0.999, Batch: 64, Slope: 0.2, Seed: 1, Loss: GANLossNS, Pack: 1, Truncation: 1,
 	}
 }
 
@@ -178,6 +181,15 @@ func newDCGAN(cfg DCGANConfig, dt tensor.Dtype, strict bool) (*DCGAN, error) {
 
 // Family implements Model.
 func (m *DCGAN) Family() string { return "gan" }
+
+// SetTruncation implements Truncater.
+func (m *DCGAN) SetTruncation(psi float64) error {
+	if err := fieldTruncation.Check(psi); err != nil {
+		return err
+	}
+	m.cfg.Truncation = psi
+	return nil
+}
 
 // Shape implements Model.
 func (m *DCGAN) Shape() ImageShape { return m.shape }
@@ -385,6 +397,7 @@ const dcSampleChunk = 64
 // running statistics), images in [0, 1], C×H×W each.
 func (m *DCGAN) Sample(z []float32) ([]float32, error) {
 	var out []float32
+	z = truncate(z, m.cfg.Truncation)
 	err := m.ema.with(func() error {
 		var err error
 		out, err = m.sample(z)

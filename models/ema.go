@@ -13,6 +13,28 @@ import (
 var fieldEMA = Field{Key: "ema", Label: "Generator EMA", Help: "decay of the average of G's weights that samples use (0 = off; 0.999 is usual)",
 	Flag: "ema", Kind: KindFloat, Lo: 0, Hi: 1, OpenHi: true}
 
+// fieldTruncation is the GANs' sampling truncation ψ.
+var fieldTruncation = Field{Key: "truncation", Label: "Truncation ψ", Help: "samples use ψ·z: below 1 cleaner and less varied (1 = off)",
+	Flag: "truncation", Kind: KindFloat, Lo: 0, Hi: 1, OpenLo: true}
+
+// Truncater is a model whose samples take a truncation ψ (both GANs).
+type Truncater interface {
+	SetTruncation(psi float64) error
+}
+
+// truncate is ψ·z (z itself for ψ 1, or 0 from a config that predates
+// the setting).
+func truncate(z []float32, psi float64) []float32 {
+	if psi == 1 || psi == 0 {
+		return z
+	}
+	out := make([]float32, len(z))
+	for i, v := range z {
+		out[i] = float32(psi) * v
+	}
+	return out
+}
+
 // ema is an exponential moving average of a network's weights: after each
 // step s ← β_t·s + (1 − β_t)·w with β_t = min(β, (1 + t)/(10 + t)) (the
 // warm-up of TensorFlow's ExponentialMovingAverage, so that the random

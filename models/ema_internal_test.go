@@ -125,3 +125,37 @@ func TestEMAGANs(t *testing.T) {
 		}
 	}
 }
+
+// TestTruncation: a GAN at ψ samples ψ·z as the same GAN at 1 samples it,
+// for both GANs; ψ outside (0, 1] is refused.
+func TestTruncation(t *testing.T) {
+	for _, cfg := range []string{
+		`{"batch":8,"latent":8,"g_hidden":[32],"d_hidden":[32]}`,
+		`{"arch":"conv","batch":8,"latent":8,"g_features":8,"d_features":8}`,
+	} {
+		m, err := New("gan", []byte(cfg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		z := NoiseFromSeed(3, m.NoiseDim(), 2)
+		zs := make([]float32, len(z))
+		for i, v := range z {
+			zs[i] = 0.6 * v
+		}
+		plain, _ := m.Sample(zs)
+		tr := m.(Truncater)
+		if err := tr.SetTruncation(0.6); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := m.Sample(z)
+		if !slices.Equal(got, plain) {
+			t.Errorf("%s: ψ 0.6 differs from sampling 0.6·z", cfg)
+		}
+		for _, bad := range []float64{0, -0.5, 1.5} {
+			if tr.SetTruncation(bad) == nil {
+				t.Errorf("ψ %g accepted", bad)
+			}
+		}
+		m.Close()
+	}
+}

@@ -39,12 +39,15 @@ type GANConfig struct {
 	DiffAugment bool `json:"diff_augment"`
 	// EMA is the decay of the generator's weight average that samples
 	// use (0 = off).
-	EMA      float64 `json:"ema"`
-	Beta2    float64 `json:"beta2"`
-	Batch    int     `json:"batch"`
-	DropoutP float64 `json:"dropout"`
-	Slope    float64 `json:"leaky_slope"`
-	Seed     uint64  `json:"seed"`
+	EMA float64 `json:"ema"`
+	// Truncation ψ scales the noise samples use (the truncation trick in
+	// its simplest form: z pulled toward the mean; 1 = off).
+	Truncation float64 `json:"truncation"`
+	Beta2      float64 `json:"beta2"`
+	Batch      int     `json:"batch"`
+	DropoutP   float64 `json:"dropout"`
+	Slope      float64 `json:"leaky_slope"`
+	Seed       uint64  `json:"seed"`
 }
 
 // DefaultGANConfig is the seed GAN: G 100-256-512-1024-784, D 784-1024-512-256-1,
@@ -53,7 +56,7 @@ func DefaultGANConfig() GANConfig {
 	return GANConfig{
 		Latent: 100, GHidden: []int{256, 512, 1024}, DHidden: []int{1024, 512, 256},
 		Width: 28, Height: 28, Channels: 1,
-		LR: 2e-4, Beta1: 0.5, Beta2: 0.999, Batch: 64, DropoutP: 0.3, Slope: 0.2, Seed: 1, Loss: GANLossNS, Pack: 1,
+		LR: 2e-4, Beta1: 0.5, Beta2: 0.999, Batch: 64, DropoutP: 0.3, Slope: 0.2, Seed: 1, Loss: GANLossNS, Pack: 1, Truncation: 1,
 	}
 }
 
@@ -144,6 +147,15 @@ func newGAN(cfg GANConfig, dt tensor.Dtype) (*GAN, error) {
 // Family implements Model.
 func (g *GAN) Family() string { return "gan" }
 
+// SetTruncation implements Truncater.
+func (g *GAN) SetTruncation(psi float64) error {
+	if err := fieldTruncation.Check(psi); err != nil {
+		return err
+	}
+	g.cfg.Truncation = psi
+	return nil
+}
+
 // Shape implements Model.
 func (g *GAN) Shape() ImageShape { return g.shape }
 
@@ -230,6 +242,7 @@ func (g *GAN) generate(z []float32, batch int, dst []float32) error {
 // generator when EMA is on.
 func (g *GAN) Sample(z []float32) ([]float32, error) {
 	var out []float32
+	z = truncate(z, g.cfg.Truncation)
 	err := g.ema.with(func() error {
 		var err error
 		out, err = g.sample(z)

@@ -117,9 +117,9 @@ func Presets() []Preset {
 			Note: "the seed's MLP GAN exactly; it collapses onto a few digits (3 of 10 classes, recall 0 after 3,000 steps)"},
 		{Name: "DCGAN", Family: "gan", Arch: "conv", Techniques: "plain",
 			Note: "the conv GAN: 10 of 10 classes, recall 0.78, IS 6.1 after 3,000 steps (N = 2,000)"},
-		{Name: "DCGAN, 32 features", Family: "gan", Arch: "conv", Config: map[string]any{"g_features": 32, "d_features": 32},
-			Techniques: "plain", Steps: 6000, Default: true,
-			Note: "the studio's default: a DCGAN with half the feature maps, three times as fast a step, trained twice as long"},
+		{Name: "DCGAN, 32 features, EMA", Family: "gan", Arch: "conv", Config: map[string]any{"g_features": 32, "d_features": 32},
+			Techniques: "ema", Steps: 6000, Default: true,
+			Note: "the studio's default: a DCGAN with half the feature maps (a third of the step time), 6,000 steps, samples from G's weight average; 10 of 10 classes, recall 0.80, IS 5.7 (N = 256)"},
 		{Name: "MLP VAE", Family: "vae", Arch: "mlp", Techniques: "plain",
 			Note: "10 of 10 classes, recall 0.63 after 3,000 steps, blurrier digits (N = 2,000)"},
 	}
