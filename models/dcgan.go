@@ -38,31 +38,11 @@ type DCGANConfig struct {
 	DFeatures int     `json:"d_features"`
 	LR        float64 `json:"lr"`
 	Beta1     float64 `json:"beta1"`
-	// DLR is the discriminator's learning rate (0: LR; TTUR when they differ).
-	DLR float64 `json:"d_lr"`
-	// Loss is the GAN loss: GANLossNS (the seed's), GANLossHinge or GANLossLS.
-	Loss string `json:"loss"`
-	// Pack is PacGAN\'s packing: D judges Pack samples at once (1 = off).
-	Pack int `json:"pack"`
-	// SpectralNorm spectrally normalises every layer of D.
-	SpectralNorm bool `json:"spectral_norm"`
-	// MSWeight is MSGAN's mode-seeking weight λ (0 = off).
-	MSWeight float64 `json:"ms_weight"`
-	// MinibatchStd gives D's last layer the batch's standard deviation as
-	// one more feature map.
-	MinibatchStd bool `json:"minibatch_std"`
-	// DiffAugment augments D's real and fake inputs alike.
-	DiffAugment bool `json:"diff_augment"`
-	// EMA is the decay of the generator's weight average that samples
-	// use (0 = off).
-	EMA float64 `json:"ema"`
-	// Truncation ψ scales the noise samples use (the truncation trick in
-	// its simplest form: z pulled toward the mean; 1 = off).
-	Truncation float64 `json:"truncation"`
-	Beta2      float64 `json:"beta2"`
-	Batch      int     `json:"batch"`
-	Slope      float64 `json:"leaky_slope"`
-	Seed       uint64  `json:"seed"`
+	GANOptions
+	Beta2 float64 `json:"beta2"`
+	Batch int     `json:"batch"`
+	Slope float64 `json:"leaky_slope"`
+	Seed  uint64  `json:"seed"`
 }
 
 // DefaultDCGANConfig is a DCGAN for 28×28 grayscale images: latent 100,
@@ -72,7 +52,7 @@ func DefaultDCGANConfig() DCGANConfig {
 	return DCGANConfig{
 		Arch: "conv", Latent: 100, Width: 28, Height: 28, Channels: 1,
 		GFeatures: 64, DFeatures: 64,
-		LR: 2e-4, Beta1: 0.5, Beta2: 0.999, Batch: 64, Slope: 0.2, Seed: 1, Loss: GANLossNS, Pack: 1, Truncation: 1,
+		LR: 2e-4, Beta1: 0.5, Beta2: 0.999, Batch: 64, Slope: 0.2, Seed: 1, GANOptions: defaultGANOptions(),
 	}
 }
 

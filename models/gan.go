@@ -23,31 +23,12 @@ type GANConfig struct {
 	Channels int     `json:"channels"`
 	LR       float64 `json:"lr"`
 	Beta1    float64 `json:"beta1"`
-	// DLR is the discriminator's learning rate (0: LR; TTUR when they differ).
-	DLR float64 `json:"d_lr"`
-	// Loss is the GAN loss: GANLossNS (the seed's), GANLossHinge or GANLossLS.
-	Loss string `json:"loss"`
-	// Pack is PacGAN\'s packing: D judges Pack samples at once (1 = off).
-	Pack int `json:"pack"`
-	// SpectralNorm spectrally normalises every layer of D.
-	SpectralNorm bool `json:"spectral_norm"`
-	// MSWeight is MSGAN's mode-seeking weight λ (0 = off).
-	MSWeight float64 `json:"ms_weight"`
-	// MinibatchStd gives D's last layer the batch's standard deviation.
-	MinibatchStd bool `json:"minibatch_std"`
-	// DiffAugment augments D's real and fake inputs alike.
-	DiffAugment bool `json:"diff_augment"`
-	// EMA is the decay of the generator's weight average that samples
-	// use (0 = off).
-	EMA float64 `json:"ema"`
-	// Truncation ψ scales the noise samples use (the truncation trick in
-	// its simplest form: z pulled toward the mean; 1 = off).
-	Truncation float64 `json:"truncation"`
-	Beta2      float64 `json:"beta2"`
-	Batch      int     `json:"batch"`
-	DropoutP   float64 `json:"dropout"`
-	Slope      float64 `json:"leaky_slope"`
-	Seed       uint64  `json:"seed"`
+	GANOptions
+	Beta2    float64 `json:"beta2"`
+	Batch    int     `json:"batch"`
+	DropoutP float64 `json:"dropout"`
+	Slope    float64 `json:"leaky_slope"`
+	Seed     uint64  `json:"seed"`
 }
 
 // DefaultGANConfig is the seed GAN: G 100-256-512-1024-784, D 784-1024-512-256-1,
@@ -56,7 +37,7 @@ func DefaultGANConfig() GANConfig {
 	return GANConfig{
 		Latent: 100, GHidden: []int{256, 512, 1024}, DHidden: []int{1024, 512, 256},
 		Width: 28, Height: 28, Channels: 1,
-		LR: 2e-4, Beta1: 0.5, Beta2: 0.999, Batch: 64, DropoutP: 0.3, Slope: 0.2, Seed: 1, Loss: GANLossNS, Pack: 1, Truncation: 1,
+		LR: 2e-4, Beta1: 0.5, Beta2: 0.999, Batch: 64, DropoutP: 0.3, Slope: 0.2, Seed: 1, GANOptions: defaultGANOptions(),
 	}
 }
 

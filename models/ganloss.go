@@ -10,6 +10,36 @@ import (
 	G "gorgonia.org/gorgonia"
 )
 
+// GANOptions are the settings both image GANs share: the loss, TTUR and
+// the remedies for mode collapse. Both configs embed it, so their JSON
+// keys stay flat.
+type GANOptions struct {
+	// DLR is the discriminator's learning rate (0: LR; TTUR when they differ).
+	DLR float64 `json:"d_lr"`
+	// Loss is the GAN loss: GANLossNS (the seed's), GANLossHinge or GANLossLS.
+	Loss string `json:"loss"`
+	// Pack is PacGAN's packing: D judges Pack samples at once (1 = off).
+	Pack int `json:"pack"`
+	// SpectralNorm spectrally normalises every layer of D.
+	SpectralNorm bool `json:"spectral_norm"`
+	// MSWeight is MSGAN's mode-seeking weight λ (0 = off).
+	MSWeight float64 `json:"ms_weight"`
+	// MinibatchStd gives D's last layer the batch's standard deviation (a
+	// column of the MLP's, a feature map of the DCGAN's).
+	MinibatchStd bool `json:"minibatch_std"`
+	// DiffAugment augments D's real and fake inputs alike.
+	DiffAugment bool `json:"diff_augment"`
+	// EMA is the decay of the generator's weight average that samples
+	// use (0 = off).
+	EMA float64 `json:"ema"`
+	// Truncation ψ scales the noise samples use (the truncation trick in
+	// its simplest form: z pulled toward the mean; 1 = off).
+	Truncation float64 `json:"truncation"`
+}
+
+// defaultGANOptions are the seed's: the non-saturating loss, nothing else.
+func defaultGANOptions() GANOptions { return GANOptions{Loss: GANLossNS, Pack: 1, Truncation: 1} }
+
 // The GAN losses (the "loss" setting of both GANs).
 const (
 	// GANLossNS is the non-saturating loss of the seed (Goodfellow et al.):

@@ -3,6 +3,7 @@ package models
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
 	"slices"
@@ -252,6 +253,10 @@ func configValues(cfg any) map[string]any {
 	for i := 0; i < t.NumField(); i++ {
 		sf := t.Field(i)
 		if !sf.IsExported() {
+			continue
+		}
+		if sf.Anonymous && sf.Type.Kind() == reflect.Struct {
+			maps.Copy(out, configValues(v.Field(i).Interface())) // embedded: flat keys, as JSON has them
 			continue
 		}
 		name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
