@@ -164,11 +164,7 @@ func (m *DCGAN) Family() string { return "gan" }
 
 // SetTruncation implements Truncater.
 func (m *DCGAN) SetTruncation(psi float64) error {
-	if err := fieldTruncation.Check(psi); err != nil {
-		return err
-	}
-	m.cfg.Truncation = psi
-	return nil
+	return m.cfg.setTruncation(psi)
 }
 
 // Shape implements Model.

@@ -130,11 +130,7 @@ func (g *GAN) Family() string { return "gan" }
 
 // SetTruncation implements Truncater.
 func (g *GAN) SetTruncation(psi float64) error {
-	if err := fieldTruncation.Check(psi); err != nil {
-		return err
-	}
-	g.cfg.Truncation = psi
-	return nil
+	return g.cfg.setTruncation(psi)
 }
 
 // Shape implements Model.

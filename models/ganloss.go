@@ -37,6 +37,15 @@ type GANOptions struct {
 	Truncation float64 `json:"truncation"`
 }
 
+// setTruncation checks ψ and sets it.
+func (o *GANOptions) setTruncation(psi float64) error {
+	if err := fieldTruncation.Check(psi); err != nil {
+		return err
+	}
+	o.Truncation = psi
+	return nil
+}
+
 // defaultGANOptions are the seed's: the non-saturating loss, nothing else.
 func defaultGANOptions() GANOptions { return GANOptions{Loss: GANLossNS, Pack: 1, Truncation: 1} }
 
