@@ -69,7 +69,9 @@ func (s *Studio) buildLabPanel() *labPanel {
 	small := func(e *widget.Entry) fyne.CanvasObject {
 		return container.NewGridWrap(fyne.NewSize(90, e.MinSize().Height), e)
 	}
-	bar := container.NewHBox(widget.NewLabel("Data"), p.data, widget.NewLabel("Technique"), p.technique,
+	// wide enough for "lrdecay+topk" and "recommended" in full
+	technique := container.NewGridWrap(fyne.NewSize(190, p.technique.MinSize().Height), p.technique)
+	bar := container.NewHBox(widget.NewLabel("Data"), p.data, widget.NewLabel("Technique"), technique,
 		widget.NewLabel("Steps"), small(p.steps), widget.NewLabel("Seed"), small(p.seed), p.trainBtn, p.stopBtn)
 	p.content = container.NewBorder(container.NewVBox(bar, p.bar, p.status), nil, nil, nil, p.plot)
 	p.data.SetSelected("ring8")
