@@ -2,7 +2,6 @@ package models
 
 import (
 	"math"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -59,24 +58,9 @@ func TestEMAGANs(t *testing.T) {
 		`{"ema":0.99,"batch":8,"latent":8,"g_hidden":[32],"d_hidden":[32]}`,
 		`{"arch":"conv","ema":0.99,"batch":8,"latent":8,"g_features":8,"d_features":8}`,
 	} {
-		build := func() Model {
-			m, err := New("gan", []byte(cfg))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { m.Close() })
-			return m
-		}
+		build := func() Model { return newGANForTest(t, cfg) }
 		a := build()
-		batch := make([]uint8, 8*a.Shape().Size())
-		for i := range batch {
-			batch[i] = uint8(i * 7)
-		}
-		for s := 0; s < 4; s++ {
-			if _, err := a.TrainStep(batch, rand.New(rand.NewPCG(uint64(s), 1))); err != nil {
-				t.Fatal(err)
-			}
-		}
+		trainForTest(t, a, 4)
 		z := NoiseFromSeed(2, a.NoiseDim(), 4)
 		avg, err := a.Sample(z)
 		if err != nil {

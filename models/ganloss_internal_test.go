@@ -149,24 +149,9 @@ func TestSpectralNormGANs(t *testing.T) {
 			cfg = `{"arch":"conv","spectral_norm":true,"batch":8,"latent":8,"g_features":8,"d_features":8}`
 			dLayers = []string{"discriminator.conv1", "discriminator.conv2", "discriminator.fc"}
 		}
-		build := func() Model {
-			m, err := New("gan", []byte(cfg))
-			if err != nil {
-				t.Fatalf("%s: %v", fam, err)
-			}
-			t.Cleanup(func() { m.Close() })
-			return m
-		}
+		build := func() Model { return newGANForTest(t, cfg) }
 		a := build()
-		batch := make([]uint8, 8*a.Shape().Size())
-		for i := range batch {
-			batch[i] = uint8(i * 7)
-		}
-		for s := 0; s < 3; s++ {
-			if l, err := a.TrainStep(batch, rand.New(rand.NewPCG(uint64(s), 1))); err != nil || math.IsNaN(l[0]) || math.IsNaN(l[1]) {
-				t.Fatalf("%s step %d: %v %v", fam, s, l, err)
-			}
-		}
+		batch := trainForTest(t, a, 3)
 		names := map[string]bool{}
 		for _, p := range a.State() {
 			names[p.Name] = true
@@ -340,4 +325,31 @@ func TestDiffAugmentWired(t *testing.T) {
 			t.Errorf("%s: D loss plain %v, augmented %v and %v", base, plain, a, b)
 		}
 	}
+}
+
+// newGANForTest builds a GAN from cfg, closed when the test ends.
+func newGANForTest(t *testing.T, cfg string) Model {
+	t.Helper()
+	m, err := New("gan", []byte(cfg))
+	if err != nil {
+		t.Fatalf("%s: %v", cfg, err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// trainForTest takes steps steps on a fixed batch, each with finite
+// losses, and returns the batch.
+func trainForTest(t *testing.T, m Model, steps int) []uint8 {
+	t.Helper()
+	batch := make([]uint8, 8*m.Shape().Size())
+	for i := range batch {
+		batch[i] = uint8(i * 7)
+	}
+	for s := 0; s < steps; s++ {
+		if l, err := m.TrainStep(batch, rand.New(rand.NewPCG(uint64(s), 1))); err != nil || math.IsNaN(l[0]) || math.IsNaN(l[1]) {
+			t.Fatalf("step %d: %v %v", s, l, err)
+		}
+	}
+	return batch
 }

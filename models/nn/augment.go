@@ -60,9 +60,9 @@ func (a *Augment) Apply(x *G.Node) (*G.Node, error) {
 		return nil, fmt.Errorf("DiffAugment: input %v, want %d images of %d×%d×%d", x.Shape(), a.N, a.C, a.H, a.W)
 	}
 	shape := x.Shape().Clone()
-	return Apply("DiffAugment", shape, Kernels(augFwd[float32](a), augFwd[float64](a)), []bool{true},
+	return Apply("DiffAugment", shape, Kernels(augKernel[float32](a, false), augKernel[float64](a, false)), []bool{true},
 		func(_ G.Nodes, _, gy *G.Node) (G.Nodes, error) {
-			dx, err := Apply("DiffAugmentGrad", shape, Kernels(augBwd[float32](a), augBwd[float64](a)), nil, nil, gy)
+			dx, err := Apply("DiffAugmentGrad", shape, Kernels(augKernel[float32](a, true), augKernel[float64](a, true)), nil, nil, gy)
 			return G.Nodes{dx}, err
 		}, x)
 }
@@ -134,7 +134,10 @@ func (a *Augment) place(dst, src []float64, i int, transpose bool) {
 	}
 }
 
-func augFwd[T Float](a *Augment) func(out []T, in [][]T) error {
+// augKernel runs the augmentation of every image (or, with transpose, its
+// backward on the gradient): colour then placement forward, placement
+// then colour back.
+func augKernel[T Float](a *Augment, transpose bool) func(out []T, in [][]T) error {
 	return func(out []T, in [][]T) error {
 		m := a.C * a.H * a.W
 		Parallel(a.N, m*8, func(lo, hi int) {
@@ -143,29 +146,14 @@ func augFwd[T Float](a *Augment) func(out []T, in [][]T) error {
 				for j, x := range in[0][i*m : (i+1)*m] {
 					v[j] = float64(x)
 				}
-				a.colour(v, i, false)
-				a.place(w, v, i, false)
+				if transpose {
+					a.place(w, v, i, true)
+					a.colour(w, i, true)
+				} else {
+					a.colour(v, i, false)
+					a.place(w, v, i, false)
+				}
 				for j, x := range w {
-					out[i*m+j] = T(x)
-				}
-			}
-		})
-		return nil
-	}
-}
-
-func augBwd[T Float](a *Augment) func(out []T, in [][]T) error {
-	return func(out []T, in [][]T) error {
-		m := a.C * a.H * a.W
-		Parallel(a.N, m*8, func(lo, hi int) {
-			v, w := make([]float64, m), make([]float64, m)
-			for i := lo; i < hi; i++ {
-				for j, x := range in[0][i*m : (i+1)*m] {
-					w[j] = float64(x)
-				}
-				a.place(v, w, i, true)
-				a.colour(v, i, true)
-				for j, x := range v {
 					out[i*m+j] = T(x)
 				}
 			}
