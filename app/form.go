@@ -469,7 +469,7 @@ func (f *modelForm) setEnabled(on bool) {
 		}
 	}
 	for _, in := range append(append([]*input{}, f.shared...), f.seed) {
-		set(in.entry)
+		set(in.widget().(fyne.Disableable))
 	}
 	set(f.family)
 	set(f.image)

@@ -13,12 +13,13 @@ type Adam struct {
 	LR, Beta1, Beta2, Eps float64
 	Step                  int
 	params                []*tensor.Dense
+	baseLR                float64 // the rate a schedule scales
 	m, v                  []*tensor.Dense
 }
 
 // NewAdam makes an optimizer for params with zeroed moments.
 func NewAdam(params []*tensor.Dense, lr, beta1, beta2 float64) *Adam {
-	a := &Adam{LR: lr, Beta1: beta1, Beta2: beta2, Eps: 1e-8, params: params}
+	a := &Adam{LR: lr, Beta1: beta1, Beta2: beta2, Eps: 1e-8, params: params, baseLR: lr}
 	for _, p := range params {
 		a.m = append(a.m, tensor.New(tensor.WithShape(p.Shape().Clone()...), tensor.Of(p.Dtype())))
 		a.v = append(a.v, tensor.New(tensor.WithShape(p.Shape().Clone()...), tensor.Of(p.Dtype())))

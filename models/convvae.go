@@ -26,6 +26,7 @@ type ConvVAEConfig struct {
 	Channels int     `json:"channels"`
 	LR       float64 `json:"lr"`
 	Beta1    float64 `json:"beta1"`
+	LRSchedule
 	Beta2    float64 `json:"beta2"`
 	Batch    int     `json:"batch"`
 	// Beta weighs the KL term of the loss (1 = the plain VAE, >1 = β-VAE).
@@ -49,7 +50,7 @@ type ConvVAEConfig struct {
 func DefaultConvVAEConfig() ConvVAEConfig {
 	return ConvVAEConfig{
 		Arch: "conv", Latent: 20, Features: 32, Width: 28, Height: 28, Channels: 1,
-		LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Batch: 64,
+		LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Batch: 64, LRSchedule: constantLR,
 		Beta: 1, WarmupSteps: 0, Temperature: 1, Seed: 1,
 	}
 }
@@ -80,7 +81,7 @@ func (c ConvVAEConfig) validate() error {
 	case c.Width < 4 || c.Height < 4 || c.Width%4 != 0 || c.Height%4 != 0 || c.Channels < 1 || c.Width*c.Height*c.Channels > 1<<16:
 		return fmt.Errorf("image shape %dx%dx%d is not supported", c.Width, c.Height, c.Channels)
 	}
-	if err := validateOptim(c.LR, c.Beta1, c.Beta2, c.Batch); err != nil {
+	if err := validateOptim(c.LR, c.Beta1, c.Beta2, c.Batch, c.LRSchedule); err != nil {
 		return err
 	}
 	return validateVAETerms(c.Beta, c.WarmupSteps, c.Temperature, c.FreeBits)
@@ -381,3 +382,9 @@ func (v *ConvVAE) evaluate(batch []uint8, eps []float32, w float64) (loss, recon
 func (v *ConvVAE) TrainStep(batch []uint8, rng *rand.Rand) ([]float64, error) {
 	return vaeTrainStep(v.train, v.opt, v.dt, v.eps, batch, v.cfg.Batch, v.shape.Size(), v.KLWeight(), rng)
 }
+
+// LRSchedule implements Scheduled.
+func (v *ConvVAE) LRSchedule() LRSchedule { return v.cfg.LRSchedule }
+
+// ScaleLR implements Scheduled.
+func (v *ConvVAE) ScaleLR(f float64) { scaleAll(f, v.opt) }

@@ -38,6 +38,7 @@ type DCGANConfig struct {
 	DFeatures int     `json:"d_features"`
 	LR        float64 `json:"lr"`
 	Beta1     float64 `json:"beta1"`
+	LRSchedule
 	GANOptions
 	Beta2 float64 `json:"beta2"`
 	Batch int     `json:"batch"`
@@ -52,7 +53,7 @@ func DefaultDCGANConfig() DCGANConfig {
 	return DCGANConfig{
 		Arch: "conv", Latent: 100, Width: 28, Height: 28, Channels: 1,
 		GFeatures: 64, DFeatures: 64,
-		LR: 2e-4, Beta1: 0.5, Beta2: 0.999, Batch: 64, Slope: 0.2, Seed: 1, GANOptions: defaultGANOptions(),
+		LR: 2e-4, Beta1: 0.5, Beta2: 0.999, Batch: 64, LRSchedule: constantLR, Slope: 0.2, Seed: 1, GANOptions: defaultGANOptions(),
 	}
 }
 
@@ -94,7 +95,7 @@ func (c DCGANConfig) validate(strict bool) error {
 	if err := checkPack(c.Batch, c.Pack); err != nil {
 		return err
 	}
-	return validateOptim(c.LR, c.Beta1, c.Beta2, c.Batch)
+	return validateOptim(c.LR, c.Beta1, c.Beta2, c.Batch, c.LRSchedule)
 }
 
 // DCGAN is the convolutional GAN. Its training step is the MLP GAN's: z is
@@ -611,3 +612,9 @@ func (m *DCGAN) TrainStep(batch []uint8, rng *rand.Rand) ([]float64, error) {
 	m.ema.update(m.optG.Step)
 	return []float64{m.lossD, lossG}, nil
 }
+
+// LRSchedule implements Scheduled.
+func (m *DCGAN) LRSchedule() LRSchedule { return m.cfg.LRSchedule }
+
+// ScaleLR implements Scheduled.
+func (m *DCGAN) ScaleLR(f float64) { scaleAll(f, m.optG, m.optD) }

@@ -27,6 +27,7 @@ type DDPMConfig struct {
 	Channels    int     `json:"channels"`     //
 	LR          float64 `json:"lr"`           // Adam learning rate
 	Beta1       float64 `json:"beta1"`        // Adam β1
+	LRSchedule
 	Beta2       float64 `json:"beta2"`        // Adam β2
 	Batch       int     `json:"batch"`        // training batch size
 	Sampler     string  `json:"sampler"`      // "ddpm" (ancestral) or "ddim"
@@ -57,7 +58,7 @@ func DefaultDDPMConfig() DDPMConfig {
 	return DDPMConfig{
 		T: 1000, Schedule: ScheduleLinear, Hidden: 512, TEmb: 128,
 		Width: 28, Height: 28, Channels: 1,
-		LR: 2e-4, Beta1: 0.9, Beta2: 0.999, Batch: 64,
+		LR: 2e-4, Beta1: 0.9, Beta2: 0.999, Batch: 64, LRSchedule: constantLR,
 		Sampler: SamplerDDIM, SampleSteps: 50, Eta: 0, Temperature: 1, Seed: 1,
 	}
 }
@@ -74,7 +75,7 @@ func (c DDPMConfig) Validate() error {
 	case c.Width < 1 || c.Height < 1 || c.Channels < 1 || c.Width*c.Height*c.Channels > 1<<16:
 		return fmt.Errorf("image shape %dx%dx%d is not supported", c.Width, c.Height, c.Channels)
 	}
-	if err := validateOptim(c.LR, c.Beta1, c.Beta2, c.Batch); err != nil {
+	if err := validateOptim(c.LR, c.Beta1, c.Beta2, c.Batch, c.LRSchedule); err != nil {
 		return err
 	}
 	if err := c.validateArch(); err != nil {
@@ -872,3 +873,9 @@ func (d *DDPM) run(z []float32, steps []sampleStep, rng *rand.Rand, progress fun
 }
 
 var _ Model = (*DDPM)(nil)
+
+// LRSchedule implements Scheduled.
+func (d *DDPM) LRSchedule() LRSchedule { return d.cfg.LRSchedule }
+
+// ScaleLR implements Scheduled.
+func (d *DDPM) ScaleLR(f float64) { scaleAll(f, d.opt) }

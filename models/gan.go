@@ -23,6 +23,7 @@ type GANConfig struct {
 	Channels int     `json:"channels"`
 	LR       float64 `json:"lr"`
 	Beta1    float64 `json:"beta1"`
+	LRSchedule
 	GANOptions
 	Beta2    float64 `json:"beta2"`
 	Batch    int     `json:"batch"`
@@ -37,7 +38,7 @@ func DefaultGANConfig() GANConfig {
 	return GANConfig{
 		Latent: 100, GHidden: []int{256, 512, 1024}, DHidden: []int{1024, 512, 256},
 		Width: 28, Height: 28, Channels: 1,
-		LR: 2e-4, Beta1: 0.5, Beta2: 0.999, Batch: 64, DropoutP: 0.3, Slope: 0.2, Seed: 1, GANOptions: defaultGANOptions(),
+		LR: 2e-4, Beta1: 0.5, Beta2: 0.999, Batch: 64, LRSchedule: constantLR, DropoutP: 0.3, Slope: 0.2, Seed: 1, GANOptions: defaultGANOptions(),
 	}
 }
 
@@ -56,7 +57,7 @@ func (c GANConfig) Validate() error {
 	if err := checkPack(c.Batch, c.Pack); err != nil {
 		return err
 	}
-	return validateOptim(c.LR, c.Beta1, c.Beta2, c.Batch)
+	return validateOptim(c.LR, c.Beta1, c.Beta2, c.Batch, c.LRSchedule)
 }
 
 // GAN is the MLP GAN: a generator and a discriminator trained with the
@@ -562,3 +563,9 @@ func copyOut(dst []float32, v G.Value) error {
 	}
 	return nil
 }
+
+// LRSchedule implements Scheduled.
+func (g *GAN) LRSchedule() LRSchedule { return g.cfg.LRSchedule }
+
+// ScaleLR implements Scheduled.
+func (g *GAN) ScaleLR(f float64) { scaleAll(f, g.optG, g.optD) }

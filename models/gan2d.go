@@ -21,15 +21,13 @@ type GAN2DConfig struct {
 	LR     float64 `json:"lr"`
 	DLR    float64 `json:"d_lr"`
 	Beta1  float64 `json:"beta1"`
+	LRSchedule
 	Beta2  float64 `json:"beta2"`
 	Batch  int     `json:"batch"`
 	Loss   string  `json:"loss"`
 	Pack   int     `json:"pack"`
 	// SpectralNorm spectrally normalises every layer of D.
 	SpectralNorm bool `json:"spectral_norm"`
-	// LRDecay decays both learning rates linearly to 0 over the run (the
-	// lab's runner applies it through ScaleLR).
-	LRDecay bool `json:"lr_decay"`
 	// TopK is Top-k training's floor ν (Sinha et al. 2020): G learns from
 	// the k fakes D scores best, k falling from the batch by 1 % every 100
 	// steps to ν of it (0 = off: every fake).
@@ -46,7 +44,7 @@ type GAN2DConfig struct {
 // LeakyReLU 0.2 in D), Adam betas (0.5, 0.999), the non-saturating loss,
 // no packing.
 func DefaultGAN2DConfig() GAN2DConfig {
-	return GAN2DConfig{Latent: 2, Hidden: 128, Layers: 3, LR: 1e-4, Beta1: 0.5, Beta2: 0.999, Batch: 100, Loss: GANLossNS, Pack: 1, Seed: 1}
+	return GAN2DConfig{Latent: 2, Hidden: 128, Layers: 3, LR: 1e-4, Beta1: 0.5, Beta2: 0.999, Batch: 100, LRSchedule: constantLR, Loss: GANLossNS, Pack: 1, Seed: 1}
 }
 
 // Validate reports the first setting that cannot work.
@@ -69,7 +67,7 @@ func (c GAN2DConfig) Validate() error {
 	default:
 		return fmt.Errorf("2-D GAN: unknown loss %q", c.Loss)
 	}
-	return validateOptim(c.LR, c.Beta1, c.Beta2, c.Batch)
+	return validateOptim(c.LR, c.Beta1, c.Beta2, c.Batch, c.LRSchedule)
 }
 
 // GAN2D is the lab's GAN on points (x, y).
@@ -317,10 +315,12 @@ func (m *GAN2D) topK() int {
 	return max(1, int(math.Round(frac*float64(n))))
 }
 
-// ScaleLR sets both learning rates to f times the configured ones.
-func (m *GAN2D) ScaleLR(f float64) {
-	m.optG.LR, m.optD.LR = m.cfg.LR*f, dLR(m.cfg.LR, m.cfg.DLR)*f
-}
+// LRSchedule implements Scheduled.
+func (m *GAN2D) LRSchedule() LRSchedule { return m.cfg.LRSchedule }
+
+// ScaleLR implements Scheduled: both learning rates become f times the
+// configured ones.
+func (m *GAN2D) ScaleLR(f float64) { scaleAll(f, m.optG, m.optD) }
 
 // Close releases the compiled graphs.
 func (m *GAN2D) Close() error {

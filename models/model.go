@@ -80,8 +80,9 @@ func FillNormal(z []float32, rng *rand.Rand) {
 
 // validateOptim checks the training settings every model has: Adam's
 // learning rate and betas, and the batch size. The ranges are those of
-// CommonFields (spec.go); beta2 has no field and shares beta1's.
-func validateOptim(lr, beta1, beta2 float64, batch int) error {
+// CommonFields (spec.go) and the schedule's; beta2 has no field and
+// shares beta1's.
+func validateOptim(lr, beta1, beta2 float64, batch int, sched LRSchedule) error {
 	for _, c := range []struct {
 		f Field
 		v any
@@ -93,7 +94,7 @@ func validateOptim(lr, beta1, beta2 float64, batch int) error {
 	if !(beta2 >= 0 && beta2 < 1) {
 		return fmt.Errorf("Adam beta2 must be in [0, 1), got %g", beta2)
 	}
-	return nil
+	return sched.Validate()
 }
 
 // validateVAETerms checks the settings both VAEs have: the KL weight, its

@@ -28,9 +28,8 @@ var Techniques = map[string]map[string]any{
 	"diffaug": {"diff_augment": true},
 	// Samples from an exponential moving average of G's weights (β 0.999).
 	"ema": {"ema": 0.999},
-	// Adam at 1e-3, both learning rates decayed linearly to 0 over the run
-	// (2-D lab only).
-	"lrdecay": {"lr": 1e-3, "lr_decay": true},
+	// Adam at 1e-3, both learning rates decayed linearly to 0 over the run.
+	"lrdecay": {"lr": 1e-3, "lr_schedule": LRLinear},
 	// Top-k training (Sinha et al. 2020): G learns from the fakes D scores
 	// best, down to half of them (2-D lab only).
 	"topk": {"top_k": 0.5},

@@ -95,7 +95,7 @@ var (
 		Kind: KindFloat, Lo: 0, Hi: 1, OpenHi: true}
 	fieldBatch = Field{Key: "batch", Label: "Batch size", Help: "images per training step", Flag: "batch",
 		Kind: KindInt, Lo: 1, Hi: 4096}
-	commonFields = []Field{fieldLR, fieldBeta1, fieldBatch}
+	commonFields = []Field{fieldLR, fieldBeta1, fieldBatch, fieldLRSchedule, fieldLRWarmup}
 )
 
 // specs are the model variants in display order. They are set in init:

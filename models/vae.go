@@ -27,6 +27,7 @@ type VAEConfig struct {
 	Channels int     `json:"channels"`
 	LR       float64 `json:"lr"`
 	Beta1    float64 `json:"beta1"`
+	LRSchedule
 	Beta2    float64 `json:"beta2"`
 	Batch    int     `json:"batch"`
 	// Beta weighs the KL term of the loss (1 = the plain VAE, >1 = β-VAE).
@@ -49,7 +50,7 @@ type VAEConfig struct {
 func DefaultVAEConfig() VAEConfig {
 	return VAEConfig{
 		Latent: 20, Hidden: 400, Width: 28, Height: 28, Channels: 1,
-		LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Batch: 64,
+		LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Batch: 64, LRSchedule: constantLR,
 		Beta: 1, WarmupSteps: 0, Temperature: 1, Seed: 1,
 	}
 }
@@ -64,7 +65,7 @@ func (c VAEConfig) Validate() error {
 	case c.Width < 1 || c.Height < 1 || c.Channels < 1 || c.Width*c.Height*c.Channels > 1<<16:
 		return fmt.Errorf("image shape %dx%dx%d is not supported", c.Width, c.Height, c.Channels)
 	}
-	if err := validateOptim(c.LR, c.Beta1, c.Beta2, c.Batch); err != nil {
+	if err := validateOptim(c.LR, c.Beta1, c.Beta2, c.Batch, c.LRSchedule); err != nil {
 		return err
 	}
 	return validateVAETerms(c.Beta, c.WarmupSteps, c.Temperature, c.FreeBits)
@@ -838,3 +839,9 @@ func (s *vaeTrainGraph) compileLoss(eg *G.ExprGraph, dt tensor.Dtype, logits, x,
 	s.vm, err = compileStep(eg, cost, &s.loss, s.weights, s.reuse, "vae loss")
 	return err
 }
+
+// LRSchedule implements Scheduled.
+func (v *VAE) LRSchedule() LRSchedule { return v.cfg.LRSchedule }
+
+// ScaleLR implements Scheduled.
+func (v *VAE) ScaleLR(f float64) { scaleAll(f, v.opt) }

@@ -174,9 +174,7 @@ func RunLab(ctx context.Context, data Mixture2D, cfg models.GAN2DConfig, steps, 
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if cfg.LRDecay {
-			m.ScaleLR(1 - float64(s-1)/float64(steps))
-		}
+		m.ScaleLR(cfg.LRSchedule.Factor(s-1, steps))
 		if _, _, err := m.Step(data.Sample(cfg.Batch, rng), rng); err != nil {
 			return nil, fmt.Errorf("lab step %d: %w", s, err)
 		}

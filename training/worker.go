@@ -506,6 +506,7 @@ func (w *Worker) loop(ctx context.Context) error {
 			sendProgress(step)
 			return nil
 		}
+		models.ApplyLRSchedule(w.model, step, w.opts.Steps)
 		losses, err := w.model.TrainStep(batcher.Batch(step), StepRNG(src, w.opts.Seed, step))
 		if err != nil {
 			sendProgress(step)
