@@ -18,15 +18,15 @@ import (
 // reference's recipe, layer for layer as ../shared/bench/torch_ddpm_mnist.py
 // defines it.
 type DDPMConfig struct {
-	T           int     `json:"t"`            // diffusion steps
-	Schedule    string  `json:"schedule"`     // "linear" or "cosine"
-	Hidden      int     `json:"hidden"`       // width of the MLP noise predictor
-	TEmb        int     `json:"temb"`         // sinusoidal time-embedding size (even)
-	Width       int     `json:"width"`        // image shape
-	Height      int     `json:"height"`       //
-	Channels    int     `json:"channels"`     //
-	LR          float64 `json:"lr"`           // Adam learning rate
-	Beta1       float64 `json:"beta1"`        // Adam β1
+	T        int     `json:"t"`        // diffusion steps
+	Schedule string  `json:"schedule"` // "linear" or "cosine"
+	Hidden   int     `json:"hidden"`   // width of the MLP noise predictor
+	TEmb     int     `json:"temb"`     // sinusoidal time-embedding size (even)
+	Width    int     `json:"width"`    // image shape
+	Height   int     `json:"height"`   //
+	Channels int     `json:"channels"` //
+	LR       float64 `json:"lr"`       // Adam learning rate
+	Beta1    float64 `json:"beta1"`    // Adam β1
 	LRSchedule
 	Beta2       float64 `json:"beta2"`        // Adam β2
 	Batch       int     `json:"batch"`        // training batch size

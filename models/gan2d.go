@@ -22,10 +22,10 @@ type GAN2DConfig struct {
 	DLR    float64 `json:"d_lr"`
 	Beta1  float64 `json:"beta1"`
 	LRSchedule
-	Beta2  float64 `json:"beta2"`
-	Batch  int     `json:"batch"`
-	Loss   string  `json:"loss"`
-	Pack   int     `json:"pack"`
+	Beta2 float64 `json:"beta2"`
+	Batch int     `json:"batch"`
+	Loss  string  `json:"loss"`
+	Pack  int     `json:"pack"`
 	// SpectralNorm spectrally normalises every layer of D.
 	SpectralNorm bool `json:"spectral_norm"`
 	// TopK is Top-k training's floor ν (Sinha et al. 2020): G learns from

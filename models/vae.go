@@ -28,8 +28,8 @@ type VAEConfig struct {
 	LR       float64 `json:"lr"`
 	Beta1    float64 `json:"beta1"`
 	LRSchedule
-	Beta2    float64 `json:"beta2"`
-	Batch    int     `json:"batch"`
+	Beta2 float64 `json:"beta2"`
+	Batch int     `json:"batch"`
 	// Beta weighs the KL term of the loss (1 = the plain VAE, >1 = β-VAE).
 	Beta float64 `json:"kl_beta"`
 	// WarmupSteps is the KL warm-up: the KL weight rises linearly from 0 to
