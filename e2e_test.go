@@ -263,7 +263,7 @@ func TestEvalCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	imgDir := filepath.Join(dir, "images")
-	if _, err := training.ExportGallery(imgDir, training.Pixels01(test.Pixels[:300*784]), 300, models.ImageShape{Width: 28, Height: 28, Channels: 1}); err != nil {
+	if _, err := training.ExportGallery(imgDir, training.Pixels01(test.Pixels[:300*784]), 300, models.ImageShape{Width: 28, Height: 28, Channels: 1}, nil); err != nil {
 		t.Fatal(err)
 	}
 	out, err = exec.Command(bin, "eval", "--images", imgDir, "--json").Output()
@@ -288,7 +288,7 @@ func TestEvalCommand(t *testing.T) {
 				px = append(px, training.Pixels01(test.Pixels[i*784:(i+1)*784])...)
 			}
 		}
-		if _, err := training.ExportGallery(filepath.Join(classes, fmt.Sprint(c)), px, 150, models.ImageShape{Width: 28, Height: 28, Channels: 1}); err != nil {
+		if _, err := training.ExportGallery(filepath.Join(classes, fmt.Sprint(c)), px, 150, models.ImageShape{Width: 28, Height: 28, Channels: 1}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

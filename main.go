@@ -4,6 +4,9 @@
 //	genstudio                       open the studio
 //	genstudio train  --data mnist|DIR --steps N --seed S --out DIR
 //	genstudio sample --checkpoint FILE --n 64 --seed S --out grid.png
+//	genstudio sample --from IMAGE.png      redraw an image from its provenance
+//	genstudio info IMAGE.png
+//	genstudio interpolate --checkpoint FILE --from-seed A --to-seed B --frames N --out strip.png [--gif walk.gif]
 //	genstudio eval   --checkpoint FILE | --images PATH [--n N] [--seed S] [--json]
 //	genstudio evaluator train --out FILE
 //	genstudio bench  [--steps N] [--reps N] [--models gan,vae,ddpm,gan/conv,ddpm/unet] [--json] [--torch=false] [--memory N] [--ui]
@@ -38,13 +41,15 @@ func main() {
 }
 
 var commands = map[string]func([]string) error{
-	"train":     cmdTrain,
-	"sample":    cmdSample,
-	"bench":     cmdBench,
-	"evaluator": cmdEvaluator,
-	"eval":      cmdEval,
-	"study":     cmdStudy,
-	"lab":       cmdLab,
+	"train":       cmdTrain,
+	"sample":      cmdSample,
+	"bench":       cmdBench,
+	"evaluator":   cmdEvaluator,
+	"eval":        cmdEval,
+	"study":       cmdStudy,
+	"lab":         cmdLab,
+	"info":        cmdInfo,
+	"interpolate": cmdInterpolate,
 }
 
 func usage() {
@@ -54,6 +59,11 @@ Usage:
   genstudio                 open the studio window
   genstudio train  --data mnist|DIR --steps N --seed S --out DIR
   genstudio sample --checkpoint FILE --n 64 --seed S --out grid.png [--gallery DIR]
+                   [--truncation ψ] [--temperature T] [--sampler ddim --steps K --eta η]
+  genstudio sample --from IMAGE.png [--checkpoint FILE] [--out FILE]
+                            redraw an image from the provenance inside it, pixel for pixel
+  genstudio info   IMAGE.png ...        where an image came from (model, checkpoint, seed, settings)
+  genstudio interpolate --checkpoint FILE --from-seed A --to-seed B --frames N --out strip.png [--gif walk.gif]
   genstudio eval   --checkpoint FILE [--n 10000] [--seed S] [--reference] [--json]
   genstudio eval   --images PATH [--against PATH] [--n N] [--json]
                             score a model's samples or any images: FID, KID, IS, MS-SSIM,

@@ -157,7 +157,7 @@ func TestEvaluatorForAFolder(t *testing.T) {
 				px = append(px, training.Pixels01(test.Pixels[i*784:(i+1)*784])...)
 			}
 		}
-		if _, err := training.ExportGallery(filepath.Join(dir, strconv.Itoa(c)), px, 160, models.ImageShape{Width: 28, Height: 28, Channels: 1}); err != nil {
+		if _, err := training.ExportGallery(filepath.Join(dir, strconv.Itoa(c)), px, 160, models.ImageShape{Width: 28, Height: 28, Channels: 1}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

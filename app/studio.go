@@ -734,12 +734,17 @@ func (s *Studio) ExportGallery(dir string, done func(*training.Gallery, error)) 
 	prog.Show()
 	var g *training.Gallery
 	seed := uint64(time.Now().UnixNano())
+	info := training.CheckpointInfo{Step: s.step, Seed: s.seed}
+	if s.data != nil {
+		info.Dataset = s.data.Source
+	}
+	w := s.worker
 	s.withModel(func(m models.Model) error {
-		out, err := m.Sample(models.NoiseFromSeed(64, m.NoiseDim(), seed))
-		if err != nil {
-			return err
+		if w != nil {
+			info = w.Info()
 		}
-		g, err = training.ExportGallery(dir, out, 64, m.Shape())
+		var err error
+		g, err = training.ExportModelGallery(dir, m, info, seed, 64)
 		return err
 	}, func(err error) {
 		prog.Hide()

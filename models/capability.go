@@ -26,10 +26,24 @@ type Diffuser interface {
 	SampleWith(z []float32, opts SampleOptions, rng *rand.Rand, progress func(t int, xt []float32)) ([]float32, error)
 }
 
+// Tempered is a model whose prior samples take a temperature: z is scaled
+// by it before decoding (both VAEs; a diffusion model's temperature is a
+// SampleOptions setting).
+type Tempered interface {
+	// Temperature is the scale samples use now.
+	Temperature() float64
+	// SetTemperature checks t and makes samples use it.
+	SetTemperature(t float64) error
+}
+
 var (
-	_ Encoder  = (*VAE)(nil)
-	_ Encoder  = (*ConvVAE)(nil)
-	_ Diffuser = (*DDPM)(nil)
+	_ Tempered  = (*VAE)(nil)
+	_ Tempered  = (*ConvVAE)(nil)
+	_ Truncater = (*GAN)(nil)
+	_ Truncater = (*DCGAN)(nil)
+	_ Encoder   = (*VAE)(nil)
+	_ Encoder   = (*ConvVAE)(nil)
+	_ Diffuser  = (*DDPM)(nil)
 )
 
 // DefaultSampleOptions implements Diffuser.

@@ -388,3 +388,15 @@ func (v *ConvVAE) LRSchedule() LRSchedule { return v.cfg.LRSchedule }
 
 // ScaleLR implements Scheduled.
 func (v *ConvVAE) ScaleLR(f float64) { scaleAll(f, v.opt) }
+
+// Temperature implements Tempered.
+func (v *ConvVAE) Temperature() float64 { return v.cfg.Temperature }
+
+// SetTemperature implements Tempered.
+func (v *ConvVAE) SetTemperature(t float64) error {
+	if err := fieldTemperature.Check(t); err != nil {
+		return err
+	}
+	v.cfg.Temperature = t
+	return nil
+}

@@ -163,6 +163,9 @@ func newDCGAN(cfg DCGANConfig, dt tensor.Dtype, strict bool) (*DCGAN, error) {
 // Family implements Model.
 func (m *DCGAN) Family() string { return "gan" }
 
+// Truncation implements Truncater.
+func (m *DCGAN) Truncation() float64 { return m.cfg.truncation() }
+
 // SetTruncation implements Truncater.
 func (m *DCGAN) SetTruncation(psi float64) error {
 	return m.cfg.setTruncation(psi)

@@ -19,7 +19,18 @@ var fieldTruncation = Field{Key: "truncation", Label: "Truncation ψ", Help: "sa
 
 // Truncater is a model whose samples take a truncation ψ (both GANs).
 type Truncater interface {
+	// Truncation is the ψ samples use now (1 = off).
+	Truncation() float64
+	// SetTruncation checks ψ and makes samples use it.
 	SetTruncation(psi float64) error
+}
+
+// truncation is the ψ in effect (1 for a config that predates it).
+func (o GANOptions) truncation() float64 {
+	if o.Truncation == 0 {
+		return 1
+	}
+	return o.Truncation
 }
 
 // truncate is ψ·z (z itself for ψ 1, or 0 from a config that predates

@@ -129,6 +129,9 @@ func newGAN(cfg GANConfig, dt tensor.Dtype) (*GAN, error) {
 // Family implements Model.
 func (g *GAN) Family() string { return "gan" }
 
+// Truncation implements Truncater.
+func (g *GAN) Truncation() float64 { return g.cfg.truncation() }
+
 // SetTruncation implements Truncater.
 func (g *GAN) SetTruncation(psi float64) error {
 	return g.cfg.setTruncation(psi)

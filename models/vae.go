@@ -845,3 +845,15 @@ func (v *VAE) LRSchedule() LRSchedule { return v.cfg.LRSchedule }
 
 // ScaleLR implements Scheduled.
 func (v *VAE) ScaleLR(f float64) { scaleAll(f, v.opt) }
+
+// Temperature implements Tempered.
+func (v *VAE) Temperature() float64 { return v.cfg.Temperature }
+
+// SetTemperature implements Tempered.
+func (v *VAE) SetTemperature(t float64) error {
+	if err := fieldTemperature.Check(t); err != nil {
+		return err
+	}
+	v.cfg.Temperature = t
+	return nil
+}

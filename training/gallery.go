@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	"image/png"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -77,21 +75,45 @@ func GridCols(n int) int {
 	return max(c, 1)
 }
 
-// WritePNG writes img to path atomically.
-func WritePNG(path string, img image.Image) error {
-	return writeFileAtomic(path, func(w io.Writer) error { return png.Encode(w, img) })
-}
-
 // Gallery is what ExportGallery wrote.
 type Gallery struct {
-	Grid   string   // the grid PNG
-	Images []string // one PNG per sample
+	Grid       string   // the grid PNG
+	Images     []string // one PNG per sample
+	Checkpoint string   // the checkpoint the samples were drawn from
 }
 
-// ExportGallery writes n samples into dir: grid.png and sample-0001.png ...
-// It creates dir if needed and never overwrites files of an earlier export
-// it did not write: existing sample files with the same names are replaced.
-func ExportGallery(dir string, samples []float32, n int, s models.ImageShape) (*Gallery, error) {
+// ExportModelGallery writes n samples of m from the noise seed into dir,
+// with a checkpoint of m beside them (model-step-N.safetensors) that their
+// provenance names, so that every image can be drawn again.
+func ExportModelGallery(dir string, m models.Model, info CheckpointInfo, seed uint64, n int) (*Gallery, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("export gallery: %w", err)
+	}
+	ck := filepath.Join(dir, "model-"+CheckpointName(info.Step))
+	if err := SaveCheckpoint(ck, m, info); err != nil {
+		return nil, fmt.Errorf("export gallery: %w", err)
+	}
+	p, err := NewProvenance(KindGrid, m, ck, info.Step, nil)
+	if err != nil {
+		return nil, err
+	}
+	p.Seed, p.N, p.Cols = seed, n, GridCols(n)
+	samples, err := p.Samples(m, nil)
+	if err != nil {
+		return nil, fmt.Errorf("export gallery: %w", err)
+	}
+	g, err := ExportGallery(dir, samples, n, m.Shape(), p)
+	if err != nil {
+		return nil, err
+	}
+	g.Checkpoint = ck
+	return g, nil
+}
+
+// ExportGallery writes n samples into dir: grid.png and sample-0001.png
+// ..., each with its provenance when p (the grid's) is set. It creates dir
+// if needed; existing files with the same names are replaced.
+func ExportGallery(dir string, samples []float32, n int, s models.ImageShape, p *Provenance) (*Gallery, error) {
 	if n < 1 || len(samples) < n*s.Size() {
 		return nil, fmt.Errorf("export gallery: %d samples of %d values needed, have %d values", n, s.Size(), len(samples))
 	}
@@ -99,15 +121,15 @@ func ExportGallery(dir string, samples []float32, n int, s models.ImageShape) (*
 		return nil, fmt.Errorf("export gallery: %w", err)
 	}
 	g := &Gallery{Grid: filepath.Join(dir, "grid.png")}
-	if err := WritePNG(g.Grid, GridImage(samples, n, GridCols(n), s)); err != nil {
+	if err := WritePNGWith(g.Grid, GridImage(samples, n, GridCols(n), s), p); err != nil {
 		return nil, fmt.Errorf("export gallery: %w", err)
 	}
 	for i := 0; i < n; i++ {
-		p := filepath.Join(dir, fmt.Sprintf("sample-%04d.png", i+1))
-		if err := WritePNG(p, SampleImage(samples, i, s)); err != nil {
+		path := filepath.Join(dir, fmt.Sprintf("sample-%04d.png", i+1))
+		if err := WritePNGWith(path, SampleImage(samples, i, s), p.ForSample(i)); err != nil {
 			return nil, fmt.Errorf("export gallery: %w", err)
 		}
-		g.Images = append(g.Images, p)
+		g.Images = append(g.Images, path)
 	}
 	return g, nil
 }

@@ -271,11 +271,12 @@ func (w *Worker) Do(f func(models.Model)) {
 // SaveCheckpoint writes a checkpoint of the current state to path.
 func (w *Worker) SaveCheckpoint(path string) error {
 	var err error
-	w.Do(func(m models.Model) { err = SaveCheckpoint(path, m, w.info()) })
+	w.Do(func(m models.Model) { err = SaveCheckpoint(path, m, w.Info()) })
 	return err
 }
 
-func (w *Worker) info() CheckpointInfo {
+// Info is what a checkpoint of the current state records about the run.
+func (w *Worker) Info() CheckpointInfo {
 	return CheckpointInfo{Step: w.Step(), Seed: w.opts.Seed, Dataset: w.data.Source}
 }
 
@@ -405,7 +406,7 @@ func (w *Worker) run(ctx context.Context) {
 
 func (w *Worker) checkpoint() error {
 	path := filepath.Join(w.opts.CheckpointDir, CheckpointName(w.Step()))
-	err := SaveCheckpoint(path, w.model, w.info())
+	err := SaveCheckpoint(path, w.model, w.Info())
 	if err == nil {
 		err = pruneCheckpoints(w.opts.CheckpointDir, w.opts.Keep)
 	}
@@ -420,7 +421,13 @@ func (w *Worker) preview(step int, z []float32, real []uint8) error {
 	}
 	ev := PreviewEvent{Step: step, Grid: grid, Aux: aux, AuxTitle: auxTitle}
 	if w.opts.PreviewDir != "" {
-		if err := WritePNG(filepath.Join(w.opts.PreviewDir, fmt.Sprintf("preview-%08d.png", step)), ev.Grid); err != nil {
+		p, err := NewProvenance(KindPreview, w.model, "", step, nil)
+		if err != nil {
+			return err
+		}
+		p.Seed, p.N = w.opts.PreviewSeed, len(z)/w.model.NoiseDim()
+		p.Cols = GridCols(p.N)
+		if err := WritePNGWith(filepath.Join(w.opts.PreviewDir, fmt.Sprintf("preview-%08d.png", step)), ev.Grid, p); err != nil {
 			return err
 		}
 	}
