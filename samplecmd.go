@@ -93,7 +93,7 @@ func cmdSample(args []string) error {
 		return err
 	}
 	p.Seed, p.N, p.Cols = *seed, *n, training.GridCols(*n)
-	samples, err := p.Samples(m, opts)
+	samples, err := p.Samples(m, opts, nil)
 	if err != nil {
 		return err
 	}
@@ -239,7 +239,7 @@ func cmdInterpolate(args []string) error {
 		return err
 	}
 	p.From, p.To, p.Frames, p.Seed = &training.Latent{Seed: *a}, &training.Latent{Seed: *b}, *frames, *a
-	path, err := p.Samples(m, opts)
+	path, err := p.Samples(m, opts, nil)
 	if err != nil {
 		return err
 	}

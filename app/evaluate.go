@@ -118,11 +118,18 @@ func (p *evalPanel) addSource(path string) {
 	p.source.Refresh()
 }
 
-// refreshSources lists the checkpoints of the open project's runs and of
-// the current run.
+// refreshEvalSources lists the checkpoints of the open project's runs and
+// of the current run.
 func (s *Studio) refreshEvalSources() {
-	p := s.eval
-	var dirs []string
+	for _, c := range s.runCheckpoints() {
+		s.eval.addSource(c)
+	}
+}
+
+// runCheckpoints are the checkpoints of the open project's runs and of the
+// current run.
+func (s *Studio) runCheckpoints() []string {
+	var dirs, out []string
 	if s.proj != nil {
 		for _, r := range s.proj.Runs {
 			dirs = append(dirs, s.proj.RunDir(r.ID))
@@ -133,13 +140,11 @@ func (s *Studio) refreshEvalSources() {
 	}
 	for _, d := range dirs {
 		cks, err := training.ListCheckpoints(filepath.Join(d, "checkpoints"))
-		if err != nil {
-			continue
-		}
-		for _, c := range cks {
-			p.addSource(c)
+		if err == nil {
+			out = append(out, cks...)
 		}
 	}
+	return out
 }
 
 // evaluateSelected reads the tab's choices and starts Evaluate.

@@ -9,6 +9,7 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 	"github.com/genstudio/genstudio/models"
 	"github.com/genstudio/genstudio/project"
@@ -174,8 +175,17 @@ func (f *modelForm) run() []*input {
 	return append(append([]*input{}, f.shared...), f.steps, f.preview, f.evalEvery, f.seed)
 }
 
+// formItem is the input's row of a form. A long help text wraps under the
+// widget instead of widening the form (a form's own hint is one line);
+// the hint line stays for validation messages.
 func formItem(in *input) *widget.FormItem {
-	return &widget.FormItem{Text: in.Label, Widget: in.widget(), HintText: in.Help}
+	if len([]rune(in.Help)) <= 36 {
+		return &widget.FormItem{Text: in.Label, Widget: in.widget(), HintText: in.Help}
+	}
+	help := widget.NewRichText(&widget.TextSegment{Text: in.Help, Style: widget.RichTextStyle{
+		ColorName: theme.ColorNamePlaceHolder, SizeName: theme.SizeNameCaptionText, Inline: true}})
+	help.Wrapping = fyne.TextWrapWord
+	return &widget.FormItem{Text: in.Label, Widget: container.NewVBox(in.widget(), help), HintText: " "}
 }
 
 func newModelForm() *modelForm {

@@ -7,7 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
 
 	"github.com/genstudio/genstudio/models"
 )
@@ -31,8 +33,8 @@ func TestFormFollowsSpecs(t *testing.T) {
 			t.Fatalf("%s: %d fields, spec has %d", s.Name(), len(items), len(s.Fields))
 		}
 		for k, fd := range s.Fields {
-			if items[k].Text != fd.Label || items[k].HintText != fd.Help {
-				t.Errorf("%s: field %d is %q (%q), spec says %q (%q)", s.Name(), k, items[k].Text, items[k].HintText, fd.Label, fd.Help)
+			if help := itemHelp(items[k]); items[k].Text != fd.Label || help != fd.Help {
+				t.Errorf("%s: field %d is %q (%q), spec says %q (%q)", s.Name(), k, items[k].Text, help, fd.Label, fd.Help)
 			}
 		}
 	}
@@ -123,4 +125,17 @@ func TestPresets(t *testing.T) {
 	if f.preset.Selected != "" || len(f.extra) != 0 {
 		t.Errorf("after a change by hand the preset is %q, extra %v", f.preset.Selected, f.extra)
 	}
+}
+
+// itemHelp is the help a form row shows: its hint, or the wrapped text
+// under its widget.
+func itemHelp(it *widget.FormItem) string {
+	if box, ok := it.Widget.(*fyne.Container); ok && it.HintText == " " {
+		for _, o := range box.Objects {
+			if rt, ok := o.(*widget.RichText); ok {
+				return rt.String()
+			}
+		}
+	}
+	return it.HintText
 }

@@ -3,6 +3,7 @@ package app
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -166,7 +167,29 @@ func (s *Studio) runSelftest(dir string, rep *SelftestReport) error {
 			return err
 		}
 	}
-	// GENSTUDIO_SELFTEST_TAB picks the tab shown then (0 Train, 1 Evaluate, 2 Compare, 3 Lab).
+	// GENSTUDIO_SELFTEST_EXPLORE opens this checkpoint in the Explore tab,
+	// picks two samples, interpolates between them and pins the first.
+	if ck := os.Getenv("GENSTUDIO_SELFTEST_EXPLORE"); ck != "" {
+		p := s.explore
+		s.doWait(func() {
+			s.tabs.SelectIndex(4)
+			addOption(p.source, ck)
+			p.source.SetSelected(ck)
+		})
+		if err := s.waitUI(func() bool { return p.gridProv != nil }); err != nil {
+			return fmt.Errorf("explore: %w", err)
+		}
+		s.doWait(func() {
+			s.ExplorePickSample(3)
+			s.ExplorePickSample(10)
+			s.exploreInterpolate()
+			s.explorePin()
+		})
+		if err := s.waitUI(func() bool { return p.stripP != nil }); err != nil {
+			return fmt.Errorf("explore: %w", err)
+		}
+	}
+	// GENSTUDIO_SELFTEST_TAB picks the tab shown then (0 Train, 1 Evaluate, 2 Compare, 3 Lab, 4 Explore).
 	if v, err := strconv.Atoi(os.Getenv("GENSTUDIO_SELFTEST_TAB")); err == nil && v >= 0 && v < len(s.tabs.Items) {
 		s.doWait(func() { s.tabs.SelectIndex(v) })
 	}
@@ -187,4 +210,16 @@ func (s *Studio) runSelftest(dir string, rep *SelftestReport) error {
 		capErr = png.Encode(f, img)
 	})
 	return capErr
+}
+
+// waitUI polls ok on the UI goroutine for up to a minute.
+func (s *Studio) waitUI(ok func() bool) error {
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		var done bool
+		s.doWait(func() { done = ok() })
+		if done {
+			return nil
+		}
+	}
+	return errors.New("timed out")
 }

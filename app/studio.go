@@ -79,6 +79,7 @@ type Studio struct {
 	evaluator                           *training.Evaluator // the periodic evaluations' (loaded once)
 	compare                             *comparePanel
 	lab                                 *labPanel
+	explore                             *explorePanel
 
 	// do and doWait run a function on the UI goroutine (fyne.Do and
 	// fyne.DoAndWait; tests serialise them, as Fyne's test driver does not).
@@ -193,14 +194,19 @@ func NewStudio(a fyne.App, win fyne.Window) *Studio {
 	s.eval = s.buildEvalPanel()
 	s.compare = s.buildComparePanel()
 	s.lab = s.buildLabPanel()
+	s.explore = s.buildExplorePanel()
 	s.tabs = container.NewAppTabs(
 		container.NewTabItemWithIcon("Train", theme.MediaPlayIcon(), split),
 		container.NewTabItemWithIcon("Evaluate", theme.InfoIcon(), s.eval.content),
 		container.NewTabItemWithIcon("Compare", theme.ListIcon(), s.compare.content),
-		container.NewTabItemWithIcon("Lab", theme.GridIcon(), s.lab.content))
+		container.NewTabItemWithIcon("Lab", theme.GridIcon(), s.lab.content),
+		container.NewTabItemWithIcon("Explore", theme.SearchIcon(), s.explore.content))
 	s.tabs.OnSelected = func(t *container.TabItem) {
-		if t.Text == "Evaluate" {
+		switch t.Text {
+		case "Evaluate":
 			s.refreshEvalSources()
+		case "Explore":
+			s.refreshExploreSources()
 		}
 	}
 	win.SetContent(s.tabs)
@@ -738,13 +744,16 @@ func (s *Studio) ExportGallery(dir string, done func(*training.Gallery, error)) 
 	if s.data != nil {
 		info.Dataset = s.data.Source
 	}
-	w := s.worker
+	w, favs := s.worker, s.favouritesDir()
 	s.withModel(func(m models.Model) error {
 		if w != nil {
 			info = w.Info()
 		}
 		var err error
 		g, err = training.ExportModelGallery(dir, m, info, seed, 64)
+		if err == nil {
+			_, err = training.CopyFavourites(favs, filepath.Join(dir, training.FavouritesDir))
+		}
 		return err
 	}, func(err error) {
 		prog.Hide()
@@ -835,6 +844,7 @@ func (s *Studio) Close() {
 	if s.worker != nil {
 		s.worker.Stop()
 	}
+	s.explore.close()
 	if s.model != nil {
 		s.model.Close()
 	}

@@ -22,9 +22,14 @@ type Diffuser interface {
 	// DefaultSampleOptions is the sampler the model's config chooses.
 	DefaultSampleOptions() SampleOptions
 	// SampleWith runs the sampler from the noise z and returns x_0 in
-	// model scale [-1, 1]; progress, when set, sees every x_t (model scale).
-	SampleWith(z []float32, opts SampleOptions, rng *rand.Rand, progress func(t int, xt []float32)) ([]float32, error)
+	// model scale [-1, 1]; progress, when set, sees x_t (model scale) at
+	// about every eighth step, and an error it returns stops the sampler.
+	SampleWith(z []float32, opts SampleOptions, rng *rand.Rand, progress Progress) ([]float32, error)
 }
+
+// Progress watches a sampler's chain: t counts down from T to 0, xt is a
+// copy of the batch at t. Returning an error stops the chain with it.
+type Progress func(t int, xt []float32) error
 
 // Tempered is a model whose prior samples take a temperature: z is scaled
 // by it before decoding (both VAEs; a diffusion model's temperature is a
@@ -54,7 +59,7 @@ func (d *DDPM) DefaultSampleOptions() SampleOptions {
 // SampleImages draws the images of the noise z from m with pixel values in
 // [0, 1]: a Diffuser with opts (nil: its default sampler), any other model
 // with Sample, which takes no options (opts must be nil).
-func SampleImages(m Model, z []float32, opts *SampleOptions, progress func(t int, xt []float32)) ([]float32, error) {
+func SampleImages(m Model, z []float32, opts *SampleOptions, progress Progress) ([]float32, error) {
 	d, ok := m.(Diffuser)
 	if !ok {
 		if opts != nil {

@@ -811,7 +811,7 @@ func (d *DDPM) Sample(z []float32) ([]float32, error) { return SampleImages(d, z
 // in model scale, where t counts the diffusion steps of noise left in it:
 // first t = T with x = z, then about every eighth of the way, and last t = 0
 // with the clamped x_0.
-func (d *DDPM) SampleWith(z []float32, opts SampleOptions, rng *rand.Rand, progress func(t int, xt []float32)) ([]float32, error) {
+func (d *DDPM) SampleWith(z []float32, opts SampleOptions, rng *rand.Rand, progress Progress) ([]float32, error) {
 	n := d.shape.Size()
 	if len(z) == 0 || len(z)%n != 0 {
 		return nil, fmt.Errorf("sample: noise length %d is not a multiple of the image size %d", len(z), n)
@@ -830,22 +830,25 @@ func (d *DDPM) SampleWith(z []float32, opts SampleOptions, rng *rand.Rand, progr
 	return d.run(z, steps, rng, progress)
 }
 
-func (d *DDPM) run(z []float32, steps []sampleStep, rng *rand.Rand, progress func(t int, xt []float32)) ([]float32, error) {
+func (d *DDPM) run(z []float32, steps []sampleStep, rng *rand.Rand, progress Progress) ([]float32, error) {
 	if d.train == nil {
 		return nil, errors.New("sample: model is closed")
 	}
 	if rng == nil {
 		rng = rand.New(rand.NewPCG(seedOf(z), 0xbb67ae8584caa73b))
 	}
-	report := func(t int, x []float32) {
+	report := func(t int, x []float32) error {
 		if progress != nil {
-			progress(t, append([]float32(nil), x...))
+			return progress(t, append([]float32(nil), x...))
 		}
+		return nil
 	}
 	x := append([]float32(nil), z...)
 	eps := make([]float32, len(x))
 	var noise []float32
-	report(d.cfg.T, x)
+	if err := report(d.cfg.T, x); err != nil {
+		return nil, err
+	}
 	every := max(1, len(steps)/8)
 	for i := range steps {
 		st := &steps[i]
@@ -862,14 +865,15 @@ func (d *DDPM) run(z []float32, steps []sampleStep, rng *rand.Rand, progress fun
 		}
 		st.apply(x, eps, zt)
 		if (i+1)%every == 0 && i+1 < len(steps) {
-			report(steps[i+1].t+1, x)
+			if err := report(steps[i+1].t+1, x); err != nil {
+				return nil, err
+			}
 		}
 	}
 	for i, v := range x {
 		x[i] = max(-1, min(1, v))
 	}
-	report(0, x)
-	return x, nil
+	return x, report(0, x)
 }
 
 var _ Model = (*DDPM)(nil)

@@ -232,7 +232,7 @@ func TestDDIMEta1IsPosteriorAncestral(t *testing.T) {
 		}
 		var sa, sb []snap
 		a, err := d.SampleWith(z, SampleOptions{Sampler: SamplerDDIM, Steps: cfg.T, Eta: 1}, rand.New(rand.NewPCG(9, 9)),
-			func(t int, x []float32) { sa = append(sa, snap{t, x}) })
+			func(t int, x []float32) error { sa = append(sa, snap{t, x}); return nil })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -240,7 +240,7 @@ func TestDDIMEta1IsPosteriorAncestral(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := d.run(z, steps, rand.New(rand.NewPCG(9, 9)), func(t int, x []float32) { sb = append(sb, snap{t, x}) })
+		b, err := d.run(z, steps, rand.New(rand.NewPCG(9, 9)), func(t int, x []float32) error { sb = append(sb, snap{t, x}); return nil })
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -217,11 +217,12 @@ func TestDDPMSampleShapeAndRange(t *testing.T) {
 	} {
 		for _, count := range []int{1, 64, 70} {
 			var ts []int
-			out, err := d.SampleWith(models.NoiseFromSeed(count, n, 3), opts, nil, func(t int, x []float32) {
+			out, err := d.SampleWith(models.NoiseFromSeed(count, n, 3), opts, nil, func(t int, x []float32) error {
 				ts = append(ts, t)
 				if len(x) != count*n {
-					panic("progress got a partial batch")
+					return errors.New("progress got a partial batch")
 				}
+				return nil
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -445,4 +446,25 @@ func BenchmarkDDPMSampleStep(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N*opts.Steps), "ms/step")
+}
+
+// TestDDPMProgressStops: an error from progress stops the chain there.
+func TestDDPMProgressStops(t *testing.T) {
+	d, err := models.NewDDPM(smallDDPMConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	stop := errors.New("newer request")
+	calls := 0
+	_, err = d.SampleWith(models.NoiseFromSeed(2, d.NoiseDim(), 1), d.DefaultSampleOptions(), nil, func(int, []float32) error {
+		calls++
+		if calls == 2 {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || calls != 2 {
+		t.Fatalf("error %v after %d reports", err, calls)
+	}
 }

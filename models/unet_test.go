@@ -227,11 +227,12 @@ func TestUNetSampleShapeAndRange(t *testing.T) {
 		} {
 			count := 66
 			var ts []int
-			out, err := d.SampleWith(models.NoiseFromSeed(count, n, 3), opts, nil, func(t int, x []float32) {
+			out, err := d.SampleWith(models.NoiseFromSeed(count, n, 3), opts, nil, func(t int, x []float32) error {
 				ts = append(ts, t)
 				if len(x) != count*n {
-					panic("progress got a partial batch")
+					return errors.New("progress got a partial batch")
 				}
+				return nil
 			})
 			if err != nil {
 				t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+	"image/draw"
 	"math"
 	"os"
 	"path/filepath"
@@ -69,6 +70,90 @@ func GridImage(samples []float32, n, cols int, s models.ImageShape) *image.RGBA 
 	return img
 }
 
+// GridCell is the index of the sample at pixel pt of a GridImage of n
+// samples in cols columns, or -1 for a gutter or an empty cell.
+func GridCell(pt image.Point, n, cols int, s models.ImageShape) int {
+	if cols < 1 || pt.X < GridGutter || pt.Y < GridGutter {
+		return -1
+	}
+	x, y := pt.X-GridGutter, pt.Y-GridGutter
+	c, r := x/(s.Width+GridGutter), y/(s.Height+GridGutter)
+	if c >= cols || x%(s.Width+GridGutter) >= s.Width || y%(s.Height+GridGutter) >= s.Height {
+		return -1
+	}
+	if i := r*cols + c; i < n {
+		return i
+	}
+	return -1
+}
+
+// MarkCell draws a frame of colour c in the gutter around sample i of a
+// GridImage in cols columns.
+func MarkCell(img *image.RGBA, i, cols int, s models.ImageShape, c color.RGBA) {
+	x0 := GridGutter + (i%cols)*(s.Width+GridGutter) - GridGutter
+	y0 := GridGutter + (i/cols)*(s.Height+GridGutter) - GridGutter
+	w, h := s.Width+2*GridGutter, s.Height+2*GridGutter
+	for y := y0; y < y0+h; y++ {
+		for x := x0; x < x0+w; x++ {
+			if x-x0 < GridGutter || x-x0 >= w-GridGutter || y-y0 < GridGutter || y-y0 >= h-GridGutter {
+				img.SetRGBA(x, y, c)
+			}
+		}
+	}
+}
+
+// CellImage copies sample i of a GridImage in cols columns out of it.
+func CellImage(grid *image.RGBA, i, cols int, s models.ImageShape) *image.RGBA {
+	x0 := GridGutter + (i%cols)*(s.Width+GridGutter)
+	y0 := GridGutter + (i/cols)*(s.Height+GridGutter)
+	out := image.NewRGBA(image.Rect(0, 0, s.Width, s.Height))
+	for y := 0; y < s.Height; y++ {
+		off := grid.PixOffset(grid.Rect.Min.X+x0, grid.Rect.Min.Y+y0+y)
+		copy(out.Pix[y*out.Stride:(y+1)*out.Stride], grid.Pix[off:off+4*s.Width])
+	}
+	return out
+}
+
+// ImagePixels turns an image of shape s back into values in [0, 1]
+// (channel-major planes, as models take them): the inverse of SampleImage
+// up to rounding.
+func ImagePixels(img image.Image, s models.ImageShape) []float32 {
+	b := img.Bounds()
+	plane := s.Width * s.Height
+	out := make([]float32, s.Size())
+	for y := 0; y < s.Height; y++ {
+		for x := 0; x < s.Width; x++ {
+			r, g, bl, _ := img.At(b.Min.X+x, b.Min.Y+y).RGBA()
+			i := y*s.Width + x
+			if s.Channels >= 3 {
+				out[i], out[plane+i], out[2*plane+i] = float32(r>>8)/255, float32(g>>8)/255, float32(bl>>8)/255
+			} else {
+				out[i] = float32(r>>8) / 255
+			}
+		}
+	}
+	return out
+}
+
+// TileImages lays images of one size out in rows of cols, with the grid's
+// gutter.
+func TileImages(imgs []image.Image, cols int) *image.RGBA {
+	if len(imgs) == 0 {
+		return nil
+	}
+	cols = max(1, min(cols, len(imgs)))
+	w, h := imgs[0].Bounds().Dx(), imgs[0].Bounds().Dy()
+	rows := (len(imgs) + cols - 1) / cols
+	out := image.NewRGBA(image.Rect(0, 0, cols*w+(cols+1)*GridGutter, rows*h+(rows+1)*GridGutter))
+	draw.Draw(out, out.Bounds(), image.NewUniform(color.RGBA{40, 40, 48, 255}), image.Point{}, draw.Src)
+	for k, img := range imgs {
+		x0 := GridGutter + (k%cols)*(w+GridGutter)
+		y0 := GridGutter + (k/cols)*(h+GridGutter)
+		draw.Draw(out, image.Rect(x0, y0, x0+w, y0+h), img, img.Bounds().Min, draw.Src)
+	}
+	return out
+}
+
 // GridCols is the number of columns for a square-ish grid of n images.
 func GridCols(n int) int {
 	c := int(math.Ceil(math.Sqrt(float64(n))))
@@ -98,7 +183,7 @@ func ExportModelGallery(dir string, m models.Model, info CheckpointInfo, seed ui
 		return nil, err
 	}
 	p.Seed, p.N, p.Cols = seed, n, GridCols(n)
-	samples, err := p.Samples(m, nil)
+	samples, err := p.Samples(m, nil, nil)
 	if err != nil {
 		return nil, fmt.Errorf("export gallery: %w", err)
 	}
@@ -176,7 +261,7 @@ func AuxView(m models.Model, z []float32, real []uint8) (*image.RGBA, string, er
 		k := min(8, len(z)/m.NoiseDim())
 		var frames [][]float32
 		_, err := mm.SampleWith(z[:k*m.NoiseDim()], mm.DefaultSampleOptions(), nil,
-			func(t int, xt []float32) { frames = append(frames, xt) })
+			func(t int, xt []float32) error { frames = append(frames, xt); return nil })
 		if err != nil || len(frames) == 0 {
 			return nil, "", err
 		}
@@ -211,8 +296,9 @@ func Preview(m models.Model, z []float32, real []uint8) (grid, aux *image.RGBA, 
 	if _, ok := m.(models.Diffuser); ok {
 		k := min(8, n)
 		var frames [][]float32
-		x, err := models.SampleImages(m, z, nil, func(t int, xt []float32) {
+		x, err := models.SampleImages(m, z, nil, func(t int, xt []float32) error {
 			frames = append(frames, append([]float32(nil), xt[:k*s.Size()]...))
+			return nil
 		})
 		if err != nil {
 			return nil, nil, "", fmt.Errorf("preview: %w", err)

@@ -246,7 +246,7 @@ func short(h string) string {
 // names with its settings applied: the one function every writer and
 // Redraw use, so that the same provenance always gives the same pixels.
 func (p *Provenance) Draw(m models.Model, opts *models.SampleOptions) (image.Image, error) {
-	frames, err := p.Samples(m, opts)
+	frames, err := p.Samples(m, opts, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -269,8 +269,9 @@ func (p *Provenance) Draw(m models.Model, opts *models.SampleOptions) (image.Ima
 
 // Samples draws the samples p describes (images in [0, 1], one after the
 // other): the N of its seed, the interpolation's frames, or the latent and
-// its N variations.
-func (p *Provenance) Samples(m models.Model, opts *models.SampleOptions) ([]float32, error) {
+// its N variations. progress watches a diffusion model's chain (and can
+// stop it).
+func (p *Provenance) Samples(m models.Model, opts *models.SampleOptions, progress models.Progress) ([]float32, error) {
 	dim := m.NoiseDim()
 	var z []float32
 	switch p.Kind {
@@ -292,7 +293,7 @@ func (p *Provenance) Samples(m models.Model, opts *models.SampleOptions) ([]floa
 	default:
 		return nil, fmt.Errorf("provenance: unknown kind %q", p.Kind)
 	}
-	return models.SampleImages(m, z, opts, nil)
+	return models.SampleImages(m, z, opts, progress)
 }
 
 // Slerp is the spherical path from a to b in frames points, a and b

@@ -42,9 +42,61 @@ var _ fyne.Widget = (*SampleGrid)(nil)
 type SampleGrid struct {
 	widget.BaseWidget
 
+	// OnTappedPixel, when set, gets the pixel of the image under a tap
+	// or click (in the image's own coordinates); taps beside the image are
+	// ignored.
+	OnTappedPixel func(p image.Point)
+
 	mu          sync.RWMutex
 	img         *image.RGBA
 	placeholder string
+	minSide     float32       // 0: sampleGridMinSize
+	drawn       fyne.Position // where the image lies in the widget, and its size
+	drawnSize   fyne.Size
+}
+
+var _ fyne.Tappable = (*SampleGrid)(nil)
+
+// SetMinSide sets the side of the square the grid asks for at least (the
+// default fits 8×8 digits; a strip beside other views needs less).
+func (g *SampleGrid) SetMinSide(side float32) {
+	g.mu.Lock()
+	g.minSide = side
+	g.mu.Unlock()
+	g.Refresh()
+}
+
+// Tapped implements fyne.Tappable: it reports the image pixel tapped.
+func (g *SampleGrid) Tapped(ev *fyne.PointEvent) {
+	if g.OnTappedPixel == nil {
+		return
+	}
+	if p, ok := g.PixelAt(ev.Position); ok {
+		g.OnTappedPixel(p)
+	}
+}
+
+// PixelAt is the image pixel shown at pos (widget coordinates), and false
+// where no image is shown.
+func (g *SampleGrid) PixelAt(pos fyne.Position) (image.Point, bool) {
+	g.mu.RLock()
+	img, at, size := g.img, g.drawn, g.drawnSize
+	g.mu.RUnlock()
+	if img == nil || size.Width <= 0 || size.Height <= 0 {
+		return image.Point{}, false
+	}
+	b := img.Bounds()
+	// The contain fill mode centres the image in the object at its aspect.
+	k := math.Min(float64(size.Width)/float64(b.Dx()), float64(size.Height)/float64(b.Dy()))
+	w, h := k*float64(b.Dx()), k*float64(b.Dy())
+	x0 := float64(at.X) + (float64(size.Width)-w)/2
+	y0 := float64(at.Y) + (float64(size.Height)-h)/2
+	px := int(math.Floor((float64(pos.X) - x0) / k))
+	py := int(math.Floor((float64(pos.Y) - y0) / k))
+	if px < 0 || py < 0 || px >= b.Dx() || py >= b.Dy() {
+		return image.Point{}, false
+	}
+	return image.Pt(px, py), true
 }
 
 // NewSampleGrid creates an empty SampleGrid that shows DefaultSampleGridPlaceholder
@@ -135,7 +187,13 @@ func (r *sampleGridRenderer) Objects() []fyne.CanvasObject {
 }
 
 func (r *sampleGridRenderer) MinSize() fyne.Size {
-	ms := fyne.NewSquareSize(sampleGridMinSize)
+	r.grid.mu.RLock()
+	side := r.grid.minSide
+	r.grid.mu.RUnlock()
+	if side == 0 {
+		side = sampleGridMinSize
+	}
+	ms := fyne.NewSquareSize(side)
 	if r.text.Text != "" {
 		ts := fyne.MeasureText(r.text.Text, r.text.TextSize, r.text.TextStyle)
 		pad := r.grid.Theme().Size(theme.SizeNameInnerPadding) * 2
@@ -146,8 +204,12 @@ func (r *sampleGridRenderer) MinSize() fyne.Size {
 
 func (r *sampleGridRenderer) Layout(size fyne.Size) {
 	imgSize := pixelSnappedSize(r.image.Image, size, r.canvasScale())
-	r.image.Move(fyne.NewPos((size.Width-imgSize.Width)/2, (size.Height-imgSize.Height)/2))
+	at := fyne.NewPos((size.Width-imgSize.Width)/2, (size.Height-imgSize.Height)/2)
+	r.image.Move(at)
 	r.image.Resize(imgSize)
+	r.grid.mu.Lock()
+	r.grid.drawn, r.grid.drawnSize = at, imgSize
+	r.grid.mu.Unlock()
 	ts := r.text.MinSize()
 	r.text.Move(fyne.NewPos(0, (size.Height-ts.Height)/2))
 	r.text.Resize(fyne.NewSize(size.Width, ts.Height))

@@ -198,3 +198,25 @@ func TestPixelSnappedSize(t *testing.T) {
 		})
 	}
 }
+
+// TestSampleGrid_TappedPixel: a tap reports the image pixel under it, and
+// a tap on the margin beside the image nothing.
+func TestSampleGrid_TappedPixel(t *testing.T) {
+	test.NewTempApp(t)
+	g := NewSampleGrid()
+	g.SetImage(digitGrid(2, 4, 28, 2)) // 122 x 62 pixels
+	var got []image.Point
+	g.OnTappedPixel = func(p image.Point) { got = append(got, p) }
+	w := test.NewTempWindow(t, g)
+	w.Resize(fyne.NewSize(400, 400))
+	size := g.Size()
+	// The image is 122 × 62, magnified k times (snapped) and centred.
+	shown := pixelSnappedSize(g.Image(), size, 1)
+	k := shown.Width / 122
+	x0, y0 := (size.Width-shown.Width)/2, (size.Height-62*k)/2
+	test.TapAt(g, fyne.NewPos(x0+k*(33+0.5), y0+k*(40+0.5)))
+	test.TapAt(g, fyne.NewPos(size.Width/2, y0/2)) // above the image
+	if len(got) != 1 || got[0] != image.Pt(33, 40) {
+		t.Fatalf("taps reported %v, want [(33,40)]", got)
+	}
+}
