@@ -31,6 +31,7 @@ type comparePanel struct {
 	dirBtn  *widget.Button
 	csvBtn  *widget.Button
 	note    *widget.Label
+	human   *widget.Label // the human-evaluation rounds (Rate tab)
 	content fyne.CanvasObject
 }
 
@@ -142,7 +143,10 @@ func (s *Studio) buildComparePanel() *comparePanel {
 	p.note = widget.NewLabel("Every evaluation of this session and of the open project's runs. Compare only rows with the same N and evaluator: FID is biased at small N.")
 	p.note.Wrapping = fyne.TextWrapWord
 	bar := container.NewHBox(widget.NewLabel("Sort by"), p.sortSel, p.dirBtn, p.csvBtn)
-	p.content = container.NewBorder(container.NewVBox(p.note, bar), nil, nil, nil, p.table)
+	p.human = widget.NewLabel("No rounds yet.")
+	p.human.Wrapping = fyne.TextWrapWord
+	humanCard := widget.NewCard("Human evaluation", "rounds of the Rate tab, with 95 % bootstrap intervals", p.human)
+	p.content = container.NewBorder(container.NewVBox(p.note, bar), humanCard, nil, nil, p.table)
 	p.sortSel.SetSelected(heads[p.sortBy])
 	return p
 }

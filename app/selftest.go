@@ -189,7 +189,28 @@ func (s *Studio) runSelftest(dir string, rep *SelftestReport) error {
 			return fmt.Errorf("explore: %w", err)
 		}
 	}
-	// GENSTUDIO_SELFTEST_TAB picks the tab shown then (0 Train, 1 Evaluate, 2 Compare, 3 Lab, 4 Explore).
+	// GENSTUDIO_SELFTEST_RATE starts a real-or-generated quiz of this
+	// checkpoint in the Rate tab and answers its first three images.
+	if ck := os.Getenv("GENSTUDIO_SELFTEST_RATE"); ck != "" {
+		ready := make(chan error, 1)
+		s.doWait(func() {
+			s.tabs.SelectIndex(5)
+			p := s.rate
+			p.kind.SetSelected(rateKinds[2].label)
+			addOption(p.modelA, ck)
+			p.modelA.SetSelected(ck)
+			s.StartRound(func(err error) { ready <- err })
+		})
+		if err := <-ready; err != nil {
+			return fmt.Errorf("rate: %w", err)
+		}
+		s.doWait(func() {
+			for _, k := range []int{1, 0, 1} {
+				s.RateAnswer(k)
+			}
+		})
+	}
+	// GENSTUDIO_SELFTEST_TAB picks the tab shown then (0 Train, 1 Evaluate, 2 Compare, 3 Lab, 4 Explore, 5 Rate).
 	if v, err := strconv.Atoi(os.Getenv("GENSTUDIO_SELFTEST_TAB")); err == nil && v >= 0 && v < len(s.tabs.Items) {
 		s.doWait(func() { s.tabs.SelectIndex(v) })
 	}

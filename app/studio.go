@@ -80,6 +80,7 @@ type Studio struct {
 	compare                             *comparePanel
 	lab                                 *labPanel
 	explore                             *explorePanel
+	rate                                *ratePanel
 
 	// do and doWait run a function on the UI goroutine (fyne.Do and
 	// fyne.DoAndWait; tests serialise them, as Fyne's test driver does not).
@@ -195,20 +196,27 @@ func NewStudio(a fyne.App, win fyne.Window) *Studio {
 	s.compare = s.buildComparePanel()
 	s.lab = s.buildLabPanel()
 	s.explore = s.buildExplorePanel()
+	s.rate = s.buildRatePanel()
 	s.tabs = container.NewAppTabs(
 		container.NewTabItemWithIcon("Train", theme.MediaPlayIcon(), split),
 		container.NewTabItemWithIcon("Evaluate", theme.InfoIcon(), s.eval.content),
 		container.NewTabItemWithIcon("Compare", theme.ListIcon(), s.compare.content),
 		container.NewTabItemWithIcon("Lab", theme.GridIcon(), s.lab.content),
-		container.NewTabItemWithIcon("Explore", theme.SearchIcon(), s.explore.content))
+		container.NewTabItemWithIcon("Explore", theme.SearchIcon(), s.explore.content),
+		container.NewTabItemWithIcon("Rate", theme.ConfirmIcon(), s.rate.content))
 	s.tabs.OnSelected = func(t *container.TabItem) {
 		switch t.Text {
 		case "Evaluate":
 			s.refreshEvalSources()
 		case "Explore":
 			s.refreshExploreSources()
+		case "Rate":
+			s.refreshRateSources()
+		case "Compare":
+			s.rateShowResults()
 		}
 	}
+	win.Canvas().SetOnTypedKey(s.typedKey)
 	win.SetContent(s.tabs)
 	win.SetOnDropped(func(_ fyne.Position, uris []fyne.URI) { s.Dropped(uris) })
 	s.updateControls()
