@@ -78,20 +78,12 @@ func cmdSample(args []string) error {
 	if *out == "" {
 		*out = "grid.png"
 	}
-	ck, err := training.LoadCheckpoint(*ckpt)
+	ck, opts, p, err := openForSampling(*ckpt, sf, training.KindGrid)
 	if err != nil {
 		return err
 	}
 	defer ck.Model.Close()
 	m := ck.Model
-	opts, err := sf.options(m)
-	if err != nil {
-		return err
-	}
-	p, err := training.NewProvenance(training.KindGrid, m, *ckpt, ck.Info.Step, opts)
-	if err != nil {
-		return err
-	}
 	p.Seed, p.N, p.Cols = *seed, *n, training.GridCols(*n)
 	samples, err := p.Samples(m, opts, nil)
 	if err != nil {
@@ -109,6 +101,24 @@ func cmdSample(args []string) error {
 		fmt.Printf("gallery: %s and %d images\n", g.Grid, len(g.Images))
 	}
 	return nil
+}
+
+// openForSampling loads the checkpoint, applies the sampling flags and
+// starts the provenance of images of kind drawn from it.
+func openForSampling(path string, sf samplerFlags, kind string) (*training.Checkpoint, *models.SampleOptions, *training.Provenance, error) {
+	ck, err := training.LoadCheckpoint(path)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	opts, err := sf.options(ck.Model)
+	if err == nil {
+		var p *training.Provenance
+		if p, err = training.NewProvenance(kind, ck.Model, path, ck.Info.Step, opts); err == nil {
+			return ck, opts, p, nil
+		}
+	}
+	ck.Model.Close()
+	return nil, nil, nil, err
 }
 
 // redraw regenerates the PNG src from its provenance into out and checks
@@ -224,20 +234,12 @@ func cmdInterpolate(args []string) error {
 	if *frames < 2 || *frames > 1000 {
 		return fmt.Errorf("--frames must be 2..1000, got %d", *frames)
 	}
-	ck, err := training.LoadCheckpoint(*ckpt)
+	ck, opts, p, err := openForSampling(*ckpt, sf, training.KindStrip)
 	if err != nil {
 		return err
 	}
 	defer ck.Model.Close()
 	m := ck.Model
-	opts, err := sf.options(m)
-	if err != nil {
-		return err
-	}
-	p, err := training.NewProvenance(training.KindStrip, m, *ckpt, ck.Info.Step, opts)
-	if err != nil {
-		return err
-	}
 	p.From, p.To, p.Frames, p.Seed = &training.Latent{Seed: *a}, &training.Latent{Seed: *b}, *frames, *a
 	path, err := p.Samples(m, opts, nil)
 	if err != nil {

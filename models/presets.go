@@ -117,8 +117,11 @@ func Presets() []Preset {
 		{Name: "DCGAN", Family: "gan", Arch: "conv", Techniques: "plain",
 			Note: "the conv GAN: 10 of 10 classes, recall 0.78, IS 6.1 after 3,000 steps (N = 2,000)"},
 		{Name: "DCGAN, 32 features, EMA", Family: "gan", Arch: "conv", Config: map[string]any{"g_features": 32, "d_features": 32},
-			Techniques: "ema", Steps: 6000, Default: true,
-			Note: "the studio's default: a DCGAN with half the feature maps (a third of the step time), 6,000 steps, samples from G's weight average; 10 of 10 classes, recall 0.80, IS 5.7 (N = 256)"},
+			Techniques: "ema", Steps: 6000,
+			Note: "a DCGAN with half the feature maps (a third of the step time), 6,000 steps, samples from G's weight average; 10 of 10 classes, recall 0.80, IS 5.7, FID 224 (N = 256)"},
+		{Name: "DCGAN 48/32, batch 32, EMA", Family: "gan", Arch: "conv", Config: map[string]any{"g_features": 48, "d_features": 32, "batch": 32},
+			Techniques: "ema", Steps: 8500, Default: true,
+			Note: "the studio's default: G with 48 feature maps, D with 32, batch 32, 8,500 steps (8.4 minutes here), samples from G's weight average; 10 of 10 classes, recall 0.92, IS 5.8, FID 208 (N = 256)"},
 		{Name: "MLP VAE", Family: "vae", Arch: "mlp", Techniques: "plain",
 			Note: "10 of 10 classes, recall 0.63 after 3,000 steps, blurrier digits (N = 2,000)"},
 	}
