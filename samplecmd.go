@@ -22,6 +22,8 @@ type samplerFlags struct {
 	eta         *float64
 	truncation  *float64
 	temperature *float64
+	guidance    *float64
+	class       *int
 }
 
 func addSamplerFlags(fs *flag.FlagSet) samplerFlags {
@@ -31,6 +33,8 @@ func addSamplerFlags(fs *flag.FlagSet) samplerFlags {
 		eta:         fs.Float64("eta", -1, "DDIM η in [0, 1] (default: the checkpoint's)"),
 		truncation:  fs.Float64("truncation", 0, "GAN truncation ψ in (0, 1]: samples use ψ·z (default: the checkpoint's)"),
 		temperature: fs.Float64("temperature", 0, "VAE or diffusion temperature: the noise's scale (default: the checkpoint's)"),
+		guidance:    fs.Float64("guidance", -1, "a conditional diffusion model's guidance scale: 1 plain, 0 unconditional (default: the checkpoint's)"),
+		class:       fs.Int("class", -1, "a conditional model's class for every sample (default: sample i is of class i mod the classes)"),
 	}
 }
 
@@ -40,6 +44,14 @@ func (f samplerFlags) settings() training.SamplerSettings {
 	if *f.eta >= 0 {
 		eta := *f.eta
 		s.Eta = &eta
+	}
+	if *f.guidance >= 0 {
+		g := *f.guidance
+		s.Guidance = &g
+	}
+	if *f.class >= 0 {
+		c := *f.class
+		s.Class = &c
 	}
 	return s
 }

@@ -68,3 +68,38 @@ func TestSampleFromRedraws(t *testing.T) {
 		t.Error("--temperature on a GAN passed")
 	}
 }
+
+// TestSampleConditional: --class and --guidance reach a conditional
+// diffusion model, are recorded, and redraw exactly.
+func TestSampleConditional(t *testing.T) {
+	dir := t.TempDir()
+	c := models.DefaultDDPMConfig()
+	c.Hidden, c.Batch, c.T, c.SampleSteps, c.Classes = 8, 4, 20, 4, 3
+	m, err := models.NewDDPM(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck := filepath.Join(dir, "c.safetensors")
+	err = training.SaveCheckpoint(ck, m, training.CheckpointInfo{Step: 1})
+	m.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "g.png")
+	if err := cmdSample([]string{"--checkpoint", ck, "--n", "4", "--class", "2", "--guidance", "4", "--out", out}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := training.ReadProvenance(out)
+	if err != nil || p.Sampler.Class == nil || *p.Sampler.Class != 2 || *p.Sampler.Guidance != 4 {
+		t.Fatalf("%+v %v", p.Sampler, err)
+	}
+	if err := cmdSample([]string{"--from", out}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmdSample([]string{"--checkpoint", ck, "--class", "3"}); err == nil {
+		t.Error("class 3 of 3 classes passed")
+	}
+	if err := cmdSample([]string{"--checkpoint", smallCheckpoint(t, dir, 1), "--guidance", "2"}); err == nil {
+		t.Error("--guidance on a GAN passed")
+	}
+}

@@ -75,6 +75,7 @@ type exploreInfo struct {
 	shape                         models.ImageShape
 	truncates, tempered, diffuses bool
 	t                             int // a diffusion model's T
+	classes                       int // a conditional model's classes (0: none)
 	def                           training.SamplerSettings
 }
 
@@ -96,6 +97,10 @@ type explorePanel struct {
 	n                  *widget.Select
 	psi, temp          *widget.Slider
 	steps, eta         *widget.Slider
+	guidance           *widget.Slider
+	guidanceVal        *widget.Label
+	class              *widget.Select
+	condRows           fyne.CanvasObject
 	sampler            *widget.Select
 	psiRow, tempRow    fyne.CanvasObject
 	diffRows           fyne.CanvasObject
@@ -177,6 +182,8 @@ func (s *Studio) buildExplorePanel() *explorePanel {
 	p.temp = slider(0.05, 2, 0.05, &p.tempVal)
 	p.steps = slider(1, 1000, 1, &p.stepsVal)
 	p.eta = slider(0, 1, 0.05, &p.etaVal)
+	p.guidance = slider(0, 10, 0.25, &p.guidanceVal)
+	p.class = widget.NewSelect(nil, func(string) { s.exploreSliderMoved() })
 	p.sampler = widget.NewSelect([]string{models.SamplerDDIM, models.SamplerDDPM}, func(string) { s.exploreSliderMoved() })
 	row := func(label string, sl *widget.Slider, val *widget.Label) fyne.CanvasObject {
 		return container.NewBorder(nil, nil, container.NewGridWrap(fyne.NewSize(110, 36), widget.NewLabel(label)),
@@ -187,6 +194,8 @@ func (s *Studio) buildExplorePanel() *explorePanel {
 	p.diffRows = container.NewVBox(
 		container.NewBorder(nil, nil, container.NewGridWrap(fyne.NewSize(110, 36), widget.NewLabel("Sampler")), nil, p.sampler),
 		row("Steps", p.steps, p.stepsVal), row("DDIM η", p.eta, p.etaVal))
+	p.condRows = container.NewVBox(row("Guidance", p.guidance, p.guidanceVal),
+		container.NewBorder(nil, nil, container.NewGridWrap(fyne.NewSize(110, 36), widget.NewLabel("Class")), nil, p.class))
 	p.bar = widget.NewProgressBar()
 	p.status = widget.NewLabel("Pick a checkpoint: its samples appear here. Click a sample to pick it (A), click another for B.")
 	p.status.Wrapping = fyne.TextWrapWord
@@ -219,7 +228,7 @@ func (s *Studio) buildExplorePanel() *explorePanel {
 	model := container.NewBorder(nil, nil, widget.NewLabel("Model"), p.pickBtn, p.source)
 	seedRow := container.NewHBox(widget.NewLabel("Seed"), container.NewGridWrap(fyne.NewSize(110, p.seed.MinSize().Height), p.seed),
 		p.prevBtn, p.nextBtn, p.randBtn, widget.NewSeparator(), widget.NewLabel("Samples"), p.n)
-	knobs := container.NewGridWithColumns(2, container.NewVBox(p.psiRow, p.tempRow), p.diffRows)
+	knobs := container.NewGridWithColumns(2, container.NewVBox(p.psiRow, p.tempRow, p.condRows), p.diffRows)
 	top := container.NewVBox(model, seedRow, knobs, p.bar, p.status)
 	pathRow := container.NewGridWithColumns(2,
 		container.NewBorder(nil, nil, p.interpBtn, nil, container.NewBorder(nil, nil, widget.NewLabel("frames"), nil, p.frames)),
@@ -271,6 +280,8 @@ func (s *Studio) exploreShowKnobs() {
 	show(p.psiRow, i != nil && i.truncates)
 	show(p.tempRow, i != nil && (i.tempered || i.diffuses))
 	show(p.diffRows, i != nil && i.diffuses)
+	show(p.condRows, i != nil && i.classes > 0)
+	p.guidanceVal.SetText(fmt.Sprintf("%.2f", p.guidance.Value))
 	p.psiVal.SetText(fmt.Sprintf("%.2f", p.psi.Value))
 	p.tempVal.SetText(fmt.Sprintf("%.2f", p.temp.Value))
 	p.stepsVal.SetText(fmt.Sprintf("%.0f", p.steps.Value))
@@ -311,6 +322,14 @@ func (s *Studio) exploreSettings() training.SamplerSettings {
 	if i.diffuses {
 		eta := p.eta.Value
 		set.Sampler, set.Steps, set.Eta = p.sampler.Selected, int(p.steps.Value), &eta
+	}
+	if i.classes > 0 {
+		g := p.guidance.Value
+		set.Guidance = &g
+		if k := p.class.SelectedIndex(); k > 0 {
+			c := k - 1
+			set.Class = &c
+		}
 	}
 	return set
 }
@@ -353,6 +372,17 @@ func (s *Studio) exploreOpen(path string) {
 			if d.Temperature != 0 {
 				p.temp.SetValue(d.Temperature)
 			}
+			if info.classes > 0 {
+				opts := []string{"every class"}
+				for c := 0; c < info.classes; c++ {
+					opts = append(opts, strconv.Itoa(c))
+				}
+				p.class.SetOptions(opts)
+				p.class.SetSelectedIndex(0)
+				if d.Guidance != nil {
+					p.guidance.SetValue(*d.Guidance)
+				}
+			}
 			if info.diffuses {
 				p.steps.Max = float64(info.t)
 				p.steps.SetValue(float64(max(1, d.Steps)))
@@ -381,6 +411,9 @@ func (p *explorePanel) load(path string) (*exploreInfo, error) {
 	m := ck.Model
 	i := &exploreInfo{path: path, family: m.Family(), step: ck.Info.Step, shape: m.Shape(), def: training.CurrentSettings(m, nil)}
 	_, i.truncates = m.(models.Truncater)
+	if lt, ok := m.(models.LabelledTrainer); ok {
+		i.classes = lt.Classes()
+	}
 	_, i.tempered = m.(models.Tempered)
 	if _, ok := m.(models.Diffuser); ok {
 		i.diffuses = true

@@ -41,19 +41,30 @@ type Tempered interface {
 	SetTemperature(t float64) error
 }
 
+// LabelledTrainer is a model that can learn from class labels (a
+// conditional DDPM, for classifier-free guidance).
+type LabelledTrainer interface {
+	// Classes is the number of classes it is conditional on (0: none, and
+	// then labels are ignored).
+	Classes() int
+	// TrainStepLabels is TrainStep with one label per image (−1: none).
+	TrainStepLabels(batch []uint8, labels []int, rng *rand.Rand) ([]float64, error)
+}
+
 var (
-	_ Tempered  = (*VAE)(nil)
-	_ Tempered  = (*ConvVAE)(nil)
-	_ Truncater = (*GAN)(nil)
-	_ Truncater = (*DCGAN)(nil)
-	_ Encoder   = (*VAE)(nil)
-	_ Encoder   = (*ConvVAE)(nil)
-	_ Diffuser  = (*DDPM)(nil)
+	_ LabelledTrainer = (*DDPM)(nil)
+	_ Tempered        = (*VAE)(nil)
+	_ Tempered        = (*ConvVAE)(nil)
+	_ Truncater       = (*GAN)(nil)
+	_ Truncater       = (*DCGAN)(nil)
+	_ Encoder         = (*VAE)(nil)
+	_ Encoder         = (*ConvVAE)(nil)
+	_ Diffuser        = (*DDPM)(nil)
 )
 
 // DefaultSampleOptions implements Diffuser.
 func (d *DDPM) DefaultSampleOptions() SampleOptions {
-	return SampleOptions{Sampler: d.cfg.Sampler, Steps: d.cfg.SampleSteps, Eta: d.cfg.Eta, Temperature: d.cfg.Temperature}
+	return SampleOptions{Sampler: d.cfg.Sampler, Steps: d.cfg.SampleSteps, Eta: d.cfg.Eta, Temperature: d.cfg.Temperature, Guidance: d.cfg.Guidance}
 }
 
 // SampleImages draws the images of the noise z from m with pixel values in

@@ -41,6 +41,26 @@ type DDPMConfig struct {
 	Arch string `json:"arch,omitempty"`
 	// Features is the U-Net's base channel count F (the U-Net only).
 	Features int `json:"features,omitempty"`
+
+	// Classes makes the predictor conditional on a class label for
+	// classifier-free guidance (Ho & Salimans 2022): a one-hot of the label
+	// (or of "no label") beside the time embedding (0 = unconditional).
+	Classes int `json:"classes,omitempty"`
+	// LabelDropout is the share of training images whose label is dropped,
+	// so the same network also learns the unconditional predictor.
+	LabelDropout float64 `json:"label_dropout,omitempty"`
+	// Guidance is the sampling guidance scale s: ε = ε_u + s·(ε_c − ε_u)
+	// (1 = plain conditional, 0 = unconditional).
+	Guidance float64 `json:"guidance,omitempty"`
+}
+
+// tembIn is the width of the predictor's embedding input: the time
+// embedding, then for a conditional model a one-hot of Classes+1 labels.
+func (c DDPMConfig) tembIn() int {
+	if c.Classes > 0 {
+		return c.TEmb + c.Classes + 1
+	}
+	return c.TEmb
 }
 
 // The sampler and schedule names DDPMConfig accepts.
@@ -60,6 +80,7 @@ func DefaultDDPMConfig() DDPMConfig {
 		Width: 28, Height: 28, Channels: 1,
 		LR: 2e-4, Beta1: 0.9, Beta2: 0.999, Batch: 64, LRSchedule: constantLR,
 		Sampler: SamplerDDIM, SampleSteps: 50, Eta: 0, Temperature: 1, Seed: 1,
+		LabelDropout: 0.1, Guidance: 2,
 	}
 }
 
@@ -81,8 +102,25 @@ func (c DDPMConfig) Validate() error {
 	if err := c.validateArch(); err != nil {
 		return err
 	}
-	return SampleOptions{Sampler: c.Sampler, Steps: c.SampleSteps, Eta: c.Eta, Temperature: c.Temperature}.validate(c.T)
+	if !(c.LabelDropout >= 0 && c.LabelDropout <= 1) {
+		return fmt.Errorf("label dropout must be in [0, 1], got %g", c.LabelDropout)
+	}
+	return SampleOptions{Sampler: c.Sampler, Steps: c.SampleSteps, Eta: c.Eta, Temperature: c.Temperature, Guidance: c.Guidance}.validate(c.T)
 }
+
+// The conditional DDPM's settings.
+var (
+	fieldClasses = Field{Key: "classes", Label: "Classes (guidance)", Flag: "classes", Kind: KindInt, Lo: 0, Hi: 1000,
+		Help: "0 = unconditional; the data set's class count makes the model conditional, for classifier-free guidance"}
+	fieldLabelDropout = Field{Key: "label_dropout", Label: "Label dropout", Flag: "label-dropout", Kind: KindFloat, Lo: 0, Hi: 1,
+		Help: "share of training labels dropped, so the model also learns unconditionally (0.1 is usual)"}
+	fieldGuidance = Field{Key: "guidance", Label: "Guidance scale", Flag: "guidance", Kind: KindFloat, Lo: 0, Hi: 50,
+		Help: "sampling: 1 = plain conditional, 0 = unconditional, above 1 more like the class"}
+)
+
+// Classes implements LabelledTrainer: the number of classes the model is
+// conditional on (0: unconditional).
+func (d *DDPM) Classes() int { return d.cfg.Classes }
 
 // SampleOptions chooses a sampler for SampleWith.
 type SampleOptions struct {
@@ -100,6 +138,30 @@ type SampleOptions struct {
 	// σ_t·z (0 means 1, the plain sampler): below 1 the samples move
 	// towards the modes, above 1 away from them.
 	Temperature float64
+	// Guidance is a conditional model's guidance scale s (1 = plain
+	// conditional, 0 = unconditional, above 1 more like the class).
+	Guidance float64
+	// Class is the label every sample is drawn for; nil gives sample i the
+	// class i mod Classes (a grid shows every class). Conditional models
+	// only.
+	Class *int
+}
+
+// labels are the class labels of n samples under o (nil for an
+// unconditional model).
+func (o SampleOptions) labels(n, classes int) []int {
+	if classes == 0 {
+		return nil
+	}
+	out := make([]int, n)
+	for i := range out {
+		if o.Class != nil {
+			out[i] = *o.Class
+		} else {
+			out[i] = i % classes
+		}
+	}
+	return out
 }
 
 // temperature is τ, 1 when unset.
@@ -121,7 +183,7 @@ func (o SampleOptions) validate(T int) error {
 	case o.Temperature != 0:
 		return fieldDiffusionTemperature.Check(o.Temperature)
 	}
-	return nil
+	return fieldGuidance.Check(o.Guidance)
 }
 
 // ddpmSchedule holds the noise schedule in float64 and the float32 tables
@@ -233,9 +295,11 @@ type DDPM struct {
 
 	// step scratch, reused every step
 	ts       []int
+	labels   []int // the step's labels (−1: none)
 	eps, xt  []float32
 	temb     []float32
 	embCache [][]float32 // time embedding of each t, filled lazily
+	uncond   []float32   // guidance's unconditional prediction, scratch
 }
 
 // ddpmChunk is the batch size of the sampling graph.
@@ -261,7 +325,7 @@ func newDDPM(cfg DDPMConfig, dt tensor.Dtype) (*DDPM, error) {
 	} else {
 		// Module order of EpsMLP: temb, inp, mid, out (PyTorch initialises
 		// in that order from its generator).
-		d.Temb = NewLinear("temb", cfg.TEmb, cfg.Hidden, dt, rng)
+		d.Temb = NewLinear("temb", cfg.tembIn(), cfg.Hidden, dt, rng)
 		d.Inp = NewLinear("inp", n, cfg.Hidden, dt, rng)
 		d.Mid = NewLinear("mid", cfg.Hidden, cfg.Hidden, dt, rng)
 		d.Out = NewLinear("out", cfg.Hidden, n, dt, rng)
@@ -272,9 +336,10 @@ func newDDPM(cfg DDPMConfig, dt tensor.Dtype) (*DDPM, error) {
 	}
 	b := cfg.Batch
 	d.ts = make([]int, b)
+	d.labels = make([]int, b)
 	d.eps = make([]float32, b*n)
 	d.xt = make([]float32, b*n)
-	d.temb = make([]float32, b*cfg.TEmb)
+	d.temb = make([]float32, b*cfg.tembIn())
 	return d, nil
 }
 
@@ -413,7 +478,7 @@ type ddpmTrainGraph struct {
 }
 
 func (d *DDPM) buildTrain() (*ddpmTrainGraph, error) {
-	b, n, te := d.cfg.Batch, d.shape.Size(), d.cfg.TEmb
+	b, n, te := d.cfg.Batch, d.shape.Size(), d.cfg.tembIn()
 	ng := nn.NewGraph(true)
 	eg := ng.ExprGraph
 	s := &ddpmTrainGraph{
@@ -491,7 +556,7 @@ func (d *DDPM) noisedInto(dst, x0 []float32, t []int, eps []float32) error {
 // batch, the timesteps ts and the noise eps.
 func (d *DDPM) setStepInputs(batch []uint8, ts []int, eps []float32) error {
 	s := d.train
-	n, te := d.shape.Size(), d.cfg.TEmb
+	n, te := d.shape.Size(), d.cfg.tembIn()
 	if len(batch) != len(ts)*n || len(ts) != d.cfg.Batch || len(eps) != len(batch) {
 		return fmt.Errorf("ddpm step: %d pixels, %d noise values for %d images", len(batch), len(eps), len(ts))
 	}
@@ -503,7 +568,7 @@ func (d *DDPM) setStepInputs(batch []uint8, ts []int, eps []float32) error {
 		return err
 	}
 	for i, t := range ts {
-		copy(d.temb[i*te:(i+1)*te], d.embedding(t))
+		d.writeEmbedding(d.temb[i*te:(i+1)*te], t, d.labels[i])
 	}
 	if err := copyInto(s.xt, d.xt); err != nil {
 		return err
@@ -516,7 +581,15 @@ func (d *DDPM) setStepInputs(batch []uint8, ts []int, eps []float32) error {
 
 // TrainStep implements Model: t ~ UniformInt[0, T) per image, then
 // eps ~ N(0, I), both from rng; one Adam step on MSE(eps_theta(x_t, t), eps).
+// A conditional model learns unconditionally (every label dropped).
 func (d *DDPM) TrainStep(batch []uint8, rng *rand.Rand) ([]float64, error) {
+	return d.TrainStepLabels(batch, nil, rng)
+}
+
+// TrainStepLabels implements LabelledTrainer: TrainStep with the batch's
+// class labels (nil or −1: none), each dropped with LabelDropout (the
+// draws come from rng after the timesteps and the noise).
+func (d *DDPM) TrainStepLabels(batch []uint8, labels []int, rng *rand.Rand) ([]float64, error) {
 	b, n := d.cfg.Batch, d.shape.Size()
 	if len(batch) != b*n {
 		return nil, fmt.Errorf("ddpm step: batch has %d values, want %d (%d images of %d)", len(batch), b*n, b, n)
@@ -528,6 +601,19 @@ func (d *DDPM) TrainStep(batch []uint8, rng *rand.Rand) ([]float64, error) {
 		d.ts[i] = rng.IntN(d.cfg.T)
 	}
 	FillNormal(d.eps, rng)
+	if labels != nil && len(labels) != b {
+		return nil, fmt.Errorf("ddpm step: %d labels for %d images", len(labels), b)
+	}
+	for i := range d.labels {
+		d.labels[i] = -1
+		if d.cfg.Classes == 0 {
+			continue
+		}
+		keep := rng.Float64() >= d.cfg.LabelDropout
+		if labels != nil && keep && labels[i] >= 0 && labels[i] < d.cfg.Classes {
+			d.labels[i] = labels[i]
+		}
+	}
 	if err := d.setStepInputs(batch, d.ts, d.eps); err != nil {
 		return nil, err
 	}
@@ -567,7 +653,7 @@ func (d *DDPM) forward(rows int) (*ddpmFwdGraph, error) {
 	if f := d.fwdSmall[rows]; f != nil {
 		return f, nil
 	}
-	n, te := d.shape.Size(), d.cfg.TEmb
+	n, te := d.shape.Size(), d.cfg.tembIn()
 	ng := nn.NewGraph(false)
 	eg := ng.ExprGraph
 	f := &ddpmFwdGraph{
@@ -605,15 +691,39 @@ func (d *DDPM) PredictNoise(x []float32, t int) ([]float32, error) {
 		return nil, fmt.Errorf("predict noise: timestep %d outside 0..%d", t, d.cfg.T-1)
 	}
 	out := make([]float32, len(x))
-	return out, d.predictEps(out, x, t)
+	return out, d.predictEps(out, x, t, nil, 0)
 }
 
 // predictEps writes eps_theta(x, t) for every image of x (the same t for
-// all) into dst, running the forward graph in chunks of ddpmChunk.
-func (d *DDPM) predictEps(dst, x []float32, t int) error {
-	n, te := d.shape.Size(), d.cfg.TEmb
-	emb := d.embedding(t)
+// all) into dst, running the forward graph in chunks of ddpmChunk. labels
+// (one per image, −1 or nil: none) condition a conditional model; with a
+// guidance scale s ≠ 1 it also predicts unconditionally and returns
+// ε_u + s·(ε_c − ε_u).
+func (d *DDPM) predictEps(dst, x []float32, t int, labels []int, s float64) error {
+	if d.cfg.Classes == 0 || labels == nil || s == 0 {
+		return d.predictRows(dst, x, t, nil)
+	}
+	if err := d.predictRows(dst, x, t, labels); err != nil || s == 1 {
+		return err
+	}
+	if len(d.uncond) != len(dst) {
+		d.uncond = make([]float32, len(dst))
+	}
+	if err := d.predictRows(d.uncond, x, t, nil); err != nil {
+		return err
+	}
+	g := float32(s)
+	for i, u := range d.uncond {
+		dst[i] = u + g*(dst[i]-u)
+	}
+	return nil
+}
+
+// predictRows runs the predictor on x at t with labels (nil: none).
+func (d *DDPM) predictRows(dst, x []float32, t int, labels []int) error {
+	n, te := d.shape.Size(), d.cfg.tembIn()
 	rows := len(x) / n
+	row := make([]float32, te)
 	for start := 0; start < rows; start += ddpmChunk {
 		b := min(ddpmChunk, rows-start)
 		f, err := d.forward(d.graphRows(b))
@@ -621,7 +731,12 @@ func (d *DDPM) predictEps(dst, x []float32, t int) error {
 			return fmt.Errorf("noise predictor graph: %w", err)
 		}
 		for r := 0; r < f.rows; r++ {
-			writeRow(f.temb, r*te, emb)
+			lab := -1
+			if labels != nil && start+r < rows {
+				lab = labels[start+r]
+			}
+			d.writeEmbedding(row, t, lab)
+			writeRow(f.temb, r*te, row)
 		}
 		writeRow(f.xt, 0, x[start*n:(start+b)*n])
 		if b < f.rows {
@@ -636,6 +751,20 @@ func (d *DDPM) predictEps(dst, x []float32, t int) error {
 		}
 	}
 	return nil
+}
+
+// writeEmbedding writes the predictor's embedding input for timestep t
+// and label lab (−1: none) into dst (tembIn values).
+func (d *DDPM) writeEmbedding(dst []float32, t, lab int) {
+	copy(dst, d.embedding(t))
+	if k := d.cfg.Classes; k > 0 {
+		oh := dst[d.cfg.TEmb:]
+		clear(oh)
+		if lab < 0 || lab >= k {
+			lab = k // "no label"
+		}
+		oh[lab] = 1
+	}
 }
 
 func writeRow(t *tensor.Dense, off int, src []float32) {
@@ -827,10 +956,15 @@ func (d *DDPM) SampleWith(z []float32, opts SampleOptions, rng *rand.Rand, progr
 		}
 		z = zt
 	}
-	return d.run(z, steps, rng, progress)
+	if opts.Class != nil && (d.cfg.Classes == 0 || *opts.Class < 0 || *opts.Class >= d.cfg.Classes) {
+		return nil, fmt.Errorf("sample: class %d: the model has %d classes", *opts.Class, d.cfg.Classes)
+	}
+	return d.run(z, steps, rng, progress, opts.labels(len(z)/n, d.cfg.Classes), opts.Guidance)
 }
 
-func (d *DDPM) run(z []float32, steps []sampleStep, rng *rand.Rand, progress Progress) ([]float32, error) {
+// run walks the chain from x_T = z; labels (nil: none) and the guidance
+// scale condition a conditional model.
+func (d *DDPM) run(z []float32, steps []sampleStep, rng *rand.Rand, progress Progress, labels []int, guidance float64) ([]float32, error) {
 	if d.train == nil {
 		return nil, errors.New("sample: model is closed")
 	}
@@ -852,7 +986,7 @@ func (d *DDPM) run(z []float32, steps []sampleStep, rng *rand.Rand, progress Pro
 	every := max(1, len(steps)/8)
 	for i := range steps {
 		st := &steps[i]
-		if err := d.predictEps(eps, x, st.t); err != nil {
+		if err := d.predictEps(eps, x, st.t, labels, guidance); err != nil {
 			return nil, err
 		}
 		var zt []float32

@@ -240,7 +240,7 @@ func TestDDIMEta1IsPosteriorAncestral(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := d.run(z, steps, rand.New(rand.NewPCG(9, 9)), func(t int, x []float32) error { sb = append(sb, snap{t, x}); return nil })
+		b, err := d.run(z, steps, rand.New(rand.NewPCG(9, 9)), func(t int, x []float32) error { sb = append(sb, snap{t, x}); return nil }, nil, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -134,14 +134,14 @@ func init() {
 		{Family: "ddpm", Arch: "mlp", Label: "Diffusion (DDPM, MLP)",
 			Default: func() any { return DefaultDDPMConfig() },
 			Build:   func(c []byte) (Model, error) { return build(c, DefaultDDPMConfig(), NewDDPM) },
-			Fields:  []Field{fieldT, fieldSchedule, fieldHidden, fieldSampler, fieldSampleSteps, fieldEta, fieldDiffusionTemperature}},
+			Fields:  []Field{fieldT, fieldSchedule, fieldHidden, fieldSampler, fieldSampleSteps, fieldEta, fieldDiffusionTemperature, fieldClasses, fieldLabelDropout, fieldGuidance}},
 		{Family: "ddpm", Arch: DDPMArchConv, Aliases: []string{DDPMArchUNet}, Label: "Diffusion (DDPM, U-Net)",
 			Default: func() any { return DefaultUNetDDPMConfig() },
 			Build:   func(c []byte) (Model, error) { return build(c, DefaultUNetDDPMConfig(), NewDDPM) },
 			Fields: []Field{fieldT, fieldSchedule,
 				{Key: "features", Label: "U-Net features", Help: "channels of the first level",
 					Flag: "features", Kind: KindInt, Lo: 1, Hi: 128},
-				fieldSampler, fieldSampleSteps, fieldEta, fieldDiffusionTemperature}},
+				fieldSampler, fieldSampleSteps, fieldEta, fieldDiffusionTemperature, fieldClasses, fieldLabelDropout, fieldGuidance}},
 	}
 	Families, Architectures = nil, map[string][]string{}
 	for _, s := range specs {

@@ -139,7 +139,7 @@ func newUNet(cfg DDPMConfig, dt tensor.Dtype, rng *rand.Rand) *unNet {
 		return nn.NewConv2d(name, in, out, 3, stride, 1, true, dt, rng)
 	}
 	n := &unNet{c: c, h: cfg.Height, w: cfg.Width}
-	n.temb0 = nn.NewLinear("temb.0", cfg.TEmb, td, true, dt, rng)
+	n.temb0 = nn.NewLinear("temb.0", cfg.tembIn(), td, true, dt, rng)
 	n.temb2 = nn.NewLinear("temb.2", td, td, true, dt, rng)
 	n.inc = conv("inc", c, f, 1)
 	n.down1 = unNewResBlock("down1", f, f, td, dt, rng)

@@ -55,6 +55,11 @@ type SamplerSettings struct {
 	Sampler     string   `json:"sampler,omitempty"`
 	Steps       int      `json:"steps,omitempty"`
 	Eta         *float64 `json:"eta,omitempty"`
+	// Guidance and Class: a conditional diffusion model's guidance scale
+	// and the class drawn (nil: sample i of a grid is of class i mod the
+	// classes; a path or variations keep the class of their first latent).
+	Guidance *float64 `json:"guidance,omitempty"`
+	Class    *int     `json:"class,omitempty"`
 }
 
 // CurrentSettings are the settings m samples with now; opts are a
@@ -76,6 +81,10 @@ func CurrentSettings(m models.Model, opts *models.SampleOptions) SamplerSettings
 		s.Sampler, s.Steps, s.Eta, s.Temperature = o.Sampler, o.Steps, &eta, o.Temperature
 		if s.Temperature == 0 {
 			s.Temperature = 1
+		}
+		if lt, ok := m.(models.LabelledTrainer); ok && lt.Classes() > 0 {
+			g := o.Guidance
+			s.Guidance, s.Class = &g, o.Class
 		}
 	}
 	return s
@@ -108,7 +117,19 @@ func (s SamplerSettings) Apply(m models.Model) (*models.SampleOptions, error) {
 		if s.Sampler != "" || s.Steps != 0 || s.Eta != nil {
 			return nil, fmt.Errorf("sampler, steps and η apply to diffusion models; this model is a %s", m.Family())
 		}
+		if s.Guidance != nil || s.Class != nil {
+			return nil, fmt.Errorf("guidance and class apply to conditional diffusion models; this model is a %s", m.Family())
+		}
 		return nil, nil
+	}
+	if s.Guidance != nil || s.Class != nil {
+		lt, ok := m.(models.LabelledTrainer)
+		if !ok || lt.Classes() == 0 {
+			return nil, errors.New("guidance and class apply to conditional models (Classes > 0); this one is unconditional")
+		}
+		if s.Class != nil && (*s.Class < 0 || *s.Class >= lt.Classes()) {
+			return nil, fmt.Errorf("class %d: the model has classes 0..%d", *s.Class, lt.Classes()-1)
+		}
 	}
 	o := d.DefaultSampleOptions()
 	if s.Sampler != "" {
@@ -122,6 +143,13 @@ func (s SamplerSettings) Apply(m models.Model) (*models.SampleOptions, error) {
 	}
 	if s.Temperature != 0 {
 		o.Temperature = s.Temperature
+	}
+	if s.Guidance != nil {
+		o.Guidance = *s.Guidance
+	}
+	if s.Class != nil {
+		c := *s.Class
+		o.Class = &c
 	}
 	return &o, nil
 }
@@ -228,6 +256,12 @@ func (p *Provenance) Parameters() string {
 	if p.Sampler.Eta != nil {
 		parts = append(parts, fmt.Sprintf("Eta: %g", *p.Sampler.Eta))
 	}
+	if p.Sampler.Guidance != nil {
+		parts = append(parts, fmt.Sprintf("CFG scale: %g", *p.Sampler.Guidance))
+	}
+	if p.Sampler.Class != nil {
+		parts = append(parts, fmt.Sprintf("Class: %d", *p.Sampler.Class))
+	}
 	parts = append(parts, "Version: "+p.App+" "+p.Version)
 	return strings.Join(parts, ", ")
 }
@@ -285,15 +319,30 @@ func (p *Provenance) Samples(m models.Model, opts *models.SampleOptions, progres
 			return nil, errors.New("provenance: an interpolation needs two latents and 2–1000 frames")
 		}
 		z = Slerp(p.From.Z(dim), p.To.Z(dim), p.Frames)
+		opts = keepClass(m, opts, p.From)
 	case KindVariations:
 		if p.From == nil || p.N < 1 || p.N > 1000 {
 			return nil, errors.New("provenance: variations need a latent and 1–1000 neighbours")
 		}
 		z = Variations(p.From.Z(dim), p.Seed, p.N, p.Distance)
+		opts = keepClass(m, opts, p.From)
 	default:
 		return nil, fmt.Errorf("provenance: unknown kind %q", p.Kind)
 	}
 	return models.SampleImages(m, z, opts, progress)
+}
+
+// keepClass gives every sample of a path the class of its first latent
+// in a grid (its index mod the classes), unless opts name a class.
+func keepClass(m models.Model, opts *models.SampleOptions, from *Latent) *models.SampleOptions {
+	lt, ok := m.(models.LabelledTrainer)
+	if !ok || lt.Classes() == 0 || opts == nil || opts.Class != nil {
+		return opts
+	}
+	o := *opts
+	c := from.Index % lt.Classes()
+	o.Class = &c
+	return &o
 }
 
 // Slerp is the spherical path from a to b in frames points, a and b

@@ -2,6 +2,7 @@ package training_test
 
 import (
 	"bytes"
+	"fmt"
 	"encoding/json"
 	"image"
 	"image/png"
@@ -73,8 +74,9 @@ func TestGalleryRedrawsFromProvenance(t *testing.T) {
 		{"gan", "conv", map[string]any{"g_features": 4, "d_features": 4, "ema": 0.9, "truncation": 0.8}},
 		{"vae", "mlp", map[string]any{"hidden": 16, "temperature": 0.7}},
 		{"ddpm", "mlp", map[string]any{"hidden": 16, "t": 20, "sample_steps": 5, "sampler": "ddpm"}},
+		{"ddpm", "mlp", map[string]any{"hidden": 16, "t": 20, "sample_steps": 5, "classes": 10, "guidance": 3}},
 	} {
-		t.Run(c.family+"/"+c.arch, func(t *testing.T) {
+		t.Run(c.family+"/"+c.arch+fmt.Sprint(len(c.set)), func(t *testing.T) {
 			m := trainedSmall(t, c.family, c.arch, c.set)
 			dir := t.TempDir()
 			g, err := training.ExportModelGallery(dir, m, training.CheckpointInfo{Step: 2, Seed: 1}, 99, 6)
@@ -111,6 +113,20 @@ func TestGalleryRedrawsFromProvenance(t *testing.T) {
 					img2, _ := p.Draw(ck.Model, opts)
 					if training.PixelDiff(readPNG(t, path), img2) == 0 {
 						t.Error("truncation 1 drew the same pixels as 0.8")
+					}
+				}
+				if c.set["classes"] != nil {
+					if p.Sampler.Guidance == nil || *p.Sampler.Guidance != 3 {
+						t.Errorf("guidance not recorded: %+v", p.Sampler)
+					}
+					one := 1.0
+					o2, err := training.SamplerSettings{Guidance: &one}.Apply(ck.Model)
+					if err != nil {
+						t.Fatal(err)
+					}
+					img2, _ := p.Draw(ck.Model, o2)
+					if training.PixelDiff(readPNG(t, path), img2) == 0 {
+						t.Error("guidance 1 drew the same pixels as 3")
 					}
 				}
 			}

@@ -154,6 +154,9 @@ func NewWorker(m models.Model, data *project.Dataset, opts Options) (*Worker, er
 	if s.Width != data.Width || s.Height != data.Height || s.Channels != data.C() {
 		return nil, fmt.Errorf("model makes %dx%dx%d images but the data set has %dx%dx%d images (conform it first)", s.Width, s.Height, s.Channels, data.Width, data.Height, data.C())
 	}
+	if err := checkLabels(m, data); err != nil {
+		return nil, err
+	}
 	if opts.PreviewPeriod <= 0 {
 		opts.PreviewPeriod = 2 * time.Second
 	}
@@ -313,6 +316,7 @@ type Batcher struct {
 	epoch     int
 	perm      []int
 	buf       []uint8
+	labels    []int
 	PerEpoch  int
 	imageSize int
 	// Flip mirrors each image of a batch left-right with probability ½,
@@ -330,6 +334,39 @@ func NewBatcher(data *project.Dataset, batch int, seed uint64) (*Batcher, error)
 	size := data.ImageSize()
 	return &Batcher{data: data, batch: batch, seed: seed, epoch: -1, PerEpoch: data.Len() / batch,
 		imageSize: size, buf: make([]uint8, batch*size), w: data.Width, flip: rand.NewPCG(0, 0)}, nil
+}
+
+// Labels returns the class labels of the batch used at step (−1 where an
+// image has none), in the batch's order (a reused buffer).
+func (b *Batcher) Labels(step int) []int {
+	b.Batch(step) // the epoch's order
+	k := step % b.PerEpoch
+	if len(b.labels) != b.batch {
+		b.labels = make([]int, b.batch)
+	}
+	for i, idx := range b.perm[k*b.batch : (k+1)*b.batch] {
+		b.labels[i] = -1
+		if idx < len(b.data.Labels) {
+			b.labels[i] = b.data.Labels[idx]
+		}
+	}
+	return b.labels
+}
+
+// checkLabels refuses a conditional model whose classes the data set's
+// labels do not fit.
+func checkLabels(m models.Model, data *project.Dataset) error {
+	lt, ok := m.(models.LabelledTrainer)
+	if !ok || lt.Classes() == 0 {
+		return nil
+	}
+	if len(data.Classes) == 0 {
+		return fmt.Errorf("the model is conditional on %d classes, but the data set has no labels (use a folder with one sub-folder per class, or set Classes to 0)", lt.Classes())
+	}
+	if len(data.Classes) > lt.Classes() {
+		return fmt.Errorf("the data set has %d classes, the model is conditional on %d: set Classes to %d", len(data.Classes), lt.Classes(), len(data.Classes))
+	}
+	return nil
 }
 
 // Batch returns the pixels of the batch used at step (a reused buffer).
@@ -514,7 +551,12 @@ func (w *Worker) loop(ctx context.Context) error {
 			return nil
 		}
 		models.ApplyLRSchedule(w.model, step, w.opts.Steps)
-		losses, err := w.model.TrainStep(batcher.Batch(step), StepRNG(src, w.opts.Seed, step))
+		var losses []float64
+		if lt, ok := w.model.(models.LabelledTrainer); ok && lt.Classes() > 0 {
+			losses, err = lt.TrainStepLabels(batcher.Batch(step), batcher.Labels(step), StepRNG(src, w.opts.Seed, step))
+		} else {
+			losses, err = w.model.TrainStep(batcher.Batch(step), StepRNG(src, w.opts.Seed, step))
+		}
 		if err != nil {
 			sendProgress(step)
 			return fmt.Errorf("step %d: %w", step+1, err)

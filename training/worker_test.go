@@ -452,3 +452,50 @@ func TestPeriodicEvaluation(t *testing.T) {
 		t.Error("a 100-image data set was accepted for evaluations of 256 samples")
 	}
 }
+
+// TestConditionalNeedsLabels: a conditional model refuses a data set
+// without labels, or with more classes than it has.
+func TestConditionalNeedsLabels(t *testing.T) {
+	c := models.DefaultDDPMConfig()
+	c.Hidden, c.Batch, c.Classes = 8, 4, 2
+	m, err := models.NewDDPM(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	d := &project.Dataset{Width: 28, Height: 28, Channels: 1, Pixels: make([]uint8, 8*784)}
+	if _, err := training.NewWorker(m, d, training.Options{Steps: 1}); err == nil || !strings.Contains(err.Error(), "no labels") {
+		t.Errorf("unlabelled data: %v", err)
+	}
+	d.Classes, d.Labels = []string{"a", "b", "c"}, []int{0, 1, 2, 0, 1, 2, 0, 1}
+	if _, err := training.NewWorker(m, d, training.Options{Steps: 1}); err == nil || !strings.Contains(err.Error(), "set Classes to 3") {
+		t.Errorf("three classes: %v", err)
+	}
+	d.Classes, d.Labels = []string{"a", "b"}, []int{0, 1, 1, 0, 1, 0, 0, 1}
+	w, err := training.NewWorker(m, d, training.Options{Steps: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Start(t.Context())
+	for range w.Events() {
+	}
+	if err := w.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	// Each image's pixels hold its index: the batch's labels must be theirs.
+	for j := 0; j < d.Len(); j++ {
+		for k := 0; k < 784; k++ {
+			d.Pixels[j*784+k] = uint8(j)
+		}
+	}
+	b, _ := training.NewBatcher(d, 4, 1)
+	for step := 0; step < 4; step++ {
+		labels := b.Labels(step)
+		px := b.Batch(step)
+		for i, l := range labels {
+			if want := d.Labels[px[i*784]]; l != want {
+				t.Fatalf("step %d image %d: label %d, its image's is %d", step, i, l, want)
+			}
+		}
+	}
+}
