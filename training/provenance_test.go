@@ -2,8 +2,8 @@ package training_test
 
 import (
 	"bytes"
-	"fmt"
 	"encoding/json"
+	"fmt"
 	"image"
 	"image/png"
 	"math"
