@@ -45,13 +45,13 @@ type DDPMConfig struct {
 	// Classes makes the predictor conditional on a class label for
 	// classifier-free guidance (Ho & Salimans 2022): a one-hot of the label
 	// (or of "no label") beside the time embedding (0 = unconditional).
-	Classes int `json:"classes,omitempty"`
+	Classes int `json:"classes"`
 	// LabelDropout is the share of training images whose label is dropped,
 	// so the same network also learns the unconditional predictor.
-	LabelDropout float64 `json:"label_dropout,omitempty"`
+	LabelDropout float64 `json:"label_dropout"`
 	// Guidance is the sampling guidance scale s: ε = ε_u + s·(ε_c − ε_u)
 	// (1 = plain conditional, 0 = unconditional).
-	Guidance float64 `json:"guidance,omitempty"`
+	Guidance float64 `json:"guidance"`
 }
 
 // tembIn is the width of the predictor's embedding input: the time
