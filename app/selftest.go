@@ -190,7 +190,8 @@ func (s *Studio) runSelftest(dir string, rep *SelftestReport) error {
 		}
 	}
 	// GENSTUDIO_SELFTEST_RATE starts a real-or-generated quiz of this
-	// checkpoint in the Rate tab and answers its first three images.
+	// checkpoint in the Rate tab and answers its first
+	// GENSTUDIO_SELFTEST_RATE_ANSWERS images (default 3; 20 ends the round).
 	if ck := os.Getenv("GENSTUDIO_SELFTEST_RATE"); ck != "" {
 		ready := make(chan error, 1)
 		s.doWait(func() {
@@ -204,9 +205,13 @@ func (s *Studio) runSelftest(dir string, rep *SelftestReport) error {
 		if err := <-ready; err != nil {
 			return fmt.Errorf("rate: %w", err)
 		}
+		answers := 3
+		if v, err := strconv.Atoi(os.Getenv("GENSTUDIO_SELFTEST_RATE_ANSWERS")); err == nil && v >= 0 {
+			answers = v
+		}
 		s.doWait(func() {
-			for _, k := range []int{1, 0, 1} {
-				s.RateAnswer(k)
+			for k := 0; k < answers; k++ {
+				s.RateAnswer(k % 2)
 			}
 		})
 	}
