@@ -134,6 +134,7 @@ type explorePanel struct {
 	// the explorer's side: the loaded model, used by the lanes in turn
 	mu     sync.Mutex
 	ck     *training.Checkpoint
+	ckPath string                  // the file ck came from
 	index  *training.TrainingIndex // nearest training images (built on first use)
 	gridL  *lane
 	stripL *lane // interpolations and variations
@@ -407,7 +408,7 @@ func (p *explorePanel) load(path string) (*exploreInfo, error) {
 	if p.ck != nil {
 		p.ck.Model.Close()
 	}
-	p.ck = ck
+	p.ck, p.ckPath = ck, path
 	m := ck.Model
 	i := &exploreInfo{path: path, family: m.Family(), step: ck.Info.Step, shape: m.Shape(), def: training.CurrentSettings(m, nil)}
 	_, i.truncates = m.(models.Truncater)
@@ -479,6 +480,9 @@ func (p *explorePanel) draw(ctx context.Context, info exploreInfo, kind string, 
 	defer p.mu.Unlock()
 	if p.ck == nil || ctx.Err() != nil {
 		return nil, nil, errors.New("no model")
+	}
+	if p.ckPath != info.path {
+		return nil, nil, errors.New("another checkpoint was opened meanwhile")
 	}
 	m := p.ck.Model
 	opts, err := set.Apply(m)
