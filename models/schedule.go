@@ -95,11 +95,15 @@ type Scheduled interface {
 }
 
 // ApplyLRSchedule sets m's learning rates for step (0-based) of a run of
-// total steps, when m is Scheduled.
-func ApplyLRSchedule(m Model, step, total int) {
-	if s, ok := m.(Scheduled); ok {
-		s.ScaleLR(s.LRSchedule().Factor(step, total))
+// total steps, when m is Scheduled, and returns the factor (1 otherwise).
+func ApplyLRSchedule(m Model, step, total int) float64 {
+	s, ok := m.(Scheduled)
+	if !ok {
+		return 1
 	}
+	f := s.LRSchedule().Factor(step, total)
+	s.ScaleLR(f)
+	return f
 }
 
 // scaleAll sets each optimizer's rate to f times its initial one.

@@ -72,6 +72,26 @@ type LossPoint struct {
 	Losses []float64 `json:"losses"`
 }
 
+// metricsLine is one step's line of metrics.jsonl.
+type metricsLine struct {
+	Step   int       `json:"step"`
+	Time   float64   `json:"time"` // seconds since this run (or its resumption) started
+	Losses []float64 `json:"losses"`
+	LR     float64   `json:"lr,omitempty"`          // the learning rate of the step (the schedule's)
+	Rate   float64   `json:"steps_per_s,omitempty"` // the smoothed training speed
+}
+
+// baseLR is the "lr" of m's config (0 when it has none).
+func baseLR(m models.Model) float64 {
+	var c struct {
+		LR float64 `json:"lr"`
+	}
+	if b, err := json.Marshal(m.Config()); err == nil {
+		_ = json.Unmarshal(b, &c)
+	}
+	return c.LR
+}
+
 // ProgressEvent reports training progress with every loss since the last one.
 type ProgressEvent struct {
 	Step, Total, Epoch int
@@ -495,6 +515,7 @@ func (w *Worker) loop(ctx context.Context) error {
 	names := w.model.LossNames()
 	src := rand.NewPCG(0, 0)
 	var pending []LossPoint
+	lr0 := baseLR(w.model)
 	start := time.Now()
 	lastPreview, lastProgress, lastCkpt := time.Time{}, time.Now(), time.Now()
 	rate := 0.0
@@ -550,7 +571,7 @@ func (w *Worker) loop(ctx context.Context) error {
 			sendProgress(step)
 			return nil
 		}
-		models.ApplyLRSchedule(w.model, step, w.opts.Steps)
+		lr := lr0 * models.ApplyLRSchedule(w.model, step, w.opts.Steps)
 		var losses []float64
 		if lt, ok := w.model.(models.LabelledTrainer); ok && lt.Classes() > 0 {
 			losses, err = lt.TrainStepLabels(batcher.Batch(step), batcher.Labels(step), StepRNG(src, w.opts.Seed, step))
@@ -566,7 +587,7 @@ func (w *Worker) loop(ctx context.Context) error {
 		w.step = step
 		w.mu.Unlock()
 		pending = append(pending, LossPoint{Step: step, Losses: losses})
-		if err := w.writeMetrics(metrics, LossPoint{Step: step, Losses: losses}); err != nil {
+		if err := w.writeMetrics(metrics, metricsLine{Step: step, Time: time.Since(start).Seconds(), Losses: losses, LR: lr, Rate: rate}); err != nil {
 			return err
 		}
 		now := time.Now()

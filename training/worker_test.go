@@ -2,6 +2,7 @@ package training_test
 
 import (
 	"context"
+	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
@@ -496,6 +497,55 @@ func TestConditionalNeedsLabels(t *testing.T) {
 			if want := d.Labels[px[i*784]]; l != want {
 				t.Fatalf("step %d image %d: label %d, its image's is %d", step, i, l, want)
 			}
+		}
+	}
+}
+
+// TestMetricsLines: each step's line has its time and the scheduled
+// learning rate (here linear to 0 over 10 steps).
+func TestMetricsLines(t *testing.T) {
+	dir := t.TempDir()
+	c := models.DefaultGANConfig()
+	c.GHidden, c.DHidden, c.Batch, c.LRSchedule = []int{16}, []int{16}, 8, models.LRSchedule{Schedule: models.LRLinear}
+	m, err := models.NewGAN(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	path := filepath.Join(dir, "metrics.jsonl")
+	w, err := training.NewWorker(m, loadMNIST(t).Subset(256), training.Options{Steps: 10, MetricsPath: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Start(context.Background())
+	if _, _, _, done := drain(w); done.Err != nil {
+		t.Fatal(done.Err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type line struct {
+		Step   int       `json:"step"`
+		Time   float64   `json:"time"`
+		Losses []float64 `json:"losses"`
+		LR     float64   `json:"lr"`
+	}
+	var lines []line
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var v line
+		if err := json.Unmarshal([]byte(l), &v); err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, v)
+	}
+	if len(lines) != 10 {
+		t.Fatalf("%d lines", len(lines))
+	}
+	for i, l := range lines {
+		want := c.LR * (1 - float64(i)/10)
+		if l.Step != i+1 || math.Abs(l.LR-want) > 1e-12 || len(l.Losses) != 2 || l.Time <= 0 || (i > 0 && l.Time < lines[i-1].Time) {
+			t.Fatalf("line %d: %+v, want lr %g", i, l, want)
 		}
 	}
 }
