@@ -359,18 +359,28 @@ func NewBatcher(data *project.Dataset, batch int, seed uint64) (*Batcher, error)
 // Labels returns the class labels of the batch used at step (−1 where an
 // image has none), in the batch's order (a reused buffer).
 func (b *Batcher) Labels(step int) []int {
-	b.Batch(step) // the epoch's order
-	k := step % b.PerEpoch
 	if len(b.labels) != b.batch {
 		b.labels = make([]int, b.batch)
 	}
-	for i, idx := range b.perm[k*b.batch : (k+1)*b.batch] {
+	for i, idx := range b.indices(step) {
 		b.labels[i] = -1
 		if idx < len(b.data.Labels) {
 			b.labels[i] = b.data.Labels[idx]
 		}
 	}
 	return b.labels
+}
+
+// indices are the data set's images of the batch at step: the epoch's
+// permutation, drawn from (seed, epoch), in batch-sized slices.
+func (b *Batcher) indices(step int) []int {
+	epoch, k := step/b.PerEpoch, step%b.PerEpoch
+	if epoch != b.epoch {
+		rng := rand.New(rand.NewPCG(b.seed, uint64(epoch)^0xda7a5e7))
+		b.perm = rng.Perm(b.data.Len())
+		b.epoch = epoch
+	}
+	return b.perm[k*b.batch : (k+1)*b.batch]
 }
 
 // checkLabels refuses a conditional model whose classes the data set's
@@ -391,13 +401,7 @@ func checkLabels(m models.Model, data *project.Dataset) error {
 
 // Batch returns the pixels of the batch used at step (a reused buffer).
 func (b *Batcher) Batch(step int) []uint8 {
-	epoch, k := step/b.PerEpoch, step%b.PerEpoch
-	if epoch != b.epoch {
-		rng := rand.New(rand.NewPCG(b.seed, uint64(epoch)^0xda7a5e7))
-		b.perm = rng.Perm(b.data.Len())
-		b.epoch = epoch
-	}
-	for i, idx := range b.perm[k*b.batch : (k+1)*b.batch] {
+	for i, idx := range b.indices(step) {
 		copy(b.buf[i*b.imageSize:], b.data.Image(idx))
 	}
 	if b.Flip {
