@@ -28,7 +28,8 @@ var Techniques = map[string]map[string]any{
 	"diffaug": {"diff_augment": true},
 	// Samples from an exponential moving average of G's weights (β 0.999).
 	"ema": {"ema": 0.999},
-	// Adam at 1e-3, both learning rates decayed linearly to 0 over the run.
+	// Adam at 1e-3, both learning rates decayed linearly to 0 over the run
+	// (with ema, the remedy that lifts the seed's MLP GAN out of collapse).
 	"lrdecay": {"lr": 1e-3, "lr_schedule": LRLinear},
 	// Top-k training (Sinha et al. 2020): G learns from the fakes D scores
 	// best, down to half of them (2-D lab only).
@@ -122,6 +123,8 @@ func Presets() []Preset {
 		{Name: "DCGAN 48/32, batch 32, EMA", Family: "gan", Arch: "conv", Config: map[string]any{"g_features": 48, "d_features": 32, "batch": 32},
 			Techniques: "ema", Steps: 8500, Default: true,
 			Note: "the studio's default: G with 48 feature maps, D with 32, batch 32, 8,500 steps (8.4 minutes here), samples from G's weight average; 10 of 10 classes, recall 0.92, IS 5.8, FID 208 (N = 256)"},
+		{Name: "MLP GAN, EMA, lr decay", Family: "gan", Arch: "mlp", Techniques: "ema+lrdecay",
+			Note: "the seed's MLP GAN with Adam 1e-3 decayed linearly to 0 and samples from G's weight average: 10 of 10 classes on 3 of 3 seeds where the seed recipe has 3, FID 332 against 1314, IS 5.7 against 2.1 after 3,000 steps (N = 2,000)"},
 		{Name: "MLP VAE", Family: "vae", Arch: "mlp", Techniques: "plain",
 			Note: "10 of 10 classes, recall 0.63 after 3,000 steps, blurrier digits (N = 2,000)"},
 	}
