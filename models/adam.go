@@ -11,7 +11,11 @@ import (
 // tensors kept outside the graph. Its moments are part of the checkpoint.
 type Adam struct {
 	LR, Beta1, Beta2, Eps float64
-	Step                  int
+	// Clip, when > 0, scales the gradients down so that their joint L2
+	// norm is at most Clip (torch.nn.utils.clip_grad_norm_ over the
+	// optimizer's parameters).
+	Clip float64
+	Step int
 	params                []*tensor.Dense
 	baseLR                float64 // the rate a schedule scales
 	m, v                  []*tensor.Dense
@@ -49,6 +53,10 @@ func (a *Adam) Update(grads []tensor.Tensor) error {
 	if len(grads) != len(a.params) {
 		return fmt.Errorf("adam: %d gradients for %d parameters", len(grads), len(a.params))
 	}
+	scale, err := a.gradScale(grads)
+	if err != nil {
+		return err
+	}
 	a.Step++
 	bc1 := 1 - math.Pow(a.Beta1, float64(a.Step))
 	bc2 := 1 - math.Pow(a.Beta2, float64(a.Step))
@@ -61,6 +69,11 @@ func (a *Adam) Update(grads []tensor.Tensor) error {
 			if !ok || len(g) != len(pd) {
 				return fmt.Errorf("adam: gradient %d does not match its parameter", i)
 			}
+			if scale != 1 {
+				for j := range g {
+					g[j] *= float32(scale)
+				}
+			}
 			adam32(pd, g, a.m[i].Data().([]float32), a.v[i].Data().([]float32),
 				float32(a.Beta1), float32(a.Beta2), float32(stepSize), float32(bc2Sqrt), float32(a.Eps))
 		case []float64:
@@ -70,6 +83,7 @@ func (a *Adam) Update(grads []tensor.Tensor) error {
 			}
 			m, v := a.m[i].Data().([]float64), a.v[i].Data().([]float64)
 			for j := range pd {
+				g[j] *= scale
 				m[j] = a.Beta1*m[j] + (1-a.Beta1)*g[j]
 				v[j] = a.Beta2*v[j] + (1-a.Beta2)*g[j]*g[j]
 				pd[j] -= stepSize * m[j] / (math.Sqrt(v[j])/bc2Sqrt + a.Eps)
@@ -79,6 +93,42 @@ func (a *Adam) Update(grads []tensor.Tensor) error {
 		}
 	}
 	return nil
+}
+
+// NonFiniteGradientError reports a NaN or infinite gradient: the update
+// was not applied.
+type NonFiniteGradientError struct{ Norm float64 }
+
+func (e *NonFiniteGradientError) Error() string {
+	return fmt.Sprintf("a gradient became %v: training diverged (lower the learning rate or clip gradients); this optimizer's weights were not updated", e.Norm)
+}
+
+// gradScale is the gradients' joint L2 norm check: it fails on a
+// non-finite gradient, and returns the factor that clips them to a.Clip
+// (1 when they are within it or clipping is off).
+func (a *Adam) gradScale(grads []tensor.Tensor) (float64, error) {
+	var sum float64
+	for _, g := range grads {
+		switch d := g.Data().(type) {
+		case []float32:
+			for _, x := range d {
+				sum += float64(x) * float64(x)
+			}
+		case []float64:
+			for _, x := range d {
+				sum += x * x
+			}
+		}
+	}
+	norm := math.Sqrt(sum)
+	if math.IsNaN(norm) || math.IsInf(norm, 0) {
+		return 0, &NonFiniteGradientError{Norm: norm}
+	}
+	if a.Clip > 0 && norm > a.Clip {
+		// torch: clip_coef = max_norm / (total_norm + 1e-6).
+		return a.Clip / (norm + 1e-6), nil
+	}
+	return 1, nil
 }
 
 // adam32 is the float32 update, in torch's order of operations.

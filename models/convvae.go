@@ -387,7 +387,7 @@ func (v *ConvVAE) TrainStep(batch []uint8, rng *rand.Rand) ([]float64, error) {
 func (v *ConvVAE) LRSchedule() LRSchedule { return v.cfg.LRSchedule }
 
 // ScaleLR implements Scheduled.
-func (v *ConvVAE) ScaleLR(f float64) { scaleAll(f, v.opt) }
+func (v *ConvVAE) ScaleLR(f float64) { v.cfg.LRSchedule.apply(f, v.opt) }
 
 // Temperature implements Tempered.
 func (v *ConvVAE) Temperature() float64 { return v.cfg.Temperature }

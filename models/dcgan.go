@@ -620,4 +620,4 @@ func (m *DCGAN) TrainStep(batch []uint8, rng *rand.Rand) ([]float64, error) {
 func (m *DCGAN) LRSchedule() LRSchedule { return m.cfg.LRSchedule }
 
 // ScaleLR implements Scheduled.
-func (m *DCGAN) ScaleLR(f float64) { scaleAll(f, m.optG, m.optD) }
+func (m *DCGAN) ScaleLR(f float64) { m.cfg.LRSchedule.apply(f, m.optG, m.optD) }

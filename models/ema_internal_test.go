@@ -2,6 +2,7 @@ package models
 
 import (
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -141,5 +142,62 @@ func TestTruncation(t *testing.T) {
 			}
 		}
 		m.Close()
+	}
+}
+
+// TestEMADDPM: with ema on, a DDPM samples from its averaged denoiser,
+// keeps the averages as ema.* buffers, and a model given that state
+// samples the same.
+func TestEMADDPM(t *testing.T) {
+	cfg := `{"ema":0.9,"t":10,"sample_steps":10,"hidden":32,"batch":8}`
+	build := func() *DDPM {
+		m, err := New("ddpm", []byte(cfg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		return m.(*DDPM)
+	}
+	a := build()
+	batch := make([]uint8, 8*a.Shape().Size())
+	for i := range batch {
+		batch[i] = uint8(i * 7)
+	}
+	for s := 0; s < 5; s++ {
+		if _, err := a.TrainStep(batch, rand.New(rand.NewPCG(uint64(s), 1))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	z := NoiseFromSeed(3, a.NoiseDim(), 2)
+	avg, err := a.Sample(z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := a.ema
+	a.ema = nil
+	live, err := a.Sample(z)
+	a.ema = e
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Equal(avg, live) {
+		t.Fatal("samples of the average equal the live denoiser's")
+	}
+	names := 0
+	for _, p := range a.State() {
+		if strings.HasPrefix(p.Name, "ema.") && p.Buffer {
+			names++
+		}
+	}
+	if names != len(a.Params()) {
+		t.Fatalf("%d averages in the state for %d weights", names, len(a.Params()))
+	}
+	b := build()
+	sa, sb := a.State(), b.State()
+	for i := range sa {
+		copyTensor(sb[i].T, sa[i].T)
+	}
+	if got, err := b.Sample(z); err != nil || !slices.Equal(got, avg) {
+		t.Fatalf("the restored model samples differently (%v)", err)
 	}
 }

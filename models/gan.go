@@ -571,4 +571,4 @@ func copyOut(dst []float32, v G.Value) error {
 func (g *GAN) LRSchedule() LRSchedule { return g.cfg.LRSchedule }
 
 // ScaleLR implements Scheduled.
-func (g *GAN) ScaleLR(f float64) { scaleAll(f, g.optG, g.optD) }
+func (g *GAN) ScaleLR(f float64) { g.cfg.LRSchedule.apply(f, g.optG, g.optD) }

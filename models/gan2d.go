@@ -320,7 +320,7 @@ func (m *GAN2D) LRSchedule() LRSchedule { return m.cfg.LRSchedule }
 
 // ScaleLR implements Scheduled: both learning rates become f times the
 // configured ones.
-func (m *GAN2D) ScaleLR(f float64) { scaleAll(f, m.optG, m.optD) }
+func (m *GAN2D) ScaleLR(f float64) { m.cfg.LRSchedule.apply(f, m.optG, m.optD) }
 
 // Close releases the compiled graphs.
 func (m *GAN2D) Close() error {

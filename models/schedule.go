@@ -29,6 +29,8 @@ var (
 		Choices: []string{LRConstant, LRWarmup, LRCosine, LRLinear}}
 	fieldLRWarmup = Field{Key: "lr_warmup", Label: "LR warm-up", Flag: "lr-warmup", Kind: KindInt, Lo: 0, Hi: 1e7,
 		Help: "steps of the linear ramp from 0 (0: none; the warmup schedule then ramps over 5 % of the run)"}
+	fieldClip = Field{Key: "clip", Label: "Gradient clipping", Flag: "clip", Kind: KindFloat, Lo: 0, Hi: 1e6,
+		Help: "largest L2 norm of each network's gradient; larger ones are scaled down to it, as torch's clip_grad_norm_ (0 = off)"}
 )
 
 // LRSchedule is a model's learning-rate schedule: the factor of its
@@ -37,6 +39,10 @@ var (
 type LRSchedule struct {
 	Schedule string `json:"lr_schedule"` // LRConstant, LRWarmup, LRCosine or LRLinear ("" = constant)
 	Warmup   int    `json:"lr_warmup"`   // steps of the linear ramp from 0 (0 = none)
+	// Clip is the largest L2 norm of each optimizer's gradient (0 = no
+	// clipping). It lives here because, like the schedule, every model's
+	// optimizers take it.
+	Clip float64 `json:"clip,omitempty"`
 }
 
 // Validate checks the schedule's settings by their spec fields.
@@ -46,7 +52,10 @@ func (s LRSchedule) Validate() error {
 			return err
 		}
 	}
-	return fieldLRWarmup.Check(s.Warmup)
+	if err := fieldLRWarmup.Check(s.Warmup); err != nil {
+		return err
+	}
+	return fieldClip.Check(s.Clip)
 }
 
 // Factor is the schedule's factor at step (0-based) of a run of total
@@ -106,11 +115,13 @@ func ApplyLRSchedule(m Model, step, total int) float64 {
 	return f
 }
 
-// scaleAll sets each optimizer's rate to f times its initial one.
-func scaleAll(f float64, opts ...*Adam) {
+// apply sets each optimizer's rate to f times its initial one, and its
+// gradient clipping to the schedule's.
+func (s LRSchedule) apply(f float64, opts ...*Adam) {
 	for _, o := range opts {
 		if o != nil {
 			o.LR = o.baseLR * f
+			o.Clip = s.Clip
 		}
 	}
 }

@@ -95,7 +95,7 @@ var (
 		Kind: KindFloat, Lo: 0, Hi: 1, OpenHi: true}
 	fieldBatch = Field{Key: "batch", Label: "Batch size", Help: "images per training step", Flag: "batch",
 		Kind: KindInt, Lo: 1, Hi: 4096}
-	commonFields = []Field{fieldLR, fieldBeta1, fieldBatch, fieldLRSchedule, fieldLRWarmup}
+	commonFields = []Field{fieldLR, fieldBeta1, fieldBatch, fieldLRSchedule, fieldLRWarmup, fieldClip}
 )
 
 // specs are the model variants in display order. They are set in init:
@@ -134,14 +134,14 @@ func init() {
 		{Family: "ddpm", Arch: "mlp", Label: "Diffusion (DDPM, MLP)",
 			Default: func() any { return DefaultDDPMConfig() },
 			Build:   func(c []byte) (Model, error) { return build(c, DefaultDDPMConfig(), NewDDPM) },
-			Fields:  []Field{fieldT, fieldSchedule, fieldHidden, fieldSampler, fieldSampleSteps, fieldEta, fieldDiffusionTemperature, fieldClasses, fieldLabelDropout, fieldGuidance}},
+			Fields:  []Field{fieldT, fieldSchedule, fieldHidden, fieldSampler, fieldSampleSteps, fieldEta, fieldDiffusionTemperature, fieldClasses, fieldLabelDropout, fieldGuidance, fieldDenoiserEMA}},
 		{Family: "ddpm", Arch: DDPMArchConv, Aliases: []string{DDPMArchUNet}, Label: "Diffusion (DDPM, U-Net)",
 			Default: func() any { return DefaultUNetDDPMConfig() },
 			Build:   func(c []byte) (Model, error) { return build(c, DefaultUNetDDPMConfig(), NewDDPM) },
 			Fields: []Field{fieldT, fieldSchedule,
 				{Key: "features", Label: "U-Net features", Help: "channels of the first level",
 					Flag: "features", Kind: KindInt, Lo: 1, Hi: 128},
-				fieldSampler, fieldSampleSteps, fieldEta, fieldDiffusionTemperature, fieldClasses, fieldLabelDropout, fieldGuidance}},
+				fieldSampler, fieldSampleSteps, fieldEta, fieldDiffusionTemperature, fieldClasses, fieldLabelDropout, fieldGuidance, fieldDenoiserEMA}},
 	}
 	Families, Architectures = nil, map[string][]string{}
 	for _, s := range specs {

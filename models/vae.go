@@ -844,7 +844,7 @@ func (s *vaeTrainGraph) compileLoss(eg *G.ExprGraph, dt tensor.Dtype, logits, x,
 func (v *VAE) LRSchedule() LRSchedule { return v.cfg.LRSchedule }
 
 // ScaleLR implements Scheduled.
-func (v *VAE) ScaleLR(f float64) { scaleAll(f, v.opt) }
+func (v *VAE) ScaleLR(f float64) { v.cfg.LRSchedule.apply(f, v.opt) }
 
 // Temperature implements Tempered.
 func (v *VAE) Temperature() float64 { return v.cfg.Temperature }

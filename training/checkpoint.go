@@ -28,6 +28,7 @@ type CheckpointInfo struct {
 	OptStep int             `json:"opt_step"` // optimizer updates done
 	Seed    uint64          `json:"seed"`     // training seed: batch order and per-step RNG streams derive from (seed, step)
 	Dataset string          `json:"dataset"`  // data set source ("mnist" or a folder)
+	Run     *RunSettings    `json:"run,omitempty"` // the trainer's settings, for a resume without flags
 	Saved   time.Time       `json:"saved"`
 }
 
@@ -221,7 +222,8 @@ func ListCheckpoints(dir string) ([]string, error) {
 	return out, nil
 }
 
-// pruneCheckpoints keeps the newest keep checkpoints in dir.
+// pruneCheckpoints keeps the newest keep checkpoints in dir, and every
+// pinned one.
 func pruneCheckpoints(dir string, keep int) error {
 	if keep <= 0 {
 		return nil
@@ -230,11 +232,17 @@ func pruneCheckpoints(dir string, keep int) error {
 	if err != nil {
 		return err
 	}
-	for len(cks) > keep {
-		if err := os.Remove(cks[0]); err != nil {
+	pinned, err := Pinned(dir)
+	if err != nil {
+		return err
+	}
+	for i := 0; i < len(cks)-keep; i++ {
+		if pinned[filepath.Base(cks[i])] {
+			continue
+		}
+		if err := os.Remove(cks[i]); err != nil {
 			return err
 		}
-		cks = cks[1:]
 	}
 	return nil
 }

@@ -130,6 +130,38 @@ func ReadSafetensors(path string) (map[string]Tensor, map[string]string, error) 
 	return readSafetensors(f, st.Size(), path)
 }
 
+// ReadSafetensorsMeta reads only the metadata of a safetensors file.
+func ReadSafetensorsMeta(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	var lenBuf [8]byte
+	if _, err := io.ReadFull(f, lenBuf[:]); err != nil {
+		return nil, fmt.Errorf("%s is not a checkpoint: too short", path)
+	}
+	hlen := binary.LittleEndian.Uint64(lenBuf[:])
+	if hlen > maxHeaderBytes || int64(hlen) > st.Size()-8 {
+		return nil, fmt.Errorf("%s is not a checkpoint: header length %d is impossible for a %d-byte file", path, hlen, st.Size())
+	}
+	hj := make([]byte, hlen)
+	if _, err := io.ReadFull(f, hj); err != nil {
+		return nil, fmt.Errorf("%s: truncated header: %w", path, err)
+	}
+	var head struct {
+		Meta map[string]string `json:"__metadata__"`
+	}
+	if err := json.Unmarshal(hj, &head); err != nil {
+		return nil, fmt.Errorf("%s is not a checkpoint: header is not JSON: %w", path, err)
+	}
+	return head.Meta, nil
+}
+
 // DecodeSafetensors is ReadSafetensors on a file's contents held in
 // memory (such as an embedded file); name names it in errors.
 func DecodeSafetensors(b []byte, name string) (map[string]Tensor, map[string]string, error) {

@@ -29,9 +29,17 @@ type Options struct {
 	PreviewSeed     uint64        // seed of the fixed preview noise
 	PreviewDir      string        // if set, each preview grid is also written there as PNG
 	CheckpointDir   string        // if set, checkpoints are written there periodically and on Stop
-	CheckpointEvery time.Duration // default 5 minutes
-	Keep            int           // checkpoints kept in CheckpointDir (default 3)
+	CheckpointEvery time.Duration // a checkpoint this often (default 5 minutes when CheckpointSteps is 0)
+	CheckpointSteps int           // and/or one every N steps (0: by time only)
+	Keep            int           // newest checkpoints kept in CheckpointDir besides pinned ones (default 3)
+	// OnWriteError is what a failed write of a checkpoint, preview or
+	// metrics line does: stop the run (the default), pause it until the
+	// user resumes or stops, or go on and try again at the next one. The
+	// failure is a CheckpointEvent or WriteErrorEvent either way, and the
+	// previous checkpoint stays intact.
+	OnWriteError WriteFailure
 	MetricsPath     string        // if set, one JSON line of losses per step is appended there
+	RunDir          string        // if set, the run's status.json is kept there (running, finished, stopped, …)
 	Flip            bool          // horizontal-flip augmentation: each batch image mirrored with probability ½
 	ProgressPeriod  time.Duration // how often progress events go out (default 100 ms)
 
@@ -46,6 +54,16 @@ type Options struct {
 	Evaluator *Evaluator
 	EvalTrain *project.Dataset
 }
+
+// WriteFailure is what the worker does when it cannot write a file.
+type WriteFailure int
+
+// The reactions to a failed write.
+const (
+	WriteFailStop WriteFailure = iota
+	WriteFailPause
+	WriteFailContinue
+)
 
 // State is the worker's run state.
 type State int
@@ -114,11 +132,13 @@ type PreviewEvent struct {
 // StateEvent reports a change of run state.
 type StateEvent struct{ State State }
 
-// CheckpointEvent reports a written checkpoint (or a failed write in Err).
+// CheckpointEvent reports a written checkpoint (or a failed write in Err;
+// then Paused tells whether the worker paused for it).
 type CheckpointEvent struct {
-	Step int
-	Path string
-	Err  error
+	Step   int
+	Path   string
+	Err    error
+	Paused bool
 }
 
 // EvalEvent is a periodic evaluation's result (Err when it failed; the
@@ -127,6 +147,16 @@ type EvalEvent struct {
 	Step   int
 	Report *Report
 	Err    error
+}
+
+// WriteErrorEvent reports a preview or metrics file that could not be
+// written (checkpoints report in CheckpointEvent). Paused tells whether
+// the worker paused for it (Options.OnWriteError).
+type WriteErrorEvent struct {
+	Step   int
+	What   string // "preview" or "metrics"
+	Err    error
+	Paused bool
 }
 
 // DoneEvent is the last event of a run. Err is nil for a finished or
@@ -142,6 +172,7 @@ func (StateEvent) isEvent()      {}
 func (CheckpointEvent) isEvent() {}
 func (DoneEvent) isEvent()       {}
 func (EvalEvent) isEvent()       {}
+func (WriteErrorEvent) isEvent() {}
 
 // Worker trains one model on one data set in its own goroutine. The worker
 // goroutine owns the model while it runs; everything else talks to it with
@@ -159,6 +190,9 @@ type Worker struct {
 	err    error
 	step   int
 	pause  chan bool
+	// lastCkptStep is the step of the newest checkpoint written (or the
+	// start step).
+	lastCkptStep int
 	// evals runs the periodic evaluations' metrics; metricsMu orders the
 	// lines they and the loop write.
 	evals     sync.WaitGroup
@@ -180,7 +214,7 @@ func NewWorker(m models.Model, data *project.Dataset, opts Options) (*Worker, er
 	if opts.PreviewPeriod <= 0 {
 		opts.PreviewPeriod = 2 * time.Second
 	}
-	if opts.CheckpointEvery <= 0 {
+	if opts.CheckpointEvery <= 0 && opts.CheckpointSteps <= 0 {
 		opts.CheckpointEvery = 5 * time.Minute
 	}
 	if opts.Keep <= 0 {
@@ -213,6 +247,7 @@ func NewWorker(m models.Model, data *project.Dataset, opts Options) (*Worker, er
 		pause:  make(chan bool, 1),
 		done:   make(chan struct{}),
 		step:   opts.StartStep,
+		lastCkptStep: opts.StartStep,
 	}, nil
 }
 
@@ -300,7 +335,10 @@ func (w *Worker) SaveCheckpoint(path string) error {
 
 // Info is what a checkpoint of the current state records about the run.
 func (w *Worker) Info() CheckpointInfo {
-	return CheckpointInfo{Step: w.Step(), Seed: w.opts.Seed, Dataset: w.data.Source}
+	o := w.opts
+	return CheckpointInfo{Step: w.Step(), Seed: o.Seed, Dataset: w.data.Source, Run: &RunSettings{
+		Steps: o.Steps, PreviewEvery: o.PreviewEvery, CheckpointSteps: o.CheckpointSteps, CheckpointEvery: o.CheckpointEvery.String(),
+		Keep: o.Keep, Flip: o.Flip, EvalEvery: o.EvalEvery, EvalN: o.EvalN, EvalSeed: o.EvalSeed}}
 }
 
 func (w *Worker) setState(s State) {
@@ -449,30 +487,93 @@ func BatchSize(m models.Model) int {
 }
 
 func (w *Worker) run(ctx context.Context) {
+	w.writeStatus(RunRunning, nil)
 	err := w.loop(ctx)
 	// A failed step (a NaN loss, say) may have left the weights half-updated:
 	// then the last good checkpoint stays the newest one.
-	if err == nil && w.opts.CheckpointDir != "" && w.Step() > w.opts.StartStep {
-		err = w.checkpoint()
+	if err == nil && w.opts.CheckpointDir != "" && w.Step() > w.lastCkptStep {
+		_, err = w.checkpoint(nil)
 	}
 	w.mu.Lock()
 	w.err = err
 	w.state = Finished
 	w.mu.Unlock()
+	state := RunStopped
+	switch {
+	case Diverged(err):
+		state = RunDiverged
+	case err != nil:
+		state = RunFailed
+	case w.opts.Steps > 0 && w.Step() >= w.opts.Steps:
+		state = RunFinished
+	}
+	w.writeStatus(state, err)
 	w.emit(StateEvent{State: Finished})
 	w.emit(DoneEvent{Step: w.Step(), Err: err})
 	close(w.done)
 	close(w.events)
 }
 
-func (w *Worker) checkpoint() error {
+// checkpoint writes the current state and prunes old checkpoints. A
+// failed write is reported; under WriteFailPause the worker then waits for
+// the user (stopped tells whether they stopped it), under
+// WriteFailContinue it goes on, and under WriteFailStop the error ends the
+// run.
+// writeStatus records the run's state in RunDir's status.json, if set.
+// It is a courtesy to readers (the Runs panel, `genstudio runs`): a failed
+// write does not stop the run.
+func (w *Worker) writeStatus(state string, err error) {
+	if w.opts.RunDir == "" {
+		return
+	}
+	st := RunStatus{State: state, Step: w.Step(), Steps: w.opts.Steps, PID: os.Getpid(), LossNames: w.model.LossNames()}
+	if err != nil {
+		st.Error = err.Error()
+	}
+	_ = WriteRunStatus(w.opts.RunDir, st)
+}
+
+// Diverged reports whether err is a training step's NaN or infinite loss
+// or gradient: the run can be rolled back to its last checkpoint.
+func Diverged(err error) bool {
+	var nl *models.NonFiniteLossError
+	var ng *models.NonFiniteGradientError
+	return errors.As(err, &nl) || errors.As(err, &ng)
+}
+
+func (w *Worker) checkpoint(ctx context.Context) (stopped bool, err error) {
 	path := filepath.Join(w.opts.CheckpointDir, CheckpointName(w.Step()))
-	err := SaveCheckpoint(path, w.model, w.Info())
+	err = SaveCheckpoint(path, w.model, w.Info())
 	if err == nil {
+		w.lastCkptStep = w.Step()
 		err = pruneCheckpoints(w.opts.CheckpointDir, w.opts.Keep)
 	}
-	w.emit(CheckpointEvent{Step: w.Step(), Path: path, Err: err})
-	return err
+	pause := err != nil && w.opts.OnWriteError == WriteFailPause && ctx != nil
+	w.emit(CheckpointEvent{Step: w.Step(), Path: path, Err: err, Paused: pause})
+	return w.afterWriteError(ctx, err, pause)
+}
+
+// afterWriteError applies Options.OnWriteError to a failed write.
+func (w *Worker) afterWriteError(ctx context.Context, err error, pause bool) (stopped bool, _ error) {
+	switch {
+	case err == nil:
+		return false, nil
+	case pause:
+		return w.paused(ctx), nil
+	case w.opts.OnWriteError == WriteFailContinue:
+		return false, nil
+	}
+	return false, err
+}
+
+// writeFailed reports a failed preview or metrics write and applies
+// Options.OnWriteError.
+func (w *Worker) writeFailed(ctx context.Context, step int, what string, err error) (stopped bool, _ error) {
+	pause := w.opts.OnWriteError == WriteFailPause
+	if w.opts.OnWriteError != WriteFailStop {
+		w.emit(WriteErrorEvent{Step: step, What: what, Err: err, Paused: pause})
+	}
+	return w.afterWriteError(ctx, err, pause)
 }
 
 func (w *Worker) preview(step int, z []float32, real []uint8) error {
@@ -481,6 +582,7 @@ func (w *Worker) preview(step int, z []float32, real []uint8) error {
 		return err
 	}
 	ev := PreviewEvent{Step: step, Grid: grid, Aux: aux, AuxTitle: auxTitle}
+	w.offer(ev)
 	if w.opts.PreviewDir != "" {
 		p, err := NewProvenance(KindPreview, w.model, "", step, nil)
 		if err != nil {
@@ -488,11 +590,10 @@ func (w *Worker) preview(step int, z []float32, real []uint8) error {
 		}
 		p.Seed, p.N = w.opts.PreviewSeed, len(z)/w.model.NoiseDim()
 		p.Cols = GridCols(p.N)
-		if err := WritePNGWith(filepath.Join(w.opts.PreviewDir, fmt.Sprintf("preview-%08d.png", step)), ev.Grid, p); err != nil {
-			return err
+		if err := WritePNGWith(filepath.Join(w.opts.PreviewDir, PreviewName(step)), ev.Grid, p); err != nil {
+			return fmt.Errorf("%w: %w", errPreviewWrite, err)
 		}
 	}
-	w.offer(ev)
 	return nil
 }
 
@@ -509,6 +610,11 @@ func (w *Worker) loop(ctx context.Context) error {
 	}
 	var metrics *os.File
 	if w.opts.MetricsPath != "" {
+		// A run continued from a checkpoint redoes the steps after it: their
+		// old lines and previews go, so the history has each step once.
+		if err := TruncateRun(w.opts.MetricsPath, w.opts.PreviewDir, w.opts.StartStep); err != nil {
+			return err
+		}
 		if metrics, err = os.OpenFile(w.opts.MetricsPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err != nil {
 			return fmt.Errorf("metrics file: %w", err)
 		}
@@ -548,7 +654,17 @@ func (w *Worker) loop(ctx context.Context) error {
 		previewGap = max(w.opts.PreviewPeriod, 32*lastPreview.Sub(t0))
 		return nil
 	}
-	if err := doPreview(w.Step()); err != nil {
+	previewOrFail := func(step int) (stop bool, err error) {
+		if err := doPreview(step); err != nil {
+			if !errors.Is(err, errPreviewWrite) {
+				return false, err
+			}
+			lastPreview = time.Now()
+			return w.writeFailed(ctx, step, "preview", err)
+		}
+		return false, nil
+	}
+	if stop, err := previewOrFail(w.Step()); err != nil || stop {
 		return err
 	}
 	for {
@@ -592,7 +708,9 @@ func (w *Worker) loop(ctx context.Context) error {
 		w.mu.Unlock()
 		pending = append(pending, LossPoint{Step: step, Losses: losses})
 		if err := w.writeMetrics(metrics, metricsLine{Step: step, Time: time.Since(start).Seconds(), Losses: losses, LR: lr, Rate: rate}); err != nil {
-			return err
+			if stop, err := w.writeFailed(ctx, step, "metrics", err); err != nil || stop {
+				return err
+			}
 		}
 		now := time.Now()
 		if dt := now.Sub(rateTime).Seconds(); dt >= 0.5 {
@@ -612,7 +730,7 @@ func (w *Worker) loop(ctx context.Context) error {
 		// Every N steps too, unless previews are slow enough to be throttled.
 		everyN := w.opts.PreviewEvery > 0 && step%w.opts.PreviewEvery == 0 && now.Sub(lastPreview) >= previewGap-w.opts.PreviewPeriod
 		if everyN || now.Sub(lastPreview) >= previewGap || (w.opts.Steps > 0 && step == w.opts.Steps) {
-			if err := doPreview(step); err != nil {
+			if stop, err := previewOrFail(step); err != nil || stop {
 				return err
 			}
 		}
@@ -621,8 +739,11 @@ func (w *Worker) loop(ctx context.Context) error {
 				return err
 			}
 		}
-		if w.opts.CheckpointDir != "" && now.Sub(lastCkpt) >= w.opts.CheckpointEvery {
-			if err := w.checkpoint(); err != nil {
+		byTime := w.opts.CheckpointEvery > 0 && now.Sub(lastCkpt) >= w.opts.CheckpointEvery
+		bySteps := w.opts.CheckpointSteps > 0 && step%w.opts.CheckpointSteps == 0
+		if w.opts.CheckpointDir != "" && (byTime || bySteps) {
+			stop, err := w.checkpoint(ctx)
+			if err != nil || stop {
 				return err
 			}
 			lastCkpt = time.Now()
