@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"syscall"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -238,9 +239,11 @@ func cmdTrain(args []string) error {
 	steps := fs.Int("steps", 3000, "train until this many steps in total")
 	seed := fs.Uint64("seed", 1, "seed of weights, batch order and noise")
 	out := fs.String("out", "run", "output folder: checkpoints/, samples/, metrics.jsonl")
-	resume := fs.String("resume", "", "continue from this checkpoint")
+	resume := fs.String("resume", "", "continue a run: a checkpoint FILE, or with --project latest (the newest run) or a run's id; its settings come with it")
 	previewEvery := fs.Int("preview-every", 500, "write a preview grid every N steps")
-	ckEvery := fs.Duration("checkpoint-every", 5*time.Minute, "write a checkpoint this often")
+	ckEvery := &checkpointEvery{d: 5 * time.Minute}
+	fs.Var(ckEvery, "checkpoint-every", "write a checkpoint every N steps (500) or this often (5m)")
+	keep := fs.Int("keep", 3, "newest checkpoints kept (pinned ones are kept too)")
 	resize := fs.String("resize", "crop", "make images square by centre crop or pad")
 	flip := fs.Bool("flip", false, "horizontal-flip augmentation")
 	evalEvery := fs.Int("eval-every", 0, "score the model every N steps (FID, IS, …; MNIST only; 0 = never), written to metrics.jsonl")
@@ -265,7 +268,7 @@ func cmdTrain(args []string) error {
 	var projCfg []byte
 	if *projDir != "" {
 		var err error
-		if proj, err = project.Open(*projDir); err != nil {
+		if proj, err = openOrCreateProject(*projDir, set); err != nil {
 			return err
 		}
 		if _, ok := set["data"]; !ok {
@@ -284,6 +287,15 @@ func cmdTrain(args []string) error {
 			*seed = proj.Training.Seed
 		}
 	}
+	// --resume latest|RUN with a project names a run; the checkpoint is its newest.
+	var resumeRun string
+	if *resume != "" {
+		ck, runDir, err := resolveResume(proj, *resume)
+		if err != nil {
+			return err
+		}
+		*resume, resumeRun = ck, runDir
+	}
 	// No model named at all: the default recipe, at its own length.
 	var preset *models.Preset
 	if *resume == "" && projCfg == nil && *family == "" && *arch == "" && !anyModelFlag(set) {
@@ -296,7 +308,9 @@ func cmdTrain(args []string) error {
 	if *family == "" {
 		*family = "gan"
 	}
-	if proj != nil {
+	if _, ok := set["out"]; !ok && resumeRun != "" {
+		*out = resumeRun // the same run goes on, with its history
+	} else if proj != nil {
 		if _, ok := set["out"]; !ok {
 			id := proj.NewRunID()
 			*out = proj.RunDir(id)
@@ -308,12 +322,16 @@ func cmdTrain(args []string) error {
 	}
 	var m models.Model
 	start := 0
+	var resumed *training.RunSettings
 	if *resume != "" {
 		ck, err := training.LoadCheckpoint(*resume)
 		if err != nil {
 			return err
 		}
-		m, start, *seed = ck.Model, ck.Info.Step, ck.Info.Seed
+		m, start, *seed, resumed = ck.Model, ck.Info.Step, ck.Info.Seed, ck.Info.Run
+		if _, ok := set["data"]; !ok && ck.Info.Dataset != "" && proj == nil {
+			*data = ck.Info.Dataset
+		}
 	} else {
 		spec, err := models.SpecOf(*family, *arch)
 		if err != nil {
@@ -366,9 +384,29 @@ func cmdTrain(args []string) error {
 	}
 	opts := training.Options{
 		Steps: *steps, Seed: *seed, StartStep: start, PreviewEvery: *previewEvery, PreviewPeriod: time.Hour,
-		PreviewDir: filepath.Join(*out, "samples"), CheckpointDir: filepath.Join(*out, "checkpoints"),
-		CheckpointEvery: *ckEvery, MetricsPath: filepath.Join(*out, "metrics.jsonl"), ProgressPeriod: 2 * time.Second,
-		Flip: *flip, EvalEvery: *evalEvery, EvalN: *evalN,
+		PreviewDir: filepath.Join(*out, training.SamplesFolder), CheckpointDir: filepath.Join(*out, training.CkptFolder),
+		CheckpointEvery: ckEvery.d, CheckpointSteps: ckEvery.steps, Keep: *keep,
+		MetricsPath: filepath.Join(*out, training.MetricsFile), RunDir: *out, ProgressPeriod: time.Second,
+		Flip: *flip, EvalEvery: *evalEvery, EvalN: *evalN, OnWriteError: training.WriteFailContinue,
+	}
+	// A resumed run keeps its own settings; flags given now override them.
+	if resumed != nil {
+		kept := opts
+		resumed.Apply(&opts)
+		for name, v := range map[string]func(){
+			"steps": func() { opts.Steps = kept.Steps }, "preview-every": func() { opts.PreviewEvery = kept.PreviewEvery },
+			"checkpoint-every": func() { opts.CheckpointEvery, opts.CheckpointSteps = kept.CheckpointEvery, kept.CheckpointSteps },
+			"keep":             func() { opts.Keep = kept.Keep }, "flip": func() { opts.Flip = kept.Flip },
+			"eval-every": func() { opts.EvalEvery = kept.EvalEvery }, "eval-n": func() { opts.EvalN = kept.EvalN },
+		} {
+			if _, ok := set[name]; ok {
+				v()
+			}
+		}
+		*evalEvery = opts.EvalEvery
+		if opts.Steps <= start {
+			return fmt.Errorf("the checkpoint is at step %d and the run's target is %d steps: give --steps higher to train on", start, opts.Steps)
+		}
 	}
 	if *evalEvery > 0 {
 		if ds.Source != project.MNISTSource {
@@ -383,44 +421,40 @@ func cmdTrain(args []string) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	fmt.Printf("training %s on %s (%d images), steps %d..%d, seed %d, BLAS %s\n", m.Family(), ds.Name, ds.Len(), start, *steps, *seed, nn.BLASName)
-	w.Start(ctx)
-	var done training.DoneEvent
-	for ev := range w.Events() {
-		switch e := ev.(type) {
-		case training.ProgressEvent:
-			if len(e.Points) == 0 {
-				continue
-			}
-			last := e.Points[len(e.Points)-1]
-			var parts []string
-			for i, n := range e.LossNames {
-				parts = append(parts, fmt.Sprintf("%s %.4f", n, last.Losses[i]))
-			}
-			fmt.Printf("step %d/%d  epoch %d  %s  %.1f steps/s  ETA %s\n", e.Step, e.Total, e.Epoch+1, strings.Join(parts, "  "), e.StepsPerSec, e.ETA.Round(time.Second))
-		case training.EvalEvent:
-			if e.Err != nil {
-				fmt.Fprintf(os.Stderr, "evaluation at step %d failed: %v\n", e.Step, e.Err)
-			} else {
-				r := e.Report
-				fmt.Printf("eval step %d  N %d  FID %.2f  KID %.4g  IS %.3f  precision %.3f  recall %.3f  classes %d/%d\n",
-					e.Step, r.N, r.FID, r.KID, r.IS, r.Precision, r.Recall, r.ClassCoverage, r.Classes)
-			}
-		case training.CheckpointEvent:
-			if e.Err != nil {
-				fmt.Fprintln(os.Stderr, "checkpoint failed:", e.Err)
-			} else {
-				fmt.Println("checkpoint", e.Path)
-			}
-		case training.DoneEvent:
-			done = e
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	var got os.Signal
+	go func() {
+		if s, ok := <-sigs; ok {
+			got = s
+			stop()
 		}
-	}
+	}()
+	fmt.Printf("training %s on %s (%d images), steps %d..%d, seed %d, BLAS %s, run folder %s\n", m.Family(), ds.Name, ds.Len(), start, opts.Steps, *seed, nn.BLASName, *out)
+	w.Start(ctx)
+	done := reportTraining(w, newProgressLine(os.Stdout))
+	signal.Stop(sigs)
+	close(sigs)
 	if done.Err != nil {
+		if training.Diverged(done.Err) {
+			cks, _ := training.ListCheckpoints(opts.CheckpointDir)
+			if len(cks) > 0 {
+				return fmt.Errorf("%w\nthe last good checkpoint is %s: resume from it with a lower --lr", done.Err, cks[len(cks)-1])
+			}
+		}
 		return done.Err
 	}
-	fmt.Printf("done at step %d; samples in %s\n", done.Step, filepath.Join(*out, "samples"))
+	if got != nil {
+		code := 130
+		if got == syscall.SIGTERM {
+			code = 143
+		}
+		return &exitError{code: code, msg: fmt.Sprintf("stopped by %v at step %d; the checkpoint is written: continue with genstudio train --resume %s",
+			got, done.Step, filepath.Join(opts.CheckpointDir, training.CheckpointName(done.Step)))}
+	}
+	fmt.Printf("done at step %d; samples in %s\n", done.Step, filepath.Join(*out, training.SamplesFolder))
 	return nil
 }

@@ -13,6 +13,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -24,6 +25,10 @@ func main() {
 		if cmd, ok := commands[os.Args[1]]; ok {
 			if err := cmd(os.Args[2:]); err != nil {
 				fmt.Fprintln(os.Stderr, "genstudio "+os.Args[1]+":", err)
+				var ee *exitError
+				if errors.As(err, &ee) {
+					os.Exit(ee.code)
+				}
 				os.Exit(1)
 			}
 			return
@@ -50,6 +55,8 @@ var commands = map[string]func([]string) error{
 	"lab":         cmdLab,
 	"info":        cmdInfo,
 	"interpolate": cmdInterpolate,
+	"runs":        cmdRuns,
+	"gif":         cmdGIF,
 }
 
 func usage() {
@@ -58,6 +65,12 @@ func usage() {
 Usage:
   genstudio                 open the studio window
   genstudio train  --data mnist|DIR --steps N --seed S --out DIR
+  genstudio train  --project DIR [--data mnist|DIR] [--resume latest|RUN|FILE] [--checkpoint-every 500|5m] [--keep K]
+                   [--ema DECAY] [--lr-schedule constant|warmup|cosine|linear] [--clip NORM]
+                            train into the project's runs/<id>/ (creating the project when DIR is new);
+                            Ctrl-C or SIGTERM writes a checkpoint and exits with status 130 / 143
+  genstudio runs   --project DIR [--json]   the project's runs: state, step, last losses and evaluation
+  genstudio gif    --run DIR --out progress.gif [--frames N] [--delay CS]   a run's previews as an animation
   genstudio sample --checkpoint FILE --n 64 --seed S --out grid.png [--gallery DIR]
                    [--truncation ψ] [--temperature T] [--sampler ddim --steps K --eta η]
   genstudio sample --from IMAGE.png [--checkpoint FILE] [--out FILE]

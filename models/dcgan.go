@@ -588,7 +588,7 @@ func (m *DCGAN) TrainStep(batch []uint8, rng *rand.Rand) ([]float64, error) {
 		return nil, fmt.Errorf("gan step: batch has %d values, want %d (%d images of %d)", len(batch), b*n, b, n)
 	}
 	FillNormal(m.z, rng)
-	m.aug.next()
+	m.aug.next(m.optG.Step)
 	s := m.gstep
 	if err := s.ms.setDZ(m.z); err != nil {
 		return nil, err

@@ -399,7 +399,7 @@ func (g *GAN) TrainStep(batch []uint8, rng *rand.Rand) ([]float64, error) {
 	}
 	// fake = G(z), once.
 	FillNormal(g.z, rng)
-	g.aug.next()
+	g.aug.next(g.optG.Step)
 	if err := g.generate(g.z, b, g.fake); err != nil {
 		return nil, err
 	}

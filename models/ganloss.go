@@ -217,9 +217,13 @@ var fieldDiffAugment = Field{Key: "diff_augment", Label: "DiffAugment", Help: "D
 	Flag: "diff-augment", Kind: KindBool}
 
 // augmenters are a GAN's DiffAugment draws, one per place an image batch
-// enters D, all from one stream of the model's seed (nil when off).
+// enters D, all from one stream that each step reseeds from (the model's
+// seed, the step), so a run resumed from a checkpoint draws what an
+// uninterrupted one would (nil when off).
 type augmenters struct {
 	rng  *rand.Rand
+	src  *rand.PCG
+	seed uint64
 	all  []*nn.Augment
 	n, c int
 	h, w int
@@ -229,7 +233,8 @@ func newAugmenters(on bool, seed uint64, shape ImageShape) *augmenters {
 	if !on {
 		return nil
 	}
-	return &augmenters{rng: rand.New(rand.NewPCG(seed, 0xd1ffa06)), c: shape.Channels, h: shape.Height, w: shape.Width}
+	src := rand.NewPCG(seed, 0xd1ffa06)
+	return &augmenters{rng: rand.New(src), src: src, seed: seed, c: shape.Channels, h: shape.Height, w: shape.Width}
 }
 
 // apply augments x (n images, batch first) in its graph, or returns x
@@ -243,11 +248,12 @@ func (a *augmenters) apply(x *G.Node) (*G.Node, error) {
 	return aug.Apply(x)
 }
 
-// next draws new augmentations for the next step.
-func (a *augmenters) next() {
+// next draws the augmentations of optimizer step (0-based).
+func (a *augmenters) next(step int) {
 	if a == nil {
 		return
 	}
+	a.src.Seed(a.seed, 0xd1ffa06^(uint64(step)*0x9e3779b97f4a7c15))
 	for _, aug := range a.all {
 		aug.Next()
 	}

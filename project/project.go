@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -73,6 +74,7 @@ type TrainingSettings struct {
 // RunRef records one training run, stored in RunDir(ID).
 type RunRef struct {
 	ID      string    `json:"id"`
+	Name    string    `json:"name,omitempty"` // the user's name for it (the id when empty)
 	Created time.Time `json:"created"`
 	Family  string    `json:"family"`
 	Steps   int       `json:"steps"`
@@ -359,6 +361,34 @@ func (p *Project) NewRunID() string {
 		runIDs.issued[id] = true
 		return id
 	}
+}
+
+// RenameRun gives run id a name (empty: back to its id) and saves the
+// project.
+func (p *Project) RenameRun(id, name string) error {
+	for i := range p.Runs {
+		if p.Runs[i].ID == id {
+			p.Runs[i].Name = strings.TrimSpace(name)
+			return p.Save()
+		}
+	}
+	return fmt.Errorf("the project has no run %s", id)
+}
+
+// DeleteRun removes run id from the project and deletes its folder.
+func (p *Project) DeleteRun(id string) error {
+	i := slices.IndexFunc(p.Runs, func(r RunRef) bool { return r.ID == id })
+	if i < 0 || id == "" || strings.ContainsAny(id, `/\`) || id == "." || id == ".." {
+		return fmt.Errorf("the project has no run %q", id)
+	}
+	p.Runs = slices.Delete(p.Runs, i, i+1)
+	if err := p.Save(); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(p.RunDir(id)); err != nil {
+		return fmt.Errorf("delete run %s: %w", id, err)
+	}
+	return nil
 }
 
 func (p *Project) hasRun(id string) bool {

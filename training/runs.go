@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/genstudio/genstudio/models"
 	"golang.org/x/image/font"
 	"golang.org/x/image/font/basicfont"
 	"golang.org/x/image/math/fixed"
@@ -319,13 +320,7 @@ func SummarizeRun(dir string) (RunSummary, error) {
 	if len(cks) > 0 {
 		if info, err := ReadCheckpointInfo(cks[len(cks)-1]); err == nil {
 			s.Family, s.Step = info.Family, info.Step
-			s.Model = info.Family
-			var c struct {
-				Arch string `json:"arch"`
-			}
-			if json.Unmarshal(info.Config, &c) == nil && c.Arch != "" {
-				s.Model += "/" + c.Arch
-			}
+			s.Model = info.Family + "/" + models.ArchOf(info.Config)
 			if info.Run != nil {
 				s.Steps = info.Run.Steps
 			}

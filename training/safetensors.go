@@ -249,6 +249,10 @@ func numel(shape []int) int {
 	return n
 }
 
+// injectWriter lets tests put a failing writer (a full disk) under every
+// atomic write; it is the writer itself otherwise.
+var injectWriter = func(path string, w io.Writer) io.Writer { return w }
+
 // writeFileAtomic writes path through a temporary file in the same folder,
 // fsyncs it and renames it into place, so a crash or a full disk never
 // leaves a half-written file under the real name.
@@ -264,7 +268,7 @@ func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
 			os.Remove(tmp.Name())
 		}
 	}()
-	if err = write(tmp); err != nil {
+	if err = write(injectWriter(path, tmp)); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	// CreateTemp makes the file 0600; the user's other tools should read it.

@@ -42,6 +42,9 @@ type Options struct {
 	RunDir          string        // if set, the run's status.json is kept there (running, finished, stopped, …)
 	Flip            bool          // horizontal-flip augmentation: each batch image mirrored with probability ½
 	ProgressPeriod  time.Duration // how often progress events go out (default 100 ms)
+	// AfterStep, if set, is called on the worker goroutine after each
+	// step with the number of steps done (a hook, as gomlx's loop has).
+	AfterStep func(step int)
 
 	// EvalEvery, when > 0 and Evaluator is set, scores EvalN samples (noise
 	// from EvalSeed) every EvalEvery steps against EvalTrain (default: the
@@ -707,6 +710,9 @@ func (w *Worker) loop(ctx context.Context) error {
 		w.step = step
 		w.mu.Unlock()
 		pending = append(pending, LossPoint{Step: step, Losses: losses})
+		if w.opts.AfterStep != nil {
+			w.opts.AfterStep(step)
+		}
 		if err := w.writeMetrics(metrics, metricsLine{Step: step, Time: time.Since(start).Seconds(), Losses: losses, LR: lr, Rate: rate}); err != nil {
 			if stop, err := w.writeFailed(ctx, step, "metrics", err); err != nil || stop {
 				return err
