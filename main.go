@@ -18,6 +18,7 @@ import (
 	"os"
 
 	"github.com/genstudio/genstudio/app"
+	_ "github.com/genstudio/genstudio/internal/posixlocale" // before Fyne reads the locale
 )
 
 func main() {

@@ -3,6 +3,7 @@ package app
 import (
 	"fyne.io/fyne/v2"
 	fyneapp "fyne.io/fyne/v2/app"
+	_ "github.com/genstudio/genstudio/internal/posixlocale" // before Fyne reads the locale
 )
 
 // AppID is Gen Studio's application ID (as in FyneApp.toml).
