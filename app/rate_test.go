@@ -24,7 +24,7 @@ func startRound(t *testing.T, s *Studio, label, a, b, trials string) {
 	t.Helper()
 	done := make(chan error, 1)
 	ui(func() {
-		s.tabs.SelectIndex(len(s.tabs.Items) - 1) // Rate
+		s.tabs.SelectIndex(5) // Rate
 		p := s.rate
 		p.kind.SetSelected(label)
 		addOption(p.modelA, a)

@@ -81,6 +81,23 @@ type Studio struct {
 	lab                                 *labPanel
 	explore                             *explorePanel
 	rate                                *ratePanel
+	runs                                *runsPanel
+
+	// the preview history under the live preview
+	scrub         *widget.Slider
+	scrubLabel    *widget.Label
+	gifBtn        *widget.Button
+	previews      []training.PreviewFile
+	scrubLive     bool // the preview follows training (the slider is at the newest)
+	lrChart       *widgets.LossChart
+	lrSteps       []int
+	lrValues      []float64
+	smooth        *widget.Slider
+	logScale      *widget.Check
+	runStart      time.Time // when the current run (or its continuation) started
+	stepsWanted   int       // the current run's target
+	writeDialog   dialog.Dialog
+	divergeDialog dialog.Dialog
 
 	// do and doWait run a function on the UI goroutine (fyne.Do and
 	// fyne.DoAndWait; tests serialise them, as Fyne's test driver does not).
@@ -178,13 +195,16 @@ func NewStudio(a fyne.App, win fyne.Window) *Studio {
 	s.views = container.NewAppTabs(
 		container.NewTabItem("Samples (fixed noise)", s.grid),
 		container.NewTabItem("Reconstruction / denoising", container.NewBorder(s.auxTitle, nil, nil, nil, s.aux)))
-	previewCard := widget.NewCard("Preview", "", s.views)
+	previewCard := widget.NewCard("Preview", "", container.NewBorder(nil, s.buildScrubber(), nil, nil, s.views))
+	s.lrChart = widgets.NewLossChart()
+	s.lrChart.SetPlaceholder("The learning rate of each step appears here")
 	s.evalChart = widgets.NewLossChart()
 	s.evalChart.SetPlaceholder("Set \"Evaluate every\" in the form: FID over the steps appears here")
 	s.chartTabs = container.NewAppTabs(
 		container.NewTabItem("Losses", s.chart),
+		container.NewTabItem("Learning rate", s.lrChart),
 		container.NewTabItem("Evaluation", s.evalChart))
-	chartCard := widget.NewCard("Training curves", "", s.chartTabs)
+	chartCard := widget.NewCard("Training curves", "", container.NewBorder(nil, s.buildChartOptions(), nil, nil, s.chartTabs))
 	centre := container.NewHSplit(previewCard, chartCard)
 	centre.Offset = 0.5
 	left := container.NewVScroll(container.NewVBox(dataCard, modelCard))
@@ -197,13 +217,15 @@ func NewStudio(a fyne.App, win fyne.Window) *Studio {
 	s.lab = s.buildLabPanel()
 	s.explore = s.buildExplorePanel()
 	s.rate = s.buildRatePanel()
+	s.buildRunsPanel()
 	s.tabs = container.NewAppTabs(
 		container.NewTabItemWithIcon("Train", theme.MediaPlayIcon(), split),
 		container.NewTabItemWithIcon("Evaluate", theme.InfoIcon(), s.eval.content),
 		container.NewTabItemWithIcon("Compare", theme.ListIcon(), s.compare.content),
 		container.NewTabItemWithIcon("Lab", theme.GridIcon(), s.lab.content),
 		container.NewTabItemWithIcon("Explore", theme.SearchIcon(), s.explore.content),
-		container.NewTabItemWithIcon("Rate", theme.ConfirmIcon(), s.rate.content))
+		container.NewTabItemWithIcon("Rate", theme.ConfirmIcon(), s.rate.content),
+		container.NewTabItemWithIcon("Runs", theme.HistoryIcon(), s.runs.content))
 	s.tabs.OnSelected = func(t *container.TabItem) {
 		switch t.Text {
 		case "Evaluate":
@@ -214,6 +236,9 @@ func NewStudio(a fyne.App, win fyne.Window) *Studio {
 			s.refreshRateSources()
 		case "Compare":
 			s.rateShowResults()
+		case "Runs":
+			s.refreshRuns()
+			s.watchRuns()
 		}
 	}
 	win.Canvas().SetOnTypedKey(s.typedKey)
@@ -385,6 +410,11 @@ func (s *Studio) updateControls() {
 	set(s.loadBtn, !running)
 	set(s.openBtn, !running)
 	set(s.browseBtn, s.data != nil)
+	if !running && s.model != nil && s.step > 0 && s.runDir != "" {
+		s.trainBtn.SetText("Resume run")
+	} else {
+		s.trainBtn.SetText("Train")
+	}
 	if paused {
 		s.pauseBtn.SetText("Resume")
 		s.pauseBtn.SetIcon(theme.MediaPlayIcon())
@@ -493,6 +523,7 @@ func (s *Studio) startWorker(m models.Model, data *project.Dataset, set runSetti
 		return
 	}
 	s.worker = w
+	s.runStart, s.stepsWanted, s.scrubLive = time.Now(), set.steps, true
 	w.Start(context.Background())
 	s.status.SetText(fmt.Sprintf("Training on %s, run folder %s", s.data.Name, s.runDir))
 	s.updateControls()
@@ -504,8 +535,9 @@ func (s *Studio) startWorker(m models.Model, data *project.Dataset, set runSetti
 func runOptions(set runSettings, seed uint64, start int, runDir string, flip bool) training.Options {
 	return training.Options{
 		Steps: set.steps, Seed: seed, StartStep: start, PreviewEvery: set.previewEvery, EvalEvery: set.evalEvery,
-		CheckpointDir: filepath.Join(runDir, "checkpoints"), CheckpointEvery: 5 * time.Minute,
-		MetricsPath: filepath.Join(runDir, "metrics.jsonl"), Flip: flip,
+		CheckpointDir: filepath.Join(runDir, training.CkptFolder), CheckpointEvery: 5 * time.Minute,
+		MetricsPath: filepath.Join(runDir, training.MetricsFile), Flip: flip,
+		PreviewDir: filepath.Join(runDir, training.SamplesFolder), RunDir: runDir, OnWriteError: training.WriteFailPause,
 	}
 }
 
@@ -611,10 +643,16 @@ func (s *Studio) apply(w *training.Worker, ev training.Event) {
 			for i, n := range e.LossNames {
 				s.history[n] = append(s.history[n], p.Losses[i])
 			}
+			if p.LR > 0 {
+				s.lrSteps, s.lrValues = append(s.lrSteps, p.Step), append(s.lrValues, p.LR)
+			}
 		}
 		if len(e.Points) > 0 {
 			for _, n := range e.LossNames {
 				s.chart.SetSeries(n, s.steps, s.history[n])
+			}
+			if len(s.lrSteps) > 0 {
+				s.lrChart.SetSeries("learning rate", s.lrSteps, s.lrValues)
 			}
 		}
 		if e.Total > 0 {
@@ -622,7 +660,10 @@ func (s *Studio) apply(w *training.Worker, ev training.Event) {
 		}
 		s.status.SetText(progressText(e))
 	case training.PreviewEvent:
-		s.grid.SetImage(e.Grid)
+		if s.scrubLive {
+			s.grid.SetImage(e.Grid)
+		}
+		s.refreshScrubber()
 		if e.Aux != nil {
 			s.aux.SetImage(e.Aux)
 		} else {
@@ -635,22 +676,30 @@ func (s *Studio) apply(w *training.Worker, ev training.Event) {
 		s.showPeriodicEval(e)
 	case training.CheckpointEvent:
 		if e.Err != nil {
-			s.showError(fmt.Errorf("checkpoint at step %d was not written: %w", e.Step, e.Err))
+			s.writeFailed("checkpoint", e.Step, e.Err, e.Paused)
 		}
+	case training.WriteErrorEvent:
+		s.writeFailed(e.What, e.Step, e.Err, e.Paused)
 	case training.DoneEvent:
 		s.worker = nil
 		s.step = e.Step
+		if s.writeDialog != nil {
+			s.writeDialog.Hide()
+			s.writeDialog = nil
+		}
 		if e.Err != nil {
-			var nf *models.NonFiniteLossError
-			if errors.As(e.Err, &nf) {
-				// The weights may be half-updated: go back to the last checkpoint.
-				s.showError(fmt.Errorf("%w\n\nLoad the last checkpoint from %s to go on", e.Err, filepath.Join(s.runDir, "checkpoints")))
+			if training.Diverged(e.Err) {
+				// The weights may be half-updated: offer the last checkpoint.
+				s.diverged(e.Step, e.Err)
 			} else {
 				s.showError(e.Err)
 			}
 		} else {
-			s.status.SetText(fmt.Sprintf("Stopped at step %d. Checkpoint in %s", e.Step, filepath.Join(s.runDir, "checkpoints")))
+			s.status.SetText(fmt.Sprintf("Stopped at step %d. Checkpoint in %s", e.Step, filepath.Join(s.runDir, training.CkptFolder)))
 		}
+		s.scrubLive = true
+		s.refreshScrubber()
+		s.notifyDone(e.Step, e.Err)
 		s.updateControls()
 	}
 }
@@ -808,13 +857,23 @@ func (s *Studio) SaveCheckpoint(path string, done func(error)) {
 
 // LoadCheckpoint replaces the current model with the one in path; Train
 // then continues it, and Export samples from it.
-func (s *Studio) LoadCheckpoint(path string, done func(error)) {
+func (s *Studio) LoadCheckpoint(path string, done func(error)) { s.loadCheckpointLR(path, 1, done) }
+
+// loadCheckpointLR loads a checkpoint with its learning rates times f.
+// A checkpoint inside a run folder brings the run with it: its history
+// fills the charts and the preview scrubber, and Train continues that run.
+func (s *Studio) loadCheckpointLR(path string, f float64, done func(error)) {
 	if s.worker != nil {
 		return
 	}
 	s.status.SetText("Loading " + path + " …")
 	go func() {
-		ck, err := training.LoadCheckpoint(path)
+		ck, err := training.LoadCheckpointLR(path, f)
+		run := runOfCheckpoint(path)
+		var hist runHistory
+		if err == nil && run != "" {
+			hist, _ = readRunHistory(run, ck.Info.Step, ck.Model.LossNames())
+		}
 		var grid *image.RGBA
 		if err == nil {
 			// The live preview's grid and noise (16 images for the U-Net,
@@ -832,12 +891,29 @@ func (s *Studio) LoadCheckpoint(path string, done func(error)) {
 					s.model.Close()
 				}
 				s.model, s.step, s.seed = ck.Model, ck.Info.Step, ck.Info.Seed
-				s.runDir = "" // a run folder is made when training starts
-				s.history, s.steps = map[string][]float64{}, nil
-				s.chart.Clear()
+				s.runDir = run // "": a run folder is made when training starts
+				s.showHistory(hist)
 				s.form.show(ck.Model, ck.Info.Seed)
+				if r := ck.Info.Run; r != nil && run != "" {
+					if r.Steps > ck.Info.Step {
+						s.form.steps.entry.SetText(fmt.Sprint(r.Steps))
+					}
+					if r.PreviewEvery > 0 {
+						s.form.preview.entry.SetText(fmt.Sprint(r.PreviewEvery))
+					}
+					s.form.flip.SetChecked(r.Flip)
+				}
 				s.grid.SetImage(grid)
-				s.status.SetText(fmt.Sprintf("Loaded %s (step %d). Train continues it; Export samples from it.", filepath.Base(path), ck.Info.Step))
+				s.scrubLive = true
+				s.refreshScrubber()
+				msg := fmt.Sprintf("Loaded %s (step %d). Train continues it; Export samples from it.", filepath.Base(path), ck.Info.Step)
+				if run != "" {
+					msg = fmt.Sprintf("Loaded run %s at step %d with its history. Resume run continues it.", filepath.Base(run), ck.Info.Step)
+				}
+				if f != 1 {
+					msg = fmt.Sprintf("Rolled back to step %d with the learning rate ×%g.", ck.Info.Step, f)
+				}
+				s.status.SetText(msg)
 				s.updateControls()
 			}
 			if done != nil {

@@ -54,7 +54,7 @@ type DDPMConfig struct {
 	Guidance float64 `json:"guidance"`
 	// EMA is the decay of the denoiser's weight average that sampling uses
 	// (0 = off), as DDPM's authors sample (they use 0.9999 over 800k steps).
-	EMA float64 `json:"ema,omitempty"`
+	EMA float64 `json:"ema"`
 }
 
 // tembIn is the width of the predictor's embedding input: the time

@@ -42,7 +42,7 @@ type LRSchedule struct {
 	// Clip is the largest L2 norm of each optimizer's gradient (0 = no
 	// clipping). It lives here because, like the schedule, every model's
 	// optimizers take it.
-	Clip float64 `json:"clip,omitempty"`
+	Clip float64 `json:"clip"`
 }
 
 // Validate checks the schedule's settings by their spec fields.

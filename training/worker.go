@@ -91,6 +91,7 @@ type Event interface{ isEvent() }
 type LossPoint struct {
 	Step   int       `json:"step"`
 	Losses []float64 `json:"losses"`
+	LR     float64   `json:"lr,omitempty"` // the step's scheduled learning rate (0: the model has none)
 }
 
 // metricsLine is one step's line of metrics.jsonl.
@@ -586,7 +587,11 @@ func (w *Worker) preview(step int, z []float32, real []uint8) error {
 	}
 	ev := PreviewEvent{Step: step, Grid: grid, Aux: aux, AuxTitle: auxTitle}
 	w.offer(ev)
-	if w.opts.PreviewDir != "" {
+	// Saved to disk: the start, every PreviewEvery steps and the last step
+	// (previews in between, by time, are only shown).
+	o := w.opts
+	save := o.PreviewEvery <= 0 || step%o.PreviewEvery == 0 || step == o.Steps || step == o.StartStep
+	if o.PreviewDir != "" && save {
 		p, err := NewProvenance(KindPreview, w.model, "", step, nil)
 		if err != nil {
 			return err
@@ -709,7 +714,7 @@ func (w *Worker) loop(ctx context.Context) error {
 		w.mu.Lock()
 		w.step = step
 		w.mu.Unlock()
-		pending = append(pending, LossPoint{Step: step, Losses: losses})
+		pending = append(pending, LossPoint{Step: step, Losses: losses, LR: lr})
 		if w.opts.AfterStep != nil {
 			w.opts.AfterStep(step)
 		}

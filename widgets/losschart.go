@@ -78,6 +78,7 @@ type LossChart struct {
 	series      []*lossSeries
 	index       map[string]int
 	smoothing   float64
+	logY        bool
 	placeholder string
 }
 
@@ -208,6 +209,22 @@ func (c *LossChart) Smoothing() float64 {
 	return c.smoothing
 }
 
+// SetLogScale draws the values on a log₁₀ axis (points ≤ 0 are left
+// out) or, with false, on a linear one, and refreshes the chart.
+func (c *LossChart) SetLogScale(on bool) {
+	c.mu.Lock()
+	c.logY = on
+	c.mu.Unlock()
+	c.Refresh()
+}
+
+// LogScale reports whether the value axis is logarithmic.
+func (c *LossChart) LogScale() bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.logY
+}
+
 // SetPlaceholder sets the text shown while the chart has no data and refreshes the chart.
 func (c *LossChart) SetPlaceholder(text string) {
 	c.mu.Lock()
@@ -254,6 +271,7 @@ type drawData struct {
 	names       []string
 	points      [][]chartPoint
 	placeholder string
+	logY        bool
 }
 
 func (c *LossChart) drawData() drawData {
@@ -263,12 +281,35 @@ func (c *LossChart) drawData() drawData {
 		names:       make([]string, len(c.series)),
 		points:      make([][]chartPoint, len(c.series)),
 		placeholder: c.placeholder,
+		logY:        c.logY,
 	}
 	for i, s := range c.series {
 		d.names[i] = s.name
-		d.points[i] = downsample(s.steps, s.values, c.smoothing, MaxDrawSegments+1)
+		steps, values := s.steps, s.values
+		if c.logY {
+			steps, values = logPoints(steps, values)
+		}
+		d.points[i] = downsample(steps, values, c.smoothing, MaxDrawSegments+1)
 	}
 	return d
+}
+
+// logPoints keeps the points with positive values, as log₁₀ of them.
+func logPoints(steps, values []float64) (xs, ys []float64) {
+	for i, v := range values {
+		if v > 0 && i < len(steps) {
+			xs, ys = append(xs, steps[i]), append(ys, math.Log10(v))
+		}
+	}
+	return xs, ys
+}
+
+// yTick formats a value-axis tick: on a log axis the value 10^v.
+func yTick(v, step, maxAbs float64, logY bool) string {
+	if logY {
+		return strconv.FormatFloat(math.Pow(10, v), 'g', 3, 64)
+	}
+	return formatTick(v, step, maxAbs)
 }
 
 // downsample returns at most maxPoints points for drawing. Non-finite values
@@ -664,7 +705,7 @@ func (r *lossChartRenderer) build(size fyne.Size) {
 		yMaxAbs = math.Max(math.Abs(y0), math.Abs(y1))
 		var labelW float32
 		for _, yv := range ys {
-			labelW = fyne.Max(labelW, fyne.MeasureText(formatTick(yv, yStep, yMaxAbs), capSize, fyne.TextStyle{}).Width)
+			labelW = fyne.Max(labelW, fyne.MeasureText(yTick(yv, yStep, yMaxAbs, data.logY), capSize, fyne.TextStyle{}).Width)
 		}
 		left = pad + labelW + tickLen
 
@@ -704,7 +745,7 @@ func (r *lossChartRenderer) build(size fyne.Size) {
 
 		t := text(&r.tickLabels, nTick)
 		nTick++
-		t.Text = formatTick(yv, yStep, yMaxAbs)
+		t.Text = yTick(yv, yStep, yMaxAbs, data.logY)
 		t.TextSize, t.Color, t.Alignment = capSize, fg, fyne.TextAlignTrailing
 		t.Move(fyne.NewPos(0, py-lineH/2))
 		t.Resize(fyne.NewSize(left-tickLen-pad/2, lineH))

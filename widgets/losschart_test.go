@@ -439,3 +439,36 @@ func TestLossChart_MinSize(t *testing.T) {
 		t.Errorf("MinSize = %v, want at least 320x200", min)
 	}
 }
+
+// TestLossChart_LogScale: on a log axis the ticks read as powers of ten
+// spanning the data, and values ≤ 0 are left out.
+func TestLossChart_LogScale(t *testing.T) {
+	test.NewTempApp(t)
+	c := NewLossChart()
+	for s := 1; s <= 100; s++ {
+		c.Add(s, map[string]float64{"MSE": math.Pow(10, -float64(s)/25)}) // 10^-0.04 … 10^-4
+	}
+	c.Add(101, map[string]float64{"MSE": 0})
+	w := test.NewTempWindow(t, c)
+	w.Resize(fyne.NewSize(480, 300))
+	c.SetLogScale(true)
+	r := chartRenderer(t, c)
+	r.Layout(c.Size())
+	ticks := strings.Join(tickTexts(r), " ")
+	for _, want := range []string{"0.001", "0.01", "0.1"} {
+		if !strings.Contains(ticks, want) {
+			t.Errorf("log ticks %q lack %s", ticks, want)
+		}
+	}
+	if n := r.segmentCount(0); n != 99 {
+		t.Errorf("log series draws %d segments, want 99 (the 0 left out)", n)
+	}
+	if !c.LogScale() {
+		t.Error("LogScale false after SetLogScale(true)")
+	}
+	c.SetLogScale(false)
+	r.Layout(c.Size())
+	if strings.Contains(strings.Join(tickTexts(r), " "), "0.001") {
+		t.Errorf("linear ticks %v still logarithmic", tickTexts(r))
+	}
+}
