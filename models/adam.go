@@ -14,11 +14,11 @@ type Adam struct {
 	// Clip, when > 0, scales the gradients down so that their joint L2
 	// norm is at most Clip (torch.nn.utils.clip_grad_norm_ over the
 	// optimizer's parameters).
-	Clip float64
-	Step int
-	params                []*tensor.Dense
-	baseLR                float64 // the rate a schedule scales
-	m, v                  []*tensor.Dense
+	Clip   float64
+	Step   int
+	params []*tensor.Dense
+	baseLR float64 // the rate a schedule scales
+	m, v   []*tensor.Dense
 }
 
 // NewAdam makes an optimizer for params with zeroed moments.

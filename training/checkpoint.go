@@ -24,10 +24,10 @@ const CheckpointFormat = "genstudio-checkpoint-1"
 type CheckpointInfo struct {
 	Family  string          `json:"family"`
 	Config  json.RawMessage `json:"config"`
-	Step    int             `json:"step"`     // training steps done
-	OptStep int             `json:"opt_step"` // optimizer updates done
-	Seed    uint64          `json:"seed"`     // training seed: batch order and per-step RNG streams derive from (seed, step)
-	Dataset string          `json:"dataset"`  // data set source ("mnist" or a folder)
+	Step    int             `json:"step"`          // training steps done
+	OptStep int             `json:"opt_step"`      // optimizer updates done
+	Seed    uint64          `json:"seed"`          // training seed: batch order and per-step RNG streams derive from (seed, step)
+	Dataset string          `json:"dataset"`       // data set source ("mnist" or a folder)
 	Run     *RunSettings    `json:"run,omitempty"` // the trainer's settings, for a resume without flags
 	Saved   time.Time       `json:"saved"`
 }

@@ -236,14 +236,14 @@ func PinCheckpoint(path string, pin bool) error {
 // RunStatus is what a run folder's status.json says: written by the
 // trainer when a run starts and when it ends.
 type RunStatus struct {
-	State   string    `json:"state"` // running, paused, finished, stopped, diverged, failed
-	Step    int       `json:"step"`
-	Steps   int       `json:"steps"`
-	PID     int       `json:"pid,omitempty"`
+	State string `json:"state"` // running, paused, finished, stopped, diverged, failed
+	Step  int    `json:"step"`
+	Steps int    `json:"steps"`
+	PID   int    `json:"pid,omitempty"`
 	// LossNames name the losses of the metrics lines.
-	LossNames []string `json:"loss_names,omitempty"`
-	Error   string    `json:"error,omitempty"`
-	Updated time.Time `json:"updated"`
+	LossNames []string  `json:"loss_names,omitempty"`
+	Error     string    `json:"error,omitempty"`
+	Updated   time.Time `json:"updated"`
 }
 
 // The states of a run in status.json (and "interrupted" for a running

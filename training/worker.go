@@ -37,11 +37,11 @@ type Options struct {
 	// user resumes or stops, or go on and try again at the next one. The
 	// failure is a CheckpointEvent or WriteErrorEvent either way, and the
 	// previous checkpoint stays intact.
-	OnWriteError WriteFailure
-	MetricsPath     string        // if set, one JSON line of losses per step is appended there
-	RunDir          string        // if set, the run's status.json is kept there (running, finished, stopped, …)
-	Flip            bool          // horizontal-flip augmentation: each batch image mirrored with probability ½
-	ProgressPeriod  time.Duration // how often progress events go out (default 100 ms)
+	OnWriteError   WriteFailure
+	MetricsPath    string        // if set, one JSON line of losses per step is appended there
+	RunDir         string        // if set, the run's status.json is kept there (running, finished, stopped, …)
+	Flip           bool          // horizontal-flip augmentation: each batch image mirrored with probability ½
+	ProgressPeriod time.Duration // how often progress events go out (default 100 ms)
 	// AfterStep, if set, is called on the worker goroutine after each
 	// step with the number of steps done (a hook, as gomlx's loop has).
 	AfterStep func(step int)
@@ -246,11 +246,11 @@ func NewWorker(m models.Model, data *project.Dataset, opts Options) (*Worker, er
 	}
 	return &Worker{
 		model: m, data: data, opts: opts,
-		events: make(chan Event, 1024),
-		cmds:   make(chan func(models.Model)),
-		pause:  make(chan bool, 1),
-		done:   make(chan struct{}),
-		step:   opts.StartStep,
+		events:       make(chan Event, 1024),
+		cmds:         make(chan func(models.Model)),
+		pause:        make(chan bool, 1),
+		done:         make(chan struct{}),
+		step:         opts.StartStep,
 		lastCkptStep: opts.StartStep,
 	}, nil
 }
