@@ -451,11 +451,14 @@ func benchWindow(out io.Writer, families []string, steps, warmup, reps int, peri
 	}
 	fmt.Fprintf(out, "Gen Studio window cost, %s, commit %s: %s, %d CPUs; %s with %d threads\n\n",
 		m.Date, m.Commit, m.CPU, m.CPUs, m.BLAS, m.BLASThreads)
-	fmt.Fprintln(out, "| model | steps × reps | headless ms/step | window ms/step | overhead | overhead of each pair | UI threads' CPU share | window updates / frames per run |")
-	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(out, "| model | steps × reps | headless ms/step | window ms/step | overhead | overhead of each pair | UI threads' CPU share | window updates / frames per run | UI callback latency p99 (max) |")
+	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|---|")
 	for _, r := range res {
-		var pairs, cpu, upd []string
+		var pairs, cpu, upd, lat []string
 		for i, p := range r.PairOverheadPct {
+			if i < len(r.UILatencyP99Ms) && i < len(r.UILatencyMaxMs) {
+				lat = append(lat, fmt.Sprintf("%.1f (%.1f) ms", r.UILatencyP99Ms[i], r.UILatencyMaxMs[i]))
+			}
 			pairs = append(pairs, fmt.Sprintf("%+.1f%%", p))
 			if i < len(r.UICPUPct) {
 				cpu = append(cpu, fmt.Sprintf("%.1f%%", r.UICPUPct[i]))
@@ -464,8 +467,8 @@ func benchWindow(out io.Writer, families []string, steps, warmup, reps int, peri
 				upd = append(upd, fmt.Sprintf("%d/%d", r.Updates[i], r.Frames[i]))
 			}
 		}
-		fmt.Fprintf(out, "| %s | %d × %d | %.1f | %.1f | %+.1f%% | %s | %s | %s |\n", r.Family, r.Steps, len(r.WindowMs),
-			r.HeadlessMedian, r.WindowMedian, r.OverheadPct, strings.Join(pairs, " "), strings.Join(cpu, " "), strings.Join(upd, " "))
+		fmt.Fprintf(out, "| %s | %d × %d | %.1f | %.1f | %+.1f%% | %s | %s | %s | %s |\n", r.Family, r.Steps, len(r.WindowMs),
+			r.HeadlessMedian, r.WindowMedian, r.OverheadPct, strings.Join(pairs, " "), strings.Join(cpu, " "), strings.Join(upd, " "), strings.Join(lat, " "))
 	}
 	fmt.Fprintln(out, "\noverhead: the window's median ms/step over the headless median, minus 1; the runs alternate headless, window, ….")
 	return nil

@@ -72,6 +72,13 @@ type BenchUIResult struct {
 	// run (Linux; -1 elsewhere). Unlike the times it hardly depends on what
 	// else the machine runs.
 	UICPUPct []float64 `json:"ui_cpu_pct"`
+	// UILatencyP50Ms, UILatencyP99Ms and UILatencyMaxMs are how long a
+	// callback posted to the UI goroutine (fyne.Do, as a click or a key
+	// press is handled) waited to run, every 20 ms during each timed window
+	// run: the window's responsiveness while the worker trains flat out.
+	UILatencyP50Ms []float64 `json:"ui_latency_p50_ms"`
+	UILatencyP99Ms []float64 `json:"ui_latency_p99_ms"`
+	UILatencyMaxMs []float64 `json:"ui_latency_max_ms"`
 	// LoadBefore and LoadAfter are /proc/loadavg around the family's runs
 	// (empty where there is none).
 	LoadBefore string `json:"load_before,omitempty"`
@@ -270,6 +277,7 @@ type runStats struct {
 	progress, updates, previews, frames int
 	chartPoints                         int
 	uiCPU                               float64
+	latency                             []float64 // ms each probe callback waited
 }
 
 func (b *uiBench) logf(format string, args ...any) {
@@ -294,8 +302,12 @@ func (b *uiBench) family(v models.Spec) (BenchUIResult, error) {
 		if err != nil {
 			return r, fmt.Errorf("%s window run %d: %w", name, rep, err)
 		}
-		b.logf("%s rep %d window   %.2f ms/step (%+.1f %%; %d progress events, %d updates, %d previews, %d frames painted, %d chart points, UI threads %.1f %% of CPU)",
-			name, rep, w.ms, (w.ms/h.ms-1)*100, w.progress, w.updates, w.previews, w.frames, w.chartPoints, w.uiCPU)
+		p50, p99, pmax := percentile(w.latency, 50), percentile(w.latency, 99), percentile(w.latency, 100)
+		b.logf("%s rep %d window   %.2f ms/step (%+.1f %%; %d progress events, %d updates, %d previews, %d frames painted, %d chart points, UI threads %.1f %% of CPU; UI callback latency p50 %.1f ms, p99 %.1f ms, max %.1f ms over %d probes)",
+			name, rep, w.ms, (w.ms/h.ms-1)*100, w.progress, w.updates, w.previews, w.frames, w.chartPoints, w.uiCPU, p50, p99, pmax, len(w.latency))
+		r.UILatencyP50Ms = append(r.UILatencyP50Ms, p50)
+		r.UILatencyP99Ms = append(r.UILatencyP99Ms, p99)
+		r.UILatencyMaxMs = append(r.UILatencyMaxMs, pmax)
 		r.HeadlessMs = append(r.HeadlessMs, h.ms)
 		r.WindowMs = append(r.WindowMs, w.ms)
 		r.PairOverheadPct = append(r.PairOverheadPct, (w.ms/h.ms-1)*100)
@@ -402,15 +414,22 @@ func (b *uiBench) window(v models.Spec) (runStats, error) {
 	}
 	var progress, f0, u0, p0 int
 	var ui0, all0 int64
+	probeDone := make(chan struct{})
+	var latency chan []float64
 	st, err := timeSteps(w, b.events, b.opts.Warmup, b.opts.Steps, func(e training.Event, phase int) {
 		if phase == markStart {
 			f0, u0, p0 = b.probe.counts()
 			ui0, all0 = threadCPU()
+			latency = probeLatency(b.s.do, 20*time.Millisecond, probeDone)
 		}
 		if _, ok := e.(training.ProgressEvent); ok && phase == timing {
 			progress++
 		}
 	})
+	if latency != nil {
+		close(probeDone)
+		st.latency = <-latency
+	}
 	if err == nil {
 		f1, u1, p1 := b.probe.counts()
 		st.uiCPU = -1
@@ -511,6 +530,47 @@ func timeSteps(w *training.Worker, events <-chan training.Event, warmup, steps i
 			phase = timing
 		}
 	}
+}
+
+// probeLatency posts a callback through do every period until stop
+// closes, and sends how long each waited to run (ms).
+func probeLatency(do func(func()), period time.Duration, stop <-chan struct{}) chan []float64 {
+	out := make(chan []float64, 1)
+	go func() {
+		var ms []float64
+		tick := time.NewTicker(period)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				out <- ms
+				return
+			case <-tick.C:
+				posted := time.Now()
+				ran := make(chan float64, 1)
+				do(func() { ran <- float64(time.Since(posted).Microseconds()) / 1000 })
+				select {
+				case v := <-ran:
+					ms = append(ms, v)
+				case <-stop:
+					out <- ms
+					return
+				}
+			}
+		}
+	}()
+	return out
+}
+
+// percentile is the p-th percentile of xs (nearest rank; NaN when empty).
+func percentile(xs []float64, p float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	i := int(math.Ceil(p/100*float64(len(s)))) - 1
+	return s[max(0, min(len(s)-1, i))]
 }
 
 func median(xs []float64) float64 {

@@ -326,6 +326,8 @@ type runsPanel struct {
 	selected map[string]bool
 	current  int // the run the buttons act on (-1: none)
 	chart    *widgets.LossChart
+	preview  *widgets.SampleGrid // the selected run's newest preview
+	shown    string              // the preview file it shows
 	series   *widget.Select
 	note     *widget.Label
 	content  fyne.CanvasObject
@@ -334,6 +336,8 @@ type runsPanel struct {
 	pin      *widget.Button
 	open     *widget.Button
 	watching bool
+	gen      int // refreshes started; only the newest one's result is shown
+	curveGen int // likewise for the overlaid curves
 }
 
 func (s *Studio) buildRunsPanel() *runsPanel {
@@ -365,14 +369,18 @@ func (s *Studio) buildRunsPanel() *runsPanel {
 				s.overlayRuns()
 			}
 		})
-	p.list.OnSelected = func(i widget.ListItemID) { p.current = i; s.runsButtons() }
+	p.list.OnSelected = func(i widget.ListItemID) { p.current = i; s.runsButtons(); s.showRunPreview() }
+	p.preview = widgets.NewSampleGrid()
+	p.preview.SetPlaceholder("Select a run: its newest preview appears here")
 	p.rename = widget.NewButtonWithIcon("Rename…", theme.DocumentCreateIcon(), func() { s.renameRunDialog() })
 	p.del = widget.NewButtonWithIcon("Delete…", theme.DeleteIcon(), func() { s.deleteRunDialog() })
 	p.pin = widget.NewButtonWithIcon("Pin newest checkpoint", theme.ContentAddIcon(), func() { s.pinNewest() })
 	p.open = widget.NewButtonWithIcon("Open in Train", theme.MediaPlayIcon(), func() { s.openRun() })
 	refresh := widget.NewButtonWithIcon("Refresh", theme.ViewRefreshIcon(), s.refreshRuns)
 	buttons := container.NewHBox(p.open, p.rename, p.pin, p.del, widget.NewSeparator(), refresh)
-	right := container.NewBorder(container.NewBorder(nil, nil, widget.NewLabel("Curve"), nil, p.series), nil, nil, nil, p.chart)
+	curves := container.NewBorder(container.NewBorder(nil, nil, widget.NewLabel("Curve"), nil, p.series), nil, nil, nil, p.chart)
+	right := container.NewVSplit(curves, p.preview)
+	right.Offset = 0.6
 	split := container.NewHSplit(container.NewBorder(nil, nil, nil, nil, p.list), right)
 	split.Offset = 0.55
 	p.content = container.NewBorder(container.NewVBox(buttons, p.note), nil, nil, nil, split)
@@ -440,6 +448,8 @@ func (s *Studio) runFolders() (dirs, names []string) {
 // progress as it comes.
 func (s *Studio) refreshRuns() {
 	dirs, names := s.runFolders()
+	s.runs.gen++
+	gen := s.runs.gen
 	go func() {
 		var runs []training.RunSummary
 		for i, d := range dirs {
@@ -452,6 +462,9 @@ func (s *Studio) refreshRuns() {
 		}
 		s.do(func() {
 			p := s.runs
+			if gen != p.gen {
+				return // a newer refresh is under way
+			}
 			p.runs = runs
 			if p.current >= len(runs) {
 				p.current = -1
@@ -464,6 +477,7 @@ func (s *Studio) refreshRuns() {
 			p.list.Refresh()
 			s.runsButtons()
 			s.overlayRuns()
+			s.showRunPreview()
 		})
 	}()
 }
@@ -536,6 +550,8 @@ func (s *Studio) overlayRuns() {
 	}
 	p.series.Refresh()
 	curve := p.series.Selected
+	p.curveGen++
+	gen := p.curveGen
 	go func() {
 		type line struct {
 			name   string
@@ -559,11 +575,40 @@ func (s *Studio) overlayRuns() {
 			}
 		}
 		s.do(func() {
+			if gen != p.curveGen {
+				return
+			}
 			p.chart.Clear()
 			for _, l := range lines {
 				p.chart.SetSeries(l.name, l.steps, l.values)
 			}
 		})
+	}()
+}
+
+// showRunPreview shows the selected run's newest preview grid (loaded off
+// the UI goroutine, and only when it changed).
+func (s *Studio) showRunPreview() {
+	r, ok := s.currentRun()
+	if !ok {
+		return
+	}
+	go func() {
+		prev, _ := training.ListPreviews(filepath.Join(r.Dir, training.SamplesFolder))
+		if len(prev) == 0 {
+			return
+		}
+		path := prev[len(prev)-1].Path
+		var same bool
+		s.doWait(func() { same = s.runs.shown == path })
+		if same {
+			return
+		}
+		img, err := readRGBA(path)
+		if err != nil {
+			return
+		}
+		s.do(func() { s.runs.preview.SetImage(img); s.runs.shown = path })
 	}()
 }
 

@@ -183,3 +183,36 @@ func TestWriteFailureDialog(t *testing.T) {
 		t.Fatalf("status %q", s.status.Text)
 	}
 }
+
+// TestRunsTabWatchesAnotherWriter: a run folder that another process
+// writes (here: a worker with no window) shows its progress and newest
+// preview after a refresh.
+func TestRunsTabWatchesAnotherWriter(t *testing.T) {
+	s, run := trainRun(t, "5")
+	ui(s.refreshRuns)
+	waitFor(t, "the run", func() bool { return len(s.runs.runs) == 1 && s.runs.runs[0].Step == 5 })
+	ui(func() { s.runs.list.Select(0) })
+	waitFor(t, "its preview", func() bool { return strings.HasSuffix(s.runs.shown, training.PreviewName(5)) })
+	// "Another process" continues the run.
+	ck, err := training.LoadCheckpoint(filepath.Join(run, training.CkptFolder, training.CheckpointName(5)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ck.Model.Close()
+	o := runOptions(runSettings{steps: 10, previewEvery: 5}, ck.Info.Seed, 5, run, false)
+	d, _ := s.data.Conform(28, 1)
+	w, err := training.NewWorker(ck.Model, d, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Start(t.Context())
+	if err := w.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	for range w.Events() {
+	}
+	ui(s.refreshRuns)
+	waitFor(t, "the new progress", func() bool {
+		return len(s.runs.runs) == 1 && s.runs.runs[0].Step == 10 && strings.HasSuffix(s.runs.shown, training.PreviewName(10))
+	})
+}

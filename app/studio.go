@@ -658,7 +658,11 @@ func (s *Studio) apply(w *training.Worker, ev training.Event) {
 		if e.Total > 0 {
 			s.progress.SetValue(float64(e.Step) / float64(e.Total))
 		}
-		s.status.SetText(progressText(e))
+		text := progressText(e)
+		if !s.runStart.IsZero() {
+			text += " · elapsed " + time.Since(s.runStart).Round(time.Second).String()
+		}
+		s.status.SetText(text)
 	case training.PreviewEvent:
 		if s.scrubLive {
 			s.grid.SetImage(e.Grid)
