@@ -36,6 +36,9 @@ type ConvVAEConfig struct {
 	WarmupSteps int `json:"kl_warmup_steps"`
 	// Temperature scales prior samples: Sample decodes z*Temperature.
 	Temperature float64 `json:"temperature"`
+	// EMA is the decay of the weights' average that sampling and
+	// reconstruction use (0 = off).
+	EMA float64 `json:"ema"`
 	// FreeBits is the KL floor of each latent dimension in nats per image
 	// (Kingma et al. 2016): the loss counts max(FreeBits, KL_j) for each
 	// dimension j, so that dimensions below it are not pushed to the prior
@@ -84,6 +87,9 @@ func (c ConvVAEConfig) validate() error {
 	if err := validateOptim(c.LR, c.Beta1, c.Beta2, c.Batch, c.LRSchedule); err != nil {
 		return err
 	}
+	if err := fieldVAEEMA.Check(c.EMA); err != nil {
+		return err
+	}
 	return validateVAETerms(c.Beta, c.WarmupSteps, c.Temperature, c.FreeBits)
 }
 
@@ -117,6 +123,7 @@ type ConvVAE struct {
 	decConv1, decConv2 *nn.Conv2d
 
 	opt   *Adam
+	ema   *ema // the weights' average (nil: off)
 	train *vaeTrainGraph
 	dec   *vaeForwardGraph // z -> sigmoid outputs, vaeChunk images
 	rec   *vaeForwardGraph // x -> mu -> sigmoid outputs, vaeChunk images
@@ -153,6 +160,7 @@ func newConvVAE(cfg ConvVAEConfig, dt tensor.Dtype) (*ConvVAE, error) {
 	v.decConv1 = nn.NewConv2d("decoder.conv1", 2*f, f, 3, 1, 1, true, dt, rng)
 	v.decConv2 = nn.NewConv2d("decoder.conv2", f, c, 3, 1, 1, true, dt, rng)
 	v.opt = NewAdam(nn.Tensors(v.Params()), cfg.LR, cfg.Beta1, cfg.Beta2)
+	v.ema = newEMA(cfg.EMA, "ema", v.Params())
 	var err error
 	if v.train, err = v.buildTrain(); err != nil {
 		return nil, fmt.Errorf("build conv vae training step: %w", err)
@@ -200,7 +208,7 @@ func (v *ConvVAE) KLWeight() float64 { return klWeight(v.cfg.Beta, v.cfg.WarmupS
 // "optim.<param>.exp_avg" and "optim.<param>.exp_avg_sq".
 func (v *ConvVAE) State() []NamedTensor {
 	ps := v.Params()
-	return slices.Concat(ps, v.opt.MomentTensors("optim", ps))
+	return slices.Concat(ps, v.ema.params(), v.opt.MomentTensors("optim", ps))
 }
 
 // Close implements Model.
@@ -358,14 +366,24 @@ func (v *ConvVAE) forwardGraph(fromImages bool) (*vaeForwardGraph, error) {
 // Sample implements Model: it decodes z*Temperature (NoiseDim() values an
 // image) to images in [0, 1], C×H×W each.
 func (v *ConvVAE) Sample(z []float32) ([]float32, error) {
-	return vaeSample(z, v.cfg.Latent, v.cfg.Temperature, v.shape.Size(), v.train == nil, &v.dec, v.forwardGraph, "conv vae")
+	var out []float32
+	err := v.ema.with(func() (err error) {
+		out, err = vaeSample(z, v.cfg.Latent, v.cfg.Temperature, v.shape.Size(), v.train == nil, &v.dec, v.forwardGraph, "conv vae")
+		return err
+	})
+	return out, err
 }
 
 // Reconstruct encodes images (uint8 pixels, C×H×W an image) to their
 // posterior means, without sampling noise, and decodes them to images in
 // [0, 1].
 func (v *ConvVAE) Reconstruct(batch []uint8) ([]float32, error) {
-	return vaeReconstruct(batch, v.shape.Size(), v.train == nil, &v.rec, v.forwardGraph, "conv vae")
+	var out []float32
+	err := v.ema.with(func() (err error) {
+		out, err = vaeReconstruct(batch, v.shape.Size(), v.train == nil, &v.rec, v.forwardGraph, "conv vae")
+		return err
+	})
+	return out, err
 }
 
 // evaluate runs the training graph on batch with noise eps and KL weight
@@ -380,7 +398,11 @@ func (v *ConvVAE) evaluate(batch []uint8, eps []float32, w float64) (loss, recon
 // the loss, the reconstruction BCE and the KL, each divided by the batch
 // size.
 func (v *ConvVAE) TrainStep(batch []uint8, rng *rand.Rand) ([]float64, error) {
-	return vaeTrainStep(v.train, v.opt, v.dt, v.eps, batch, v.cfg.Batch, v.shape.Size(), v.KLWeight(), rng)
+	out, err := vaeTrainStep(v.train, v.opt, v.dt, v.eps, batch, v.cfg.Batch, v.shape.Size(), v.KLWeight(), rng)
+	if err == nil {
+		v.ema.update(v.opt.Step)
+	}
+	return out, err
 }
 
 // LRSchedule implements Scheduled.

@@ -145,6 +145,70 @@ func TestTruncation(t *testing.T) {
 	}
 }
 
+// TestEMAVAEs: with ema on, both VAEs sample from their averaged
+// weights, keep the averages as ema.* buffers, and a model given that
+// state samples the same.
+func TestEMAVAEs(t *testing.T) {
+	for _, cfg := range []string{`{"ema":0.9,"hidden":32,"batch":8}`, `{"arch":"conv","ema":0.9,"features":4,"batch":8}`} {
+		build := func() Model {
+			m, err := New("vae", []byte(cfg))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { m.Close() })
+			return m
+		}
+		a := build()
+		batch := make([]uint8, 8*a.Shape().Size())
+		for i := range batch {
+			batch[i] = uint8(i * 7)
+		}
+		for s := 0; s < 5; s++ {
+			if _, err := a.TrainStep(batch, rand.New(rand.NewPCG(uint64(s), 1))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		z := NoiseFromSeed(3, a.NoiseDim(), 2)
+		avg, err := a.Sample(z)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var live []float32
+		switch v := a.(type) {
+		case *VAE:
+			e := v.ema
+			v.ema = nil
+			live, err = v.Sample(z)
+			v.ema = e
+		case *ConvVAE:
+			e := v.ema
+			v.ema = nil
+			live, err = v.Sample(z)
+			v.ema = e
+		}
+		if err != nil || slices.Equal(avg, live) {
+			t.Fatalf("%s: samples of the average equal the live weights' (%v)", cfg, err)
+		}
+		names := 0
+		for _, p := range a.State() {
+			if strings.HasPrefix(p.Name, "ema.") && p.Buffer {
+				names++
+			}
+		}
+		if names == 0 {
+			t.Fatalf("%s: no averages in the state", cfg)
+		}
+		b := build()
+		sa, sb := a.State(), b.State()
+		for i := range sa {
+			copyTensor(sb[i].T, sa[i].T)
+		}
+		if got, err := b.Sample(z); err != nil || !slices.Equal(got, avg) {
+			t.Fatalf("%s: the restored model samples differently (%v)", cfg, err)
+		}
+	}
+}
+
 // TestEMADDPM: with ema on, a DDPM samples from its averaged denoiser,
 // keeps the averages as ema.* buffers, and a model given that state
 // samples the same.

@@ -99,6 +99,10 @@ func validateOptim(lr, beta1, beta2 float64, batch int, sched LRSchedule) error 
 
 // validateVAETerms checks the settings both VAEs have: the KL weight, its
 // warm-up and the sampling temperature, by their spec fields (spec.go).
+// fieldVAEEMA is the weight average both VAEs sample from.
+var fieldVAEEMA = Field{Key: "ema", Label: "Weight EMA", Flag: "ema", Kind: KindFloat, Lo: 0, Hi: 1, OpenHi: true,
+	Help: "decay of the average of the weights that samples and reconstructions use (0 = off; 0.999 is usual)"}
+
 func validateVAETerms(beta float64, warmup int, temperature, freeBits float64) error {
 	for _, c := range []struct {
 		f Field

@@ -37,6 +37,9 @@ type VAEConfig struct {
 	WarmupSteps int `json:"kl_warmup_steps"`
 	// Temperature scales prior samples: Sample decodes z*Temperature.
 	Temperature float64 `json:"temperature"`
+	// EMA is the decay of the weights' average that sampling and
+	// reconstruction use (0 = off).
+	EMA float64 `json:"ema"`
 	// FreeBits is the KL floor of each latent dimension in nats per image
 	// (Kingma et al. 2016): the loss counts max(FreeBits, KL_j) for each
 	// dimension j, so that dimensions below it are not pushed to the prior
@@ -68,6 +71,9 @@ func (c VAEConfig) Validate() error {
 	if err := validateOptim(c.LR, c.Beta1, c.Beta2, c.Batch, c.LRSchedule); err != nil {
 		return err
 	}
+	if err := fieldVAEEMA.Check(c.EMA); err != nil {
+		return err
+	}
 	return validateVAETerms(c.Beta, c.WarmupSteps, c.Temperature, c.FreeBits)
 }
 
@@ -91,6 +97,7 @@ type VAE struct {
 	FC1, FC21, FC22, FC3, FC4 *Linear
 
 	opt   *Adam
+	ema   *ema // the weights' average (nil: off)
 	train *vaeTrainGraph
 	dec   *vaeForwardGraph // z -> sigmoid outputs, vaeChunk rows
 	rec   *vaeForwardGraph // x -> mu -> sigmoid outputs, vaeChunk rows
@@ -120,6 +127,7 @@ func newVAE(cfg VAEConfig, dt tensor.Dtype) (*VAE, error) {
 	v.FC3 = NewLinear("fc3", cfg.Latent, cfg.Hidden, dt, rng)
 	v.FC4 = NewLinear("fc4", cfg.Hidden, n, dt, rng)
 	v.opt = NewAdam(nn.Tensors(v.Params()), cfg.LR, cfg.Beta1, cfg.Beta2)
+	v.ema = newEMA(cfg.EMA, "ema", v.Params())
 	var err error
 	if v.train, err = v.buildTrain(); err != nil {
 		return nil, fmt.Errorf("build vae training step: %w", err)
@@ -181,7 +189,7 @@ func klWeight(beta float64, warmup, step int) float64 {
 // "optim.<param>.exp_avg" and "optim.<param>.exp_avg_sq".
 func (v *VAE) State() []NamedTensor {
 	ps := v.Params()
-	return slices.Concat(ps, v.opt.MomentTensors("optim", ps))
+	return slices.Concat(ps, v.ema.params(), v.opt.MomentTensors("optim", ps))
 }
 
 // Close implements Model.
@@ -432,14 +440,24 @@ func vaeChunked(f *vaeForwardGraph, in []float32, n, inW, outW int) ([]float32, 
 // Sample implements Model: it decodes z*Temperature (NoiseDim() values an
 // image) to images in [0, 1].
 func (v *VAE) Sample(z []float32) ([]float32, error) {
-	return vaeSample(z, v.cfg.Latent, v.cfg.Temperature, v.shape.Size(), v.train == nil, &v.dec, v.forwardGraph, "vae")
+	var out []float32
+	err := v.ema.with(func() (err error) {
+		out, err = vaeSample(z, v.cfg.Latent, v.cfg.Temperature, v.shape.Size(), v.train == nil, &v.dec, v.forwardGraph, "vae")
+		return err
+	})
+	return out, err
 }
 
 // Reconstruct encodes images (uint8 pixels, Shape().Size() an image) to
 // their posterior means, without sampling noise, and decodes them: the
 // returned images, in [0, 1], sit beside the inputs in a reconstruction view.
 func (v *VAE) Reconstruct(batch []uint8) ([]float32, error) {
-	return vaeReconstruct(batch, v.shape.Size(), v.train == nil, &v.rec, v.forwardGraph, "vae")
+	var out []float32
+	err := v.ema.with(func() (err error) {
+		out, err = vaeReconstruct(batch, v.shape.Size(), v.train == nil, &v.rec, v.forwardGraph, "vae")
+		return err
+	})
+	return out, err
 }
 
 // vaeSample is Sample of both VAEs: it decodes z*temp through *dec, which
@@ -544,7 +562,11 @@ func (s *vaeTrainGraph) evaluate(dt tensor.Dtype, batch []uint8, eps []float32, 
 // BCE + w*KL of the batch, with eps drawn from rng. It returns the loss,
 // the reconstruction BCE and the KL, each divided by the batch size.
 func (v *VAE) TrainStep(batch []uint8, rng *rand.Rand) ([]float64, error) {
-	return vaeTrainStep(v.train, v.opt, v.dt, v.eps, batch, v.cfg.Batch, v.shape.Size(), v.KLWeight(), rng)
+	out, err := vaeTrainStep(v.train, v.opt, v.dt, v.eps, batch, v.cfg.Batch, v.shape.Size(), v.KLWeight(), rng)
+	if err == nil {
+		v.ema.update(v.opt.Step)
+	}
+	return out, err
 }
 
 // vaeTrainStep is a VAE training step on graph s: eps from rng, one run,

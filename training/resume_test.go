@@ -16,8 +16,8 @@ import (
 var resumeVariants = []struct{ family, config string }{
 	{"gan", `{"g_hidden":[32],"d_hidden":[32],"batch":16,"ema":0.9,"lr_schedule":"cosine","lr_warmup":2,"clip":0.5,"diff_augment":true,"pack":2}`},
 	{"gan", `{"arch":"conv","latent":8,"g_features":8,"d_features":8,"batch":8,"ema":0.9,"lr_schedule":"cosine","clip":0.5,"spectral_norm":true,"diff_augment":true}`},
-	{"vae", `{"hidden":32,"batch":16,"lr_schedule":"linear","clip":1}`},
-	{"vae", `{"arch":"conv","features":4,"batch":8,"lr_schedule":"cosine","clip":1}`},
+	{"vae", `{"hidden":32,"batch":16,"lr_schedule":"linear","clip":1,"ema":0.9}`},
+	{"vae", `{"arch":"conv","features":4,"batch":8,"lr_schedule":"cosine","clip":1,"ema":0.9}`},
 	{"ddpm", `{"hidden":32,"temb":16,"batch":16,"sample_steps":4,"ema":0.9,"clip":1,"lr_schedule":"warmup"}`},
 	{"ddpm", `{"arch":"conv","features":8,"batch":8,"sample_steps":2,"ema":0.9,"clip":1,"lr_schedule":"cosine"}`},
 }
