@@ -16,6 +16,10 @@ endif
 endif
 
 BIN := bin/genstudio
+# The commit goes into --version and Help → About even where Go's own VCS
+# stamping is off (GOFLAGS=-buildvcs=false).
+COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null)$(shell git diff --quiet HEAD 2>/dev/null || echo +changes)
+LDFLAGS := -X main.commit=$(COMMIT)
 FYNE_VERSION := v1.7.4
 
 .PHONY: all deps test-deps build run test bench windows package clean
@@ -32,7 +36,7 @@ test-deps:
 	bash scripts/deps.sh test
 
 build: deps
-	$(GO) build -o $(BIN) .
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) .
 
 # Opens the studio window.
 run: build
@@ -61,7 +65,7 @@ bench: build
 # OpenBLAS is left out (-tags noopenblas) and the console window is hidden.
 windows:
 	CGO_ENABLED=1 CC=x86_64-w64-mingw32-gcc GOOS=windows GOARCH=amd64 \
-		$(GO) build -tags noopenblas -ldflags -H=windowsgui -o bin/genstudio.exe .
+		$(GO) build -tags noopenblas -ldflags "-H=windowsgui $(LDFLAGS)" -o bin/genstudio.exe .
 
 # Builds a Linux desktop package (.tar.xz with .desktop file and icon) with
 # the fyne CLI, installing it into $(go env GOPATH)/bin when missing.

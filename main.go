@@ -16,6 +16,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/genstudio/genstudio/app"
 	_ "github.com/genstudio/genstudio/internal/posixlocale" // before Fyne reads the locale
@@ -23,9 +25,10 @@ import (
 
 func main() {
 	if len(os.Args) > 1 {
-		if cmd, ok := commands[os.Args[1]]; ok {
+		name := os.Args[1]
+		if cmd, ok := commands[name]; ok {
 			if err := cmd(os.Args[2:]); err != nil {
-				fmt.Fprintln(os.Stderr, "genstudio "+os.Args[1]+":", err)
+				fmt.Fprintln(os.Stderr, "genstudio "+name+":", err)
 				var ee *exitError
 				if errors.As(err, &ee) {
 					os.Exit(ee.code)
@@ -34,16 +37,66 @@ func main() {
 			}
 			return
 		}
-		switch os.Args[1] {
+		switch name {
 		case "-h", "--help", "help":
 			usage()
 			return
+		case "-v", "--version", "version":
+			fmt.Println(versionLine())
+			return
+		}
+		if err := checkWindowArgs(os.Args[1:]); err != nil {
+			fmt.Fprintln(os.Stderr, "genstudio:", err)
+			fmt.Fprintln(os.Stderr, "Run \"genstudio help\" for the commands.")
+			os.Exit(2)
 		}
 	}
+	if why := noDisplay(); why != "" {
+		fmt.Fprintf(os.Stderr, "genstudio: %s, so the studio window cannot open. Headless commands work: %s (genstudio help lists them).\n", why, strings.Join(commandNames(), ", "))
+		os.Exit(1)
+	}
+	app.Version = versionLine()
 	if err := app.Run(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "genstudio:", err)
 		os.Exit(1)
 	}
+}
+
+// checkWindowArgs accepts what the window takes: a project folder, and
+// --selftest DIR. Anything else (a mistyped or newer command) is an error
+// instead of a window.
+func checkWindowArgs(args []string) error {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--selftest" {
+			i++
+			continue
+		}
+		if strings.HasPrefix(a, "-") {
+			return fmt.Errorf("unknown flag %q", a)
+		}
+		st, err := os.Stat(a)
+		if err != nil {
+			if _, ok := commands[strings.ToLower(a)]; !ok && !strings.ContainsAny(a, `/\.`) {
+				return fmt.Errorf("unknown command %q", a)
+			}
+			return fmt.Errorf("%q is neither a command nor a project folder: %w", a, err)
+		}
+		if !st.IsDir() {
+			return fmt.Errorf("%q is not a project folder", a)
+		}
+	}
+	return nil
+}
+
+// commandNames are the headless commands, sorted.
+func commandNames() []string {
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
 }
 
 var commands = map[string]func([]string) error{
@@ -65,6 +118,8 @@ func usage() {
 
 Usage:
   genstudio                 open the studio window
+  genstudio PROJECT-FOLDER  open a project in the window
+  genstudio --version       the version and the commit it was built from
   genstudio train  --data mnist|DIR --steps N --seed S --out DIR
   genstudio train  --project DIR [--data mnist|DIR] [--resume latest|RUN|FILE] [--checkpoint-every 500|5m] [--keep K]
                    [--ema DECAY] [--lr-schedule constant|warmup|cosine|linear] [--clip NORM]

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"fyne.io/fyne/v2/driver/desktop"
 	"os"
 	"path/filepath"
 	"slices"
@@ -41,7 +42,9 @@ func (s *Studio) updateTitle() {
 	s.win.SetTitle(title)
 }
 
-// buildMenu installs the File menu: projects, recent projects, quit.
+// buildMenu installs the menus and their keyboard shortcuts: File
+// (projects, data set, gallery, checkpoints; Fyne adds Quit), Run, View
+// (the tabs) and Help.
 func (s *Studio) buildMenu() {
 	recent := fyne.NewMenuItem("Open recent", nil)
 	var items []*fyne.MenuItem
@@ -52,21 +55,67 @@ func (s *Studio) buildMenu() {
 		items = append(items, &fyne.MenuItem{Label: "(none yet)", Disabled: true})
 	}
 	recent.ChildMenu = fyne.NewMenu("", items...)
+	ctrl := func(k fyne.KeyName) fyne.Shortcut {
+		return &desktop.CustomShortcut{KeyName: k, Modifier: fyne.KeyModifierShortcutDefault}
+	}
+	item := func(label string, sc fyne.Shortcut, f func()) *fyne.MenuItem {
+		it := fyne.NewMenuItem(label, f)
+		if sc != nil {
+			it.Shortcut = sc
+			s.win.Canvas().AddShortcut(sc, func(fyne.Shortcut) { f() })
+		}
+		return it
+	}
+	newProject := func() {
+		pickFolder(s.win, "Create the project in (an empty or new folder)", func(dir string) { s.NewProject(dir, nil) })
+	}
+	openProject := func() { pickFolder(s.win, "Open a project folder", func(dir string) { s.OpenProject(dir) }) }
+	export := func() {
+		if s.model != nil {
+			pickFolder(s.win, "Export the gallery into", func(p string) { s.ExportGallery(p, nil) })
+		}
+	}
 	file := fyne.NewMenu("File",
-		fyne.NewMenuItem("New project…", func() {
-			pickFolder(s.win, "Create the project in (an empty or new folder)", func(dir string) { s.NewProject(dir, nil) })
-		}),
-		fyne.NewMenuItem("Open project…", func() {
-			pickFolder(s.win, "Open a project folder", func(dir string) { s.OpenProject(dir) })
-		}),
+		item("New project…", ctrl(fyne.KeyN), newProject),
+		item("Open project…", ctrl(fyne.KeyO), openProject),
 		recent,
 		fyne.NewMenuItemSeparator(),
-		fyne.NewMenuItem("Save project", func() { s.SaveProject(nil) }),
+		item("Save project", ctrl(fyne.KeyS), func() { s.SaveProject(nil) }),
 		fyne.NewMenuItem("Save project as…", func() {
 			pickFolder(s.win, "Save the project into (an empty or new folder)", func(dir string) { s.NewProject(dir, nil) })
 		}),
+		fyne.NewMenuItemSeparator(),
+		fyne.NewMenuItem("Import data set…", func() { s.openBtn.OnTapped() }),
+		item("Export gallery…", ctrl(fyne.KeyE), export),
+		fyne.NewMenuItem("Save checkpoint…", func() {
+			if s.model != nil {
+				s.saveBtn.OnTapped()
+			}
+		}),
+		fyne.NewMenuItem("Load checkpoint…", func() {
+			if s.worker == nil {
+				s.loadBtn.OnTapped()
+			}
+		}),
 	)
-	s.win.SetMainMenu(fyne.NewMainMenu(file))
+	run := fyne.NewMenu("Run",
+		item("Train / resume run", ctrl(fyne.KeyReturn), s.Train),
+		fyne.NewMenuItem("Pause or resume (Space)", s.TogglePause),
+		item("Stop", ctrl(fyne.KeyPeriod), s.Stop),
+		fyne.NewMenuItemSeparator(),
+		fyne.NewMenuItem("New model", s.NewModel),
+	)
+	var views []*fyne.MenuItem
+	for i, t := range s.tabs.Items {
+		views = append(views, item(t.Text, ctrl(fyne.KeyName(fmt.Sprint(i+1))), func() { s.tabs.SelectIndex(i) }))
+	}
+	help := fyne.NewMenu("Help",
+		fyne.NewMenuItem("Guide", s.showGuide),
+		fyne.NewMenuItem("Keyboard shortcuts", s.showShortcuts),
+		fyne.NewMenuItem("Licences", s.showLicences),
+		fyne.NewMenuItem("About Gen Studio", s.showAbout),
+	)
+	s.win.SetMainMenu(fyne.NewMainMenu(file, run, fyne.NewMenu("View", views...), help))
 }
 
 func (s *Studio) recentProjects() []string {
