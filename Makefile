@@ -22,7 +22,7 @@ COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null)$(shell git diff --q
 LDFLAGS := -X main.commit=$(COMMIT)
 FYNE_VERSION := v1.7.4
 
-.PHONY: all deps test-deps build run test bench windows package clean
+.PHONY: all deps test-deps build run test bench windows package install uninstall package-check clean
 
 all: build
 
@@ -78,6 +78,26 @@ package: deps
 	PATH="$$gobin:$$PATH"; export PATH; \
 	echo "fyne package -os linux -icon Icon.png"; \
 	fyne package -os linux -icon Icon.png
+
+PKG := Gen Studio.tar.xz
+
+# Installs the package: into ~/.local (a user's application menu), or into
+# /usr/local as root. "make uninstall" removes it again.
+install: package
+	@tmp=$$(mktemp -d) && tar -xJf "$(PKG)" -C "$$tmp" && \
+	if [ "$$(id -u)" = 0 ]; then $(MAKE) -s -C "$$tmp/genstudio" install; \
+	else $(MAKE) -s -C "$$tmp/genstudio" user-install; fi; \
+	rc=$$?; rm -rf "$$tmp"; exit $$rc
+
+uninstall:
+	@if [ "$$(id -u)" = 0 ]; then p=/usr/local; rm -f $$p/share/pixmaps/io.genstudio.app.png; \
+	else p=$$HOME/.local; rm -f $$p/share/icons/io.genstudio.app.png; fi; \
+	rm -f $$p/share/applications/io.genstudio.app.desktop $$p/bin/genstudio; echo "removed Gen Studio from $$p"
+
+# Checks the package: the .desktop file validates, and the packaged binary
+# runs with an empty HOME and no Go toolchain or module cache.
+package-check: package
+	bash scripts/package-check.sh "$(PKG)"
 
 clean:
 	rm -rf bin dist genstudio genstudio.exe "Gen Studio.tar.xz"
