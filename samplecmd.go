@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"image"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -163,7 +162,7 @@ func redraw(src, ckpt, out string) error {
 	if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
 		return err
 	}
-	orig, err := readPNG(src)
+	orig, err := training.ReadPNG(src)
 	if err != nil {
 		return err
 	}
@@ -174,19 +173,6 @@ func redraw(src, ckpt, out string) error {
 	fmt.Printf("redrew %s (%s of %s/%s at step %d, seed %d) into %s: every pixel identical\n",
 		src, p.Kind, p.Family, p.Arch, p.Step, p.Seed, out)
 	return nil
-}
-
-func readPNG(path string) (image.Image, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return img, nil
 }
 
 // cmdInfo prints the provenance of images Gen Studio wrote.

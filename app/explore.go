@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	"image/png"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -698,7 +696,7 @@ func (s *Studio) exploreShowFavourites() {
 		paths, err := training.Favourites(dir)
 		var imgs []image.Image
 		for _, f := range paths {
-			if img, err := readPNGFile(f); err == nil {
+			if img, err := training.ReadPNG(f); err == nil {
 				imgs = append(imgs, img)
 			}
 		}
@@ -769,14 +767,4 @@ func (p *explorePanel) close() {
 		p.ck.Model.Close()
 		p.ck = nil
 	}
-}
-
-// readPNGFile decodes a PNG file.
-func readPNGFile(path string) (image.Image, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return png.Decode(f)
 }

@@ -150,7 +150,7 @@ func TestExploreTab(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pinned, err := readPNGFile(favs[0])
+	pinned, err := training.ReadPNG(favs[0])
 	if err != nil || training.PixelDiff(img, pinned) != 0 {
 		t.Errorf("the favourite does not redraw to its pixels (%v)", err)
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"image"
 	"image/draw"
-	"image/png"
 	"os"
 	"path/filepath"
 	"slices"
@@ -205,15 +204,11 @@ func (s *Studio) SaveProgressGIF(path string, done func(error)) {
 	}()
 }
 
+// readRGBA decodes a PNG file into the RGBA image a SampleGrid shows.
 func readRGBA(path string) (*image.RGBA, error) {
-	f, err := os.Open(path)
+	img, err := training.ReadPNG(path)
 	if err != nil {
 		return nil, err
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Base(path), err)
 	}
 	out := image.NewRGBA(img.Bounds())
 	draw.Draw(out, out.Bounds(), img, img.Bounds().Min, draw.Src)

@@ -408,7 +408,7 @@ func ProgressGIF(previews []PreviewFile, maxFrames, delay int) (*gif.GIF, error)
 	g := &gif.GIF{LoopCount: 0}
 	var size image.Point
 	for i, p := range picked {
-		img, err := readPNG(p.Path)
+		img, err := ReadPNG(p.Path)
 		if err != nil {
 			return nil, err
 		}
@@ -464,7 +464,8 @@ func WriteProgressGIF(dir, out string, maxFrames, delay int) (frames int, err er
 	return len(g.Image), err
 }
 
-func readPNG(path string) (image.Image, error) {
+// ReadPNG decodes the PNG file at path, naming the file in errors.
+func ReadPNG(path string) (image.Image, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
