@@ -20,7 +20,7 @@ func TestMenusAndShortcuts(t *testing.T) {
 	for _, m := range s.win.MainMenu().Items {
 		titles = append(titles, m.Label)
 	}
-	if strings.Join(titles, ",") != "File,Run,View,Help" {
+	if strings.Join(titles, ",") != "File,Edit,Run,View,Help" {
 		t.Fatalf("menus %v", titles)
 	}
 	shortcuts := map[string]bool{}
@@ -31,13 +31,13 @@ func TestMenusAndShortcuts(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"New project…", "Open project…", "Save project", "Export gallery…", "Train / resume run", "Stop", "Evaluate"} {
+	for _, want := range []string{"Preferences…", "New project…", "Open project…", "Save project", "Export gallery…", "Train / resume run", "Stop", "Evaluate"} {
 		if !shortcuts[want] {
 			t.Errorf("%q has no shortcut", want)
 		}
 	}
 	// View → Evaluate (Ctrl+2) shows the Evaluate tab.
-	for _, it := range s.win.MainMenu().Items[2].Items {
+	for _, it := range s.win.MainMenu().Items[3].Items {
 		if it.Label == "Evaluate" {
 			sc, ok := it.Shortcut.(*desktop.CustomShortcut)
 			if !ok || sc.KeyName != "2" {

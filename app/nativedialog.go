@@ -46,7 +46,11 @@ func tryNative(call func() (string, error)) (path string, ok bool) {
 // pick shows a native dialog (call) off the UI goroutine, or Fyne's
 // (fallback) where no native one can open. done runs on the UI goroutine
 // with the chosen path; it is not called when the user cancels.
-func pick(call func() (string, error), fallback func(done func(string)), done func(string)) {
+func pick(call func() (string, error), fallback func(done func(string)), chosen func(string)) {
+	done := func(p string) {
+		rememberFolder(p)
+		chosen(p)
+	}
 	if !nativeDialogs() {
 		fallback(done)
 		return
@@ -66,7 +70,7 @@ func pick(call func() (string, error), fallback func(done func(string)), done fu
 
 // pickFolder asks for a folder.
 func pickFolder(win fyne.Window, title string, done func(string)) {
-	pick(func() (string, error) { return native.Directory().Title(title).Browse() },
+	pick(func() (string, error) { return native.Directory().Title(title).SetStartDir(lastFolder()).Browse() },
 		func(done func(string)) { fyneFolder(win, done) }, done)
 }
 
@@ -80,13 +84,14 @@ func fyneFolder(win fyne.Window, done func(string)) {
 			done(u.Path())
 		}
 	}, win)
+	startIn(d)
 	d.Resize(fyne.NewSize(800, 560))
 	d.Show()
 }
 
 // pickOpenFile asks for an existing file with one of exts (like ".safetensors").
 func pickOpenFile(win fyne.Window, title, filterName string, exts []string, done func(string)) {
-	pick(func() (string, error) { return native.File().Title(title).Filter(filterName, trimDots(exts)...).Load() },
+	pick(func() (string, error) { return native.File().Title(title).Filter(filterName, trimDots(exts)...).SetStartDir(lastFolder()).Load() },
 		func(done func(string)) { fyneOpenFile(win, exts, done) }, done)
 }
 
@@ -102,6 +107,7 @@ func fyneOpenFile(win fyne.Window, exts []string, done func(string)) {
 		}
 	}, win)
 	d.SetFilter(storage.NewExtensionFileFilter(exts))
+	startIn(d)
 	d.Resize(fyne.NewSize(800, 560))
 	d.Show()
 }
@@ -109,7 +115,7 @@ func fyneOpenFile(win fyne.Window, exts []string, done func(string)) {
 // pickSaveFile asks where to save a file, suggesting name.
 func pickSaveFile(win fyne.Window, title, name, filterName string, exts []string, done func(string)) {
 	pick(func() (string, error) {
-		return native.File().Title(title).Filter(filterName, trimDots(exts)...).SetStartFile(name).Save()
+		return native.File().Title(title).Filter(filterName, trimDots(exts)...).SetStartDir(lastFolder()).SetStartFile(name).Save()
 	}, func(done func(string)) { fyneSaveFile(win, name, done) }, done)
 }
 
@@ -130,6 +136,7 @@ func fyneSaveFile(win fyne.Window, name string, done func(string)) {
 		}
 	}, win)
 	d.SetFileName(name)
+	startIn(d)
 	d.Resize(fyne.NewSize(800, 560))
 	d.Show()
 }
@@ -143,4 +150,13 @@ func trimDots(exts []string) []string {
 		out[i] = e
 	}
 	return out
+}
+
+// startIn opens a Fyne file dialog in the last folder chosen.
+func startIn(d *dialog.FileDialog) {
+	if dir := lastFolder(); dir != "" {
+		if l, err := storage.ListerForURI(storage.NewFileURI(dir)); err == nil {
+			d.SetLocation(l)
+		}
+	}
 }

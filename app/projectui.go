@@ -105,17 +105,19 @@ func (s *Studio) buildMenu() {
 		fyne.NewMenuItemSeparator(),
 		fyne.NewMenuItem("New model", s.NewModel),
 	)
+	edit := fyne.NewMenu("Edit", item("Preferences…", ctrl(fyne.KeyComma), s.showPreferences))
 	var views []*fyne.MenuItem
 	for i, t := range s.tabs.Items {
 		views = append(views, item(t.Text, ctrl(fyne.KeyName(fmt.Sprint(i+1))), func() { s.tabs.SelectIndex(i) }))
 	}
 	help := fyne.NewMenu("Help",
+		fyne.NewMenuItem("Welcome", s.showWelcome),
 		fyne.NewMenuItem("Guide", s.showGuide),
 		fyne.NewMenuItem("Keyboard shortcuts", s.showShortcuts),
 		fyne.NewMenuItem("Licences", s.showLicences),
 		fyne.NewMenuItem("About Gen Studio", s.showAbout),
 	)
-	s.win.SetMainMenu(fyne.NewMainMenu(file, run, fyne.NewMenu("View", views...), help))
+	s.win.SetMainMenu(fyne.NewMainMenu(file, edit, run, fyne.NewMenu("View", views...), help))
 }
 
 func (s *Studio) recentProjects() []string {

@@ -397,12 +397,12 @@ func (s *Studio) RateAnswer(score int) {
 
 // typedKey routes the keyboard to the Rate tab during a round.
 func (s *Studio) typedKey(ev *fyne.KeyEvent) {
-	if ev.Name == fyne.KeySpace && s.tabs.Selected() != nil && s.tabs.Selected().Text == "Train" {
+	if ev.Name == fyne.KeySpace && s.onTab(tabTrain) {
 		s.TogglePause()
 		return
 	}
 	p := s.rate
-	if p == nil || p.round == nil || s.tabs.Selected() == nil || s.tabs.Selected().Text != "Rate" {
+	if p == nil || p.round == nil || !s.onTab(tabRate) {
 		return
 	}
 	switch p.round.Kind {

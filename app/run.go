@@ -14,12 +14,15 @@ const AppID = "io.genstudio.app"
 // "--selftest DIR" (see selftest.go).
 func Run(args []string) error {
 	a := fyneapp.NewWithID(AppID)
+	startLanguage(a)
+	applyTheme(a)
 	win := a.NewWindow("Gen Studio")
-	win.Resize(fyne.NewSize(1280, 820))
+	win.Resize(windowSize(a))
 	s := NewStudio(a, win)
 	s.buildMenu()
 	win.SetCloseIntercept(func() {
 		s.confirmClose(func() {
+			saveWindowSize(a, win.Canvas().Size())
 			s.status.SetText("Stopping …")
 			go func() {
 				s.Close()
@@ -34,6 +37,8 @@ func Run(args []string) error {
 	}
 	if dir, ok := selftestDir(args); ok {
 		go s.selftest(dir)
+	} else if !a.Preferences().Bool(prefWelcomed) {
+		s.showWelcome()
 	}
 	win.ShowAndRun()
 	return nil

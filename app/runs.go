@@ -487,7 +487,7 @@ func (s *Studio) watchRuns() {
 		for {
 			time.Sleep(3 * time.Second)
 			var visible bool
-			s.doWait(func() { visible = s.tabs.Selected() != nil && s.tabs.Selected().Text == "Runs" })
+			s.doWait(func() { visible = s.onTab(tabRuns) })
 			if !visible {
 				s.doWait(func() { s.runs.watching = false })
 				return

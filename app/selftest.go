@@ -218,7 +218,7 @@ func (s *Studio) runSelftest(dir string, rep *SelftestReport) error {
 	// GENSTUDIO_SELFTEST_TAB picks the tab shown then (0 Train, 1 Evaluate, 2 Compare, 3 Lab, 4 Explore, 5 Rate, 6 Runs).
 	if v, err := strconv.Atoi(os.Getenv("GENSTUDIO_SELFTEST_TAB")); err == nil && v >= 0 && v < len(s.tabs.Items) {
 		s.doWait(func() { s.tabs.SelectIndex(v) })
-		if s.tabs.Items[v].Text == "Runs" {
+		if v == tabRuns {
 			// Tick every run, so their curves overlay.
 			if err := s.waitUI(func() bool { return len(s.runs.runs) > 0 }); err == nil {
 				s.doWait(func() {

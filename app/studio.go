@@ -32,6 +32,20 @@ import (
 
 const thumbCount = 16
 
+// The tabs, in their order.
+const (
+	tabTrain = iota
+	tabEvaluate
+	tabCompare
+	tabLab
+	tabExplore
+	tabRate
+	tabRuns
+)
+
+// onTab reports whether tab i is the one shown.
+func (s *Studio) onTab(i int) bool { return s.tabs != nil && s.tabs.SelectedIndex() == i }
+
 // Studio is the main window and its state. Its fields are touched only on
 // the UI goroutine; the worker reaches them through events and fyne.Do.
 type Studio struct {
@@ -48,6 +62,9 @@ type Studio struct {
 	history map[string][]float64
 	steps   []int
 	loading context.CancelFunc
+	// afterLoad, when set, runs once after the data set being loaded is in
+	// place (the welcome's "Train on MNIST").
+	afterLoad func()
 
 	// data set panel
 	dataName, dataInfo, dataNote *widget.Label
@@ -148,6 +165,7 @@ func NewStudio(a fyne.App, win fyne.Window) *Studio {
 		container.NewGridWithColumns(3, s.openBtn, mnistBtn, s.browseBtn)))
 
 	s.form = newModelForm()
+	s.applyRunDefaults()
 	s.form.onChange = s.markDirty
 	reshape := func() {
 		if s.quiet {
@@ -227,16 +245,16 @@ func NewStudio(a fyne.App, win fyne.Window) *Studio {
 		container.NewTabItemWithIcon("Rate", theme.ConfirmIcon(), s.rate.content),
 		container.NewTabItemWithIcon("Runs", theme.HistoryIcon(), s.runs.content))
 	s.tabs.OnSelected = func(t *container.TabItem) {
-		switch t.Text {
-		case "Evaluate":
+		switch slices.Index(s.tabs.Items, t) {
+		case tabEvaluate:
 			s.refreshEvalSources()
-		case "Explore":
+		case tabExplore:
 			s.refreshExploreSources()
-		case "Rate":
+		case tabRate:
 			s.refreshRateSources()
-		case "Compare":
+		case tabCompare:
 			s.rateShowResults()
-		case "Runs":
+		case tabRuns:
 			s.refreshRuns()
 			s.watchRuns()
 		}
@@ -318,6 +336,7 @@ func (s *Studio) LoadDataset(src string) {
 				s.loading = nil
 				s.loadBar.Hide()
 				s.cancelLoad.Hide()
+				s.afterLoad = nil
 				s.status.SetText("Loading cancelled; the data set is unchanged.")
 				return
 			}
@@ -332,10 +351,15 @@ func (s *Studio) LoadDataset(src string) {
 				if d != nil && len(d.Skipped) > 0 {
 					msg = fmt.Errorf("%w\n\n%s", err, skippedText(d.Skipped, 10))
 				}
+				s.afterLoad = nil
 				s.showError(msg)
 				return
 			}
 			s.setData(d)
+			if f := s.afterLoad; f != nil {
+				s.afterLoad = nil
+				f()
+			}
 		})
 	}()
 }
