@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"fyne.io/fyne/v2/lang"
 	"image"
 	"path/filepath"
 	"strings"
@@ -96,7 +97,7 @@ func (b *dataBrowser) show(p int) {
 		}
 		b.thumbs[k].Refresh()
 	}
-	b.pageLb.SetText(fmt.Sprintf("Page %d of %d", b.page+1, b.pages()))
+	b.pageLb.SetText(fmt.Sprintf(lang.L("Page %d of %d"), b.page+1, b.pages()))
 	if b.page == 0 {
 		b.prev.Disable()
 	} else {
@@ -120,22 +121,22 @@ func truncate(s string, n int) string {
 // files below them, the paged grid on the right.
 func (b *dataBrowser) content() fyne.CanvasObject {
 	d := b.data
-	summary := widget.NewLabel(fmt.Sprintf("%s\n%d images, %s\nsource: %s", d.Name, d.Len(), imageLabel(d.Width, d.C()), d.Source))
+	summary := widget.NewLabel(fmt.Sprintf(lang.L("%s\n%d images, %s\nsource: %s"), d.Name, d.Len(), imageLabel(d.Width, d.C()), d.Source))
 	summary.Wrapping = fyne.TextWrapWord
 	classes := widget.NewLabel(strings.Join(classCounts(d), "\n"))
 	if len(d.Classes) == 0 {
-		classes.SetText("no classes")
+		classes.SetText(lang.L("no classes"))
 	}
 	skipped := widget.NewList(func() int { return len(d.Skipped) },
 		func() fyne.CanvasObject { l := widget.NewLabel(""); l.Truncation = fyne.TextTruncateEllipsis; return l },
 		func(i widget.ListItemID, o fyne.CanvasObject) {
 			o.(*widget.Label).SetText(filepath.Base(d.Skipped[i].Path) + ": " + d.Skipped[i].Reason)
 		})
-	skipTitle := widget.NewLabelWithStyle(fmt.Sprintf("Skipped files: %d", len(d.Skipped)), fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	skipTitle := widget.NewLabelWithStyle(fmt.Sprintf(lang.L("Skipped files: %d"), len(d.Skipped)), fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	classScroll := container.NewVScroll(classes)
 	classScroll.SetMinSize(fyne.NewSize(0, 240))
 	left := container.NewBorder(
-		container.NewVBox(summary, widget.NewLabelWithStyle("Images per class", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
+		container.NewVBox(summary, widget.NewLabelWithStyle(lang.L("Images per class"), fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
 			classScroll, skipTitle), nil, nil, nil, skipped)
 	nav := container.NewHBox(b.prev, b.pageLb, b.next)
 	right := container.NewBorder(nav, nil, nil, nil, container.NewVScroll(b.gridObject()))
@@ -159,7 +160,7 @@ func (s *Studio) BrowseData() {
 		return
 	}
 	b := newDataBrowser(s.data)
-	w := s.app.NewWindow("Data set — " + s.data.Name)
+	w := s.app.NewWindow(lang.L("Data set — ") + s.data.Name)
 	w.SetContent(b.content())
 	w.Resize(fyne.NewSize(1100, 720))
 	b.win = w

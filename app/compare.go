@@ -3,6 +3,7 @@ package app
 import (
 	"encoding/csv"
 	"fmt"
+	"fyne.io/fyne/v2/lang"
 	"io"
 	"os"
 	"path/filepath"
@@ -38,7 +39,7 @@ type comparePanel struct {
 // compareHeads are all column titles: source, model, step, N, evaluator,
 // then the metrics.
 func compareHeads() []string {
-	h := []string{"Evaluated", "Model", "Step", "N", "Evaluator"}
+	h := []string{lang.L("Evaluated"), lang.L("Model"), lang.L("Step"), "N", lang.L("Evaluator")}
 	for _, k := range compareColumns {
 		h = append(h, training.MetricByKey(k).Title)
 	}
@@ -98,7 +99,7 @@ func (s *Studio) buildComparePanel() *comparePanel {
 	heads := compareHeads()
 	p.table = widget.NewTableWithHeaders(
 		func() (int, int) { return len(p.rows), len(heads) },
-		func() fyne.CanvasObject { return widget.NewLabel("mnist-lenet@00000000") },
+		func() fyne.CanvasObject { return widget.NewLabel(lang.L("mnist-lenet@00000000")) },
 		func(id widget.TableCellID, o fyne.CanvasObject) {
 			l := o.(*widget.Label)
 			l.Truncation = fyne.TextTruncateEllipsis
@@ -132,20 +133,20 @@ func (s *Studio) buildComparePanel() *comparePanel {
 			p.sort(i, p.desc)
 		}
 	})
-	p.dirBtn = widget.NewButtonWithIcon("Reverse", theme.MoveDownIcon(), func() { p.sort(p.sortBy, !p.desc) })
-	p.csvBtn = widget.NewButtonWithIcon("Export CSV…", theme.DocumentSaveIcon(), func() {
-		pickSaveFile(s.win, "Export the comparison", "comparison.csv", "CSV", []string{".csv"}, func(path string) {
+	p.dirBtn = widget.NewButtonWithIcon(lang.L("Reverse"), theme.MoveDownIcon(), func() { p.sort(p.sortBy, !p.desc) })
+	p.csvBtn = widget.NewButtonWithIcon(lang.L("Export CSV…"), theme.DocumentSaveIcon(), func() {
+		pickSaveFile(s.win, lang.L("Export the comparison"), "comparison.csv", lang.L("CSV"), []string{".csv"}, func(path string) {
 			if err := p.exportCSV(path); err != nil {
 				s.showError(err)
 			}
 		})
 	})
-	p.note = widget.NewLabel("Every evaluation of this session and of the open project's runs. Compare only rows with the same N and evaluator: FID is biased at small N.")
+	p.note = widget.NewLabel(lang.L("Every evaluation of this session and of the open project's runs. Compare only rows with the same N and evaluator: FID is biased at small N."))
 	p.note.Wrapping = fyne.TextWrapWord
-	bar := container.NewHBox(widget.NewLabel("Sort by"), p.sortSel, p.dirBtn, p.csvBtn)
-	p.human = widget.NewLabel("No rounds yet.")
+	bar := container.NewHBox(widget.NewLabel(lang.L("Sort by")), p.sortSel, p.dirBtn, p.csvBtn)
+	p.human = widget.NewLabel(lang.L("No rounds yet."))
 	p.human.Wrapping = fyne.TextWrapWord
-	humanCard := widget.NewCard("Human evaluation", "rounds of the Rate tab, with 95 % bootstrap intervals", p.human)
+	humanCard := widget.NewCard(lang.L("Human evaluation"), lang.L("rounds of the Rate tab, with 95 % bootstrap intervals"), p.human)
 	p.content = container.NewBorder(container.NewVBox(p.note, bar), humanCard, nil, nil, p.table)
 	p.sortSel.SetSelected(heads[p.sortBy])
 	return p

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"fyne.io/fyne/v2/lang"
 	"image"
 	"math"
 	"os"
@@ -59,10 +60,10 @@ type evalPanel struct {
 
 func (s *Studio) buildEvalPanel() *evalPanel {
 	p := &evalPanel{refs: map[string]*training.Report{}}
-	p.source = widget.NewSelect([]string{currentModel}, nil)
-	p.source.SetSelected(currentModel)
-	p.pickBtn = widget.NewButtonWithIcon("Checkpoint…", theme.FolderOpenIcon(), func() {
-		pickOpenFile(s.win, "Evaluate checkpoint", "Checkpoints", []string{".safetensors"}, func(path string) {
+	p.source = widget.NewSelect([]string{lang.L(currentModel)}, nil)
+	p.source.SetSelected(lang.L(currentModel))
+	p.pickBtn = widget.NewButtonWithIcon(lang.L("Checkpoint…"), theme.FolderOpenIcon(), func() {
+		pickOpenFile(s.win, lang.L("Evaluate checkpoint"), lang.L("Checkpoints"), []string{".safetensors"}, func(path string) {
 			p.addSource(path)
 			p.source.SetSelected(path)
 		})
@@ -71,17 +72,17 @@ func (s *Studio) buildEvalPanel() *evalPanel {
 	p.n.SetSelected("2000")
 	p.seed = widget.NewEntry()
 	p.seed.SetText("1")
-	p.runBtn = widget.NewButtonWithIcon("Evaluate", theme.MediaPlayIcon(), func() { s.evaluateSelected() })
+	p.runBtn = widget.NewButtonWithIcon(lang.L("Evaluate"), theme.MediaPlayIcon(), func() { s.evaluateSelected() })
 	p.runBtn.Importance = widget.HighImportance
-	p.cancelBtn = widget.NewButtonWithIcon("Cancel", theme.CancelIcon(), func() {
+	p.cancelBtn = widget.NewButtonWithIcon(lang.L("Cancel"), theme.CancelIcon(), func() {
 		if p.cancel != nil {
 			p.cancel()
 		}
 	})
 	p.cancelBtn.Disable()
-	p.trainEv = widget.NewButtonWithIcon("Train evaluator", theme.ComputerIcon(), func() { s.TrainEvaluator(nil) })
+	p.trainEv = widget.NewButtonWithIcon(lang.L("Train evaluator"), theme.ComputerIcon(), func() { s.TrainEvaluator(nil) })
 	p.bar = widget.NewProgressBar()
-	p.status = widget.NewLabel("Pick a model and press Evaluate. Each number is computed on N samples with the evaluator named under it, beside the real test set scored the same way.")
+	p.status = widget.NewLabel(lang.L("Pick a model and press Evaluate. Each number is computed on N samples with the evaluator named under it, beside the real test set scored the same way."))
 	p.status.Wrapping = fyne.TextWrapWord
 	grid := container.NewGridWithColumns(3)
 	for _, m := range training.Metrics {
@@ -90,16 +91,16 @@ func (s *Studio) buildEvalPanel() *evalPanel {
 		grid.Add(c)
 	}
 	p.hist = widgets.NewBarChart()
-	p.hist.SetPlaceholder("The class histogram of the samples appears here")
+	p.hist.SetPlaceholder(lang.L("The class histogram of the samples appears here"))
 	p.pairs = widgets.NewSampleGrid()
-	p.pairs.SetPlaceholder("The samples closest to a training image appear here")
-	p.pairsNote = widget.NewLabel("Top row: the samples nearest to the training set; bottom row: their nearest training image.")
+	p.pairs.SetPlaceholder(lang.L("The samples closest to a training image appear here"))
+	p.pairsNote = widget.NewLabel(lang.L("Top row: the samples nearest to the training set; bottom row: their nearest training image."))
 	p.pairsNote.Wrapping = fyne.TextWrapWord
-	form := container.NewBorder(nil, nil, widget.NewLabel("Model"), p.pickBtn, p.source)
-	opts := container.NewHBox(widget.NewLabel("N"), p.n, widget.NewLabel("Seed"), container.NewGridWrap(fyne.NewSize(90, p.seed.MinSize().Height), p.seed), p.runBtn, p.cancelBtn, widget.NewSeparator(), p.trainEv)
+	form := container.NewBorder(nil, nil, widget.NewLabel(lang.L("Model")), p.pickBtn, p.source)
+	opts := container.NewHBox(widget.NewLabel(lang.L("N")), p.n, widget.NewLabel(lang.L("Seed")), container.NewGridWrap(fyne.NewSize(90, p.seed.MinSize().Height), p.seed), p.runBtn, p.cancelBtn, widget.NewSeparator(), p.trainEv)
 	top := container.NewVBox(form, opts, p.bar, p.status)
-	histCard := widget.NewCard("Classes", "share of samples by predicted class, beside the real data", p.hist)
-	pairCard := widget.NewCard("Novelty", "", container.NewBorder(p.pairsNote, nil, nil, nil, p.pairs))
+	histCard := widget.NewCard(lang.L("Classes"), lang.L("share of samples by predicted class, beside the real data"), p.hist)
+	pairCard := widget.NewCard(lang.L("Novelty"), "", container.NewBorder(p.pairsNote, nil, nil, nil, p.pairs))
 	side := container.NewVScroll(container.NewVBox(histCard, pairCard))
 	split := container.NewHSplit(container.NewVScroll(grid), side)
 	split.Offset = 0.66
@@ -153,11 +154,11 @@ func (s *Studio) evaluateSelected() {
 	n, _ := strconv.Atoi(p.n.Selected)
 	seed, err := strconv.ParseUint(p.seed.Text, 10, 64)
 	if err != nil {
-		s.showError(fmt.Errorf("the seed must be a whole number ≥ 0, not %q", p.seed.Text))
+		s.showError(fmt.Errorf(lang.L("the seed must be a whole number ≥ 0, not %q"), p.seed.Text))
 		return
 	}
 	src := p.source.Selected
-	if src == currentModel {
+	if src == lang.L(currentModel) {
 		src = ""
 	}
 	s.Evaluate(src, n, seed, nil)
@@ -174,7 +175,7 @@ func (s *Studio) Evaluate(path string, n int, seed uint64, done func(*training.R
 		return
 	}
 	if path == "" && s.model == nil {
-		s.showError(errors.New("there is no current model: train one, load a checkpoint, or pick a checkpoint to evaluate"))
+		s.showError(errors.New(lang.L("there is no current model: train one, load a checkpoint, or pick a checkpoint to evaluate")))
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -182,7 +183,7 @@ func (s *Studio) Evaluate(path string, n int, seed uint64, done func(*training.R
 	p.runBtn.Disable()
 	p.cancelBtn.Enable()
 	p.bar.SetValue(0)
-	p.status.SetText("Evaluating…")
+	p.status.SetText(lang.L("Evaluating…"))
 	data, model, w := s.data, s.model, s.worker
 	progress := func(stage string, done, total int) {
 		// sampling, features, metrics: thirds of the bar
@@ -190,7 +191,7 @@ func (s *Studio) Evaluate(path string, n int, seed uint64, done func(*training.R
 		v := (base + float64(done)/float64(max(1, total))) / 3
 		s.do(func() {
 			p.bar.SetValue(v)
-			p.status.SetText(fmt.Sprintf("%s %d/%d", stage, done, total))
+			p.status.SetText(fmt.Sprintf(lang.L("%s %d/%d"), stage, done, total))
 		})
 	}
 	go func() {
@@ -203,9 +204,9 @@ func (s *Studio) Evaluate(path string, n int, seed uint64, done func(*training.R
 			if err != nil {
 				p.bar.SetValue(0)
 				if errors.Is(err, context.Canceled) {
-					p.status.SetText("Evaluation cancelled.")
+					p.status.SetText(lang.L("Evaluation cancelled."))
 				} else {
-					p.status.SetText("Evaluation failed: " + firstLine(err.Error()))
+					p.status.SetText(lang.L("Evaluation failed: ") + firstLine(err.Error()))
 					s.showError(err)
 				}
 			} else {
@@ -238,7 +239,7 @@ func (s *Studio) runEvaluation(ctx context.Context, path string, model models.Mo
 		// another data set: its own evaluator, trained in this tab
 		ev, err = training.LoadEvaluator(s.evaluatorPath(data))
 		if errors.Is(err, os.ErrNotExist) {
-			err = fmt.Errorf("%s needs an evaluator of its own: press \"Train evaluator\" (a classifier of its class sub-folders, or an autoencoder when it has none) — the built-in one knows MNIST digits only", data.Name)
+			err = fmt.Errorf(lang.L("%s needs an evaluator of its own: press \"Train evaluator\" (a classifier of its class sub-folders, or an autoencoder when it has none) — the built-in one knows MNIST digits only"), data.Name)
 		}
 	}
 	if err != nil {
@@ -321,7 +322,7 @@ func (s *Studio) referenceRow(ctx context.Context, ev *training.Evaluator, train
 func (s *Studio) showReport(r, real *training.Report) {
 	p := s.eval
 	p.last, p.real = r, real
-	caption := fmt.Sprintf("N = %d · %s · seed %d", r.N, r.Evaluator, r.Seed)
+	caption := fmt.Sprintf(lang.L("N = %d · %s · seed %d"), r.N, r.Evaluator, r.Seed)
 	for i, m := range training.Metrics {
 		c := p.cards[i]
 		if m.Std != nil {
@@ -331,10 +332,10 @@ func (s *Studio) showReport(r, real *training.Report) {
 		}
 		switch {
 		case real != nil:
-			c.SetReferenceLabel("real test set")
+			c.SetReferenceLabel(lang.L("real test set"))
 			c.SetReference(m.Value(real))
 		case m.Key == "ms_ssim":
-			c.SetReferenceLabel("real pairs")
+			c.SetReferenceLabel(lang.L("real pairs"))
 			c.SetReference(r.MSSSIMReal)
 		default:
 			c.SetReference(math.NaN())
@@ -345,13 +346,13 @@ func (s *Studio) showReport(r, real *training.Report) {
 	for i := range labels {
 		labels[i] = strconv.Itoa(i)
 	}
-	p.hist.SetData(labels, []string{"samples", "real data"}, [][]float64{r.ClassHistogram, r.RealHistogram})
+	p.hist.SetData(labels, []string{lang.L("samples"), lang.L("real data")}, [][]float64{r.ClassHistogram, r.RealHistogram})
 	p.pairs.SetImage(pairsImage(r))
 	if len(r.Closest) > 0 {
-		p.pairsNote.SetText(fmt.Sprintf("Top: the %d samples nearest to a training image; bottom: that image. Closest RMS distance %.3f, median over all samples %.3f; %.1f %% are near-copies (RMS < %.2f).",
+		p.pairsNote.SetText(fmt.Sprintf(lang.L("Top: the %d samples nearest to a training image; bottom: that image. Closest RMS distance %.3f, median over all samples %.3f; %.1f %% are near-copies (RMS < %.2f)."),
 			len(r.Closest), r.Closest[0].RMS, r.NoveltyMedian, 100*r.Memorized, r.MemorizedThreshold))
 	}
-	p.status.SetText(fmt.Sprintf("%s: FID %s, IS %s, %d/%d classes, in %.1f s.", r.Source,
+	p.status.SetText(fmt.Sprintf(lang.L("%s: FID %s, IS %s, %d/%d classes, in %.1f s."), r.Source,
 		training.FormatNumber(r.FID), training.FormatNumber(r.IS), r.ClassCoverage, r.Classes, r.Seconds))
 }
 
@@ -404,7 +405,7 @@ func (s *Studio) recordEval(path string, r *training.Report) {
 // built-in MNIST one, for MNIST data only.
 func (s *Studio) periodicEvaluator(data *project.Dataset) (*training.Evaluator, error) {
 	if data == nil || data.Source != project.MNISTSource {
-		return nil, errors.New(`"Evaluate every" needs the MNIST data set: the built-in evaluator knows digits only (set it to 0 for other data)`)
+		return nil, errors.New(lang.L(`"Evaluate every" needs the MNIST data set: the built-in evaluator knows digits only (set it to 0 for other data)`))
 	}
 	if s.evaluator == nil {
 		ev, err := training.MNISTEvaluator()
@@ -420,7 +421,7 @@ func (s *Studio) periodicEvaluator(data *project.Dataset) (*training.Evaluator, 
 // adds it to the Compare view.
 func (s *Studio) showPeriodicEval(e training.EvalEvent) {
 	if e.Err != nil {
-		s.status.SetText(fmt.Sprintf("Evaluation at step %d failed: %s", e.Step, firstLine(e.Err.Error())))
+		s.status.SetText(fmt.Sprintf(lang.L("Evaluation at step %d failed: %s"), e.Step, firstLine(e.Err.Error())))
 		return
 	}
 	r := e.Report
@@ -428,7 +429,7 @@ func (s *Studio) showPeriodicEval(e training.EvalEvent) {
 	s.evalFID = append(s.evalFID, r.FID)
 	s.evalChart.SetSeries(fmt.Sprintf("FID (N = %d)", r.N), s.evalSteps, s.evalFID)
 	s.compare.add(r)
-	s.status.SetText(fmt.Sprintf("Step %d evaluated: FID %s, IS %s, %d/%d classes, recall %s (N = %d)", e.Step,
+	s.status.SetText(fmt.Sprintf(lang.L("Step %d evaluated: FID %s, IS %s, %d/%d classes, recall %s (N = %d)"), e.Step,
 		training.FormatNumber(r.FID), training.FormatNumber(r.IS), r.ClassCoverage, r.Classes, training.FormatNumber(r.Recall), r.N))
 }
 
@@ -461,10 +462,10 @@ func (s *Studio) TrainEvaluator(done func(*training.Evaluator, error)) {
 	case p.cancel != nil:
 		return
 	case s.data == nil:
-		fail(errors.New("load a data set first"))
+		fail(errors.New(lang.L("load a data set first")))
 		return
 	case s.data.Source == project.MNISTSource:
-		fail(errors.New("MNIST has its evaluator built in"))
+		fail(errors.New(lang.L("MNIST has its evaluator built in")))
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -480,7 +481,7 @@ func (s *Studio) TrainEvaluator(done func(*training.Evaluator, error)) {
 	tr.Progress = func(step, steps int, loss float64) {
 		s.do(func() {
 			p.bar.SetValue(float64(step) / float64(steps))
-			p.status.SetText(fmt.Sprintf("Training the evaluator on %s: step %d/%d, loss %.4f", data.Name, step, steps, loss))
+			p.status.SetText(fmt.Sprintf(lang.L("Training the evaluator on %s: step %d/%d, loss %.4f"), data.Name, step, steps, loss))
 		})
 	}
 	go func() {
@@ -499,17 +500,17 @@ func (s *Studio) TrainEvaluator(done func(*training.Evaluator, error)) {
 			p.cancelBtn.Disable()
 			switch {
 			case errors.Is(err, context.Canceled):
-				p.status.SetText("Evaluator training cancelled.")
+				p.status.SetText(lang.L("Evaluator training cancelled."))
 			case err != nil:
-				p.status.SetText("Evaluator training failed: " + firstLine(err.Error()))
+				p.status.SetText(lang.L("Evaluator training failed: ") + firstLine(err.Error()))
 				s.showError(err)
 			default:
 				p.bar.SetValue(1)
 				quality := fmt.Sprintf("%.1f %% accuracy", 100*ev.Info.Accuracy)
 				if ev.Classes() == 0 {
-					quality = fmt.Sprintf("an autoencoder (no classes), reconstruction MSE %.4f", ev.Info.TestMSE)
+					quality = fmt.Sprintf(lang.L("an autoencoder (no classes), reconstruction MSE %.4f"), ev.Info.TestMSE)
 				}
-				p.status.SetText(fmt.Sprintf("Evaluator %s: %s on %d held-out images, %.0f s. Evaluate now scores %s with it.",
+				p.status.SetText(fmt.Sprintf(lang.L("Evaluator %s: %s on %d held-out images, %.0f s. Evaluate now scores %s with it."),
 					ev.ID(), quality, ev.Info.TestN, ev.Info.Seconds, data.Name))
 			}
 			if done != nil {

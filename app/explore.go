@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"fyne.io/fyne/v2/lang"
 	"image"
 	"image/color"
 	"math/rand/v2"
@@ -146,8 +147,8 @@ func (s *Studio) buildExplorePanel() *explorePanel {
 	s.explore = p // the widgets' callbacks reach it through s
 	p.source = widget.NewSelect(nil, func(path string) { s.exploreOpen(path) })
 	p.source.PlaceHolder = "(a checkpoint of this project's runs)"
-	p.pickBtn = widget.NewButtonWithIcon("Checkpoint…", theme.FolderOpenIcon(), func() {
-		pickOpenFile(s.win, "Explore checkpoint", "Checkpoints", []string{".safetensors"}, func(path string) {
+	p.pickBtn = widget.NewButtonWithIcon(lang.L("Checkpoint…"), theme.FolderOpenIcon(), func() {
+		pickOpenFile(s.win, lang.L("Explore checkpoint"), lang.L("Checkpoints"), []string{".safetensors"}, func(path string) {
 			addOption(p.source, path)
 			p.source.SetSelected(path)
 		})
@@ -164,7 +165,7 @@ func (s *Studio) buildExplorePanel() *explorePanel {
 	}
 	p.prevBtn = widget.NewButtonWithIcon("", theme.NavigateBackIcon(), step(-1))
 	p.nextBtn = widget.NewButtonWithIcon("", theme.NavigateNextIcon(), step(1))
-	p.randBtn = widget.NewButtonWithIcon("Random", theme.ViewRefreshIcon(), func() {
+	p.randBtn = widget.NewButtonWithIcon(lang.L("Random"), theme.ViewRefreshIcon(), func() {
 		p.seed.SetText(strconv.FormatUint(rand.Uint64N(1_000_000), 10))
 		s.exploreRedraw()
 	})
@@ -188,55 +189,55 @@ func (s *Studio) buildExplorePanel() *explorePanel {
 		return container.NewBorder(nil, nil, container.NewGridWrap(fyne.NewSize(110, 36), widget.NewLabel(label)),
 			container.NewGridWrap(fyne.NewSize(60, 36), val), sl)
 	}
-	p.psiRow = row("Truncation ψ", p.psi, p.psiVal)
-	p.tempRow = row("Temperature", p.temp, p.tempVal)
+	p.psiRow = row(lang.L("Truncation ψ"), p.psi, p.psiVal)
+	p.tempRow = row(lang.L("Temperature"), p.temp, p.tempVal)
 	p.diffRows = container.NewVBox(
-		container.NewBorder(nil, nil, container.NewGridWrap(fyne.NewSize(110, 36), widget.NewLabel("Sampler")), nil, p.sampler),
-		row("Steps", p.steps, p.stepsVal), row("DDIM η", p.eta, p.etaVal))
-	p.condRows = container.NewVBox(row("Guidance", p.guidance, p.guidanceVal),
-		container.NewBorder(nil, nil, container.NewGridWrap(fyne.NewSize(110, 36), widget.NewLabel("Class")), nil, p.class))
+		container.NewBorder(nil, nil, container.NewGridWrap(fyne.NewSize(110, 36), widget.NewLabel(lang.L("Sampler"))), nil, p.sampler),
+		row(lang.L("Steps"), p.steps, p.stepsVal), row(lang.L("DDIM η"), p.eta, p.etaVal))
+	p.condRows = container.NewVBox(row(lang.L("Guidance"), p.guidance, p.guidanceVal),
+		container.NewBorder(nil, nil, container.NewGridWrap(fyne.NewSize(110, 36), widget.NewLabel(lang.L("Class"))), nil, p.class))
 	p.bar = widget.NewProgressBar()
-	p.status = widget.NewLabel("Pick a checkpoint: its samples appear here. Click a sample to pick it (A), click another for B.")
+	p.status = widget.NewLabel(lang.L("Pick a checkpoint: its samples appear here. Click a sample to pick it (A), click another for B."))
 	p.status.Wrapping = fyne.TextWrapWord
 	p.grid = widgets.NewSampleGrid()
-	p.grid.SetPlaceholder("Pick a trained model's checkpoint above")
+	p.grid.SetPlaceholder(lang.L("Pick a trained model's checkpoint above"))
 	p.grid.OnTappedPixel = func(pt image.Point) { s.explorePick(pt) }
 	p.strip = widgets.NewSampleGrid()
-	p.strip.SetPlaceholder("Interpolations and variations appear here")
+	p.strip.SetPlaceholder(lang.L("Interpolations and variations appear here"))
 	p.stripNote = widget.NewLabel("")
 	p.frames = widget.NewSelect([]string{"5", "8", "10", "16"}, nil)
 	p.frames.SetSelected("8")
 	p.distance = widget.NewSlider(0.05, 1)
 	p.distance.Step = 0.05
 	p.distance.SetValue(0.3)
-	p.interpBtn = widget.NewButton("Interpolate A → B", func() { s.exploreInterpolate() })
-	p.varyBtn = widget.NewButton("Variations of A", func() { p.varSeed++; s.exploreVariations() })
-	p.savePNG = widget.NewButtonWithIcon("Strip PNG…", theme.DocumentSaveIcon(), func() { s.exploreSaveStrip(false) })
-	p.saveGIF = widget.NewButtonWithIcon("GIF…", theme.DocumentSaveIcon(), func() { s.exploreSaveStrip(true) })
-	p.pinBtn = widget.NewButtonWithIcon("Pin A", theme.ContentAddIcon(), func() { s.explorePin() })
+	p.interpBtn = widget.NewButton(lang.L("Interpolate A → B"), func() { s.exploreInterpolate() })
+	p.varyBtn = widget.NewButton(lang.L("Variations of A"), func() { p.varSeed++; s.exploreVariations() })
+	p.savePNG = widget.NewButtonWithIcon(lang.L("Strip PNG…"), theme.DocumentSaveIcon(), func() { s.exploreSaveStrip(false) })
+	p.saveGIF = widget.NewButtonWithIcon(lang.L("GIF…"), theme.DocumentSaveIcon(), func() { s.exploreSaveStrip(true) })
+	p.pinBtn = widget.NewButtonWithIcon(lang.L("Pin A"), theme.ContentAddIcon(), func() { s.explorePin() })
 	p.favs = widgets.NewSampleGrid()
-	p.favs.SetPlaceholder("Pinned samples appear here")
+	p.favs.SetPlaceholder(lang.L("Pinned samples appear here"))
 	p.nearest = widgets.NewSampleGrid()
-	p.nearest.SetPlaceholder("Pick a sample to see its nearest training images")
+	p.nearest.SetPlaceholder(lang.L("Pick a sample to see its nearest training images"))
 	for _, g := range []*widgets.SampleGrid{p.strip, p.favs, p.nearest} {
 		g.SetMinSide(90)
 	}
 	p.nearestNote = widget.NewLabel("")
 	p.nearestNote.Wrapping = fyne.TextWrapWord
 
-	model := container.NewBorder(nil, nil, widget.NewLabel("Model"), p.pickBtn, p.source)
-	seedRow := container.NewHBox(widget.NewLabel("Seed"), container.NewGridWrap(fyne.NewSize(110, p.seed.MinSize().Height), p.seed),
-		p.prevBtn, p.nextBtn, p.randBtn, widget.NewSeparator(), widget.NewLabel("Samples"), p.n)
+	model := container.NewBorder(nil, nil, widget.NewLabel(lang.L("Model")), p.pickBtn, p.source)
+	seedRow := container.NewHBox(widget.NewLabel(lang.L("Seed")), container.NewGridWrap(fyne.NewSize(110, p.seed.MinSize().Height), p.seed),
+		p.prevBtn, p.nextBtn, p.randBtn, widget.NewSeparator(), widget.NewLabel(lang.L("Samples")), p.n)
 	knobs := container.NewGridWithColumns(2, container.NewVBox(p.psiRow, p.tempRow, p.condRows), p.diffRows)
 	top := container.NewVBox(model, seedRow, knobs, p.bar, p.status)
 	pathRow := container.NewGridWithColumns(2,
-		container.NewBorder(nil, nil, p.interpBtn, nil, container.NewBorder(nil, nil, widget.NewLabel("frames"), nil, p.frames)),
-		container.NewBorder(nil, nil, p.varyBtn, nil, container.NewBorder(nil, nil, widget.NewLabel("distance"), nil, p.distance)))
+		container.NewBorder(nil, nil, p.interpBtn, nil, container.NewBorder(nil, nil, widget.NewLabel(lang.L("frames")), nil, p.frames)),
+		container.NewBorder(nil, nil, p.varyBtn, nil, container.NewBorder(nil, nil, widget.NewLabel(lang.L("distance")), nil, p.distance)))
 	p.stripNote.Wrapping = fyne.TextWrapWord
 	saveRow := container.NewHBox(p.savePNG, p.saveGIF)
-	stripCard := widget.NewCard("Paths", "", container.NewBorder(container.NewVBox(pathRow, saveRow, p.stripNote), nil, nil, nil, p.strip))
-	nearCard := widget.NewCard("Nearest training images", "", container.NewBorder(p.nearestNote, nil, nil, nil, p.nearest))
-	favCard := widget.NewCard("Favourites", "", container.NewBorder(p.pinBtn, nil, nil, nil, p.favs))
+	stripCard := widget.NewCard(lang.L("Paths"), "", container.NewBorder(container.NewVBox(pathRow, saveRow, p.stripNote), nil, nil, nil, p.strip))
+	nearCard := widget.NewCard(lang.L("Nearest training images"), "", container.NewBorder(p.nearestNote, nil, nil, nil, p.nearest))
+	favCard := widget.NewCard(lang.L("Favourites"), "", container.NewBorder(p.pinBtn, nil, nil, nil, p.favs))
 	side := container.NewVSplit(nearCard, favCard)
 	right := container.NewVSplit(stripCard, side)
 	split := container.NewHSplit(p.grid, right)
@@ -280,11 +281,11 @@ func (s *Studio) exploreShowKnobs() {
 	show(p.tempRow, i != nil && (i.tempered || i.diffuses))
 	show(p.diffRows, i != nil && i.diffuses)
 	show(p.condRows, i != nil && i.classes > 0)
-	p.guidanceVal.SetText(fmt.Sprintf("%.2f", p.guidance.Value))
-	p.psiVal.SetText(fmt.Sprintf("%.2f", p.psi.Value))
-	p.tempVal.SetText(fmt.Sprintf("%.2f", p.temp.Value))
-	p.stepsVal.SetText(fmt.Sprintf("%.0f", p.steps.Value))
-	p.etaVal.SetText(fmt.Sprintf("%.2f", p.eta.Value))
+	p.guidanceVal.SetText(fmt.Sprintf(lang.L("%.2f"), p.guidance.Value))
+	p.psiVal.SetText(fmt.Sprintf(lang.L("%.2f"), p.psi.Value))
+	p.tempVal.SetText(fmt.Sprintf(lang.L("%.2f"), p.temp.Value))
+	p.stepsVal.SetText(fmt.Sprintf(lang.L("%.0f"), p.steps.Value))
+	p.etaVal.SetText(fmt.Sprintf(lang.L("%.2f"), p.eta.Value))
 	on := i != nil
 	for _, b := range []*widget.Button{p.prevBtn, p.nextBtn, p.randBtn} {
 		setEnabled(b, on)
@@ -350,14 +351,14 @@ func (s *Studio) exploreOpen(path string) {
 		return
 	}
 	p := s.explore
-	p.status.SetText("Loading " + path + " …")
+	p.status.SetText(lang.L("Loading ") + path + " …")
 	p.gridL.submit(func(ctx context.Context) {
 		p.mu.Lock()
 		info, err := p.load(path)
 		p.mu.Unlock()
 		s.do(func() {
 			if err != nil {
-				p.status.SetText("Could not open the checkpoint.")
+				p.status.SetText(lang.L("Could not open the checkpoint."))
 				s.showError(err)
 				return
 			}
@@ -372,7 +373,7 @@ func (s *Studio) exploreOpen(path string) {
 				p.temp.SetValue(d.Temperature)
 			}
 			if info.classes > 0 {
-				opts := []string{"every class"}
+				opts := []string{lang.L("every class")}
 				for c := 0; c < info.classes; c++ {
 					opts = append(opts, strconv.Itoa(c))
 				}
@@ -436,7 +437,7 @@ func (s *Studio) exploreRedraw() {
 	}
 	seed, err := strconv.ParseUint(p.seed.Text, 10, 64)
 	if err != nil {
-		p.status.SetText("The seed must be a whole number ≥ 0.")
+		p.status.SetText(lang.L("The seed must be a whole number ≥ 0."))
 		return
 	}
 	n, _ := strconv.Atoi(p.n.Selected)
@@ -451,7 +452,7 @@ func (s *Studio) exploreRedraw() {
 		}
 		s.do(func() {
 			if err != nil {
-				p.status.SetText("Sampling failed: " + err.Error())
+				p.status.SetText(lang.L("Sampling failed: ") + err.Error())
 				return
 			}
 			p.gridProv = prov
@@ -463,7 +464,7 @@ func (s *Studio) exploreRedraw() {
 				p.b = -1
 			}
 			p.bar.SetValue(1)
-			p.status.SetText(fmt.Sprintf("%s/%s at step %d, seed %d: %d samples. Click a sample to pick A, another for B.",
+			p.status.SetText(fmt.Sprintf(lang.L("%s/%s at step %d, seed %d: %d samples. Click a sample to pick A, another for B."),
 				prov.Family, prov.Arch, prov.Step, seed, n))
 			s.exploreShowGrid()
 		})
@@ -565,7 +566,7 @@ func (s *Studio) exploreInterpolate() {
 	from, to := p.latent(p.a), p.latent(p.b)
 	s.exploreStrip(training.KindStrip, func(q *training.Provenance) {
 		q.From, q.To, q.Frames, q.Seed = from, to, frames, from.Seed
-	}, fmt.Sprintf("From A (seed %d, #%d) to B (#%d) in %d frames along the sphere.", from.Seed, from.Index+1, to.Index+1, frames))
+	}, fmt.Sprintf(lang.L("From A (seed %d, #%d) to B (#%d) in %d frames along the sphere."), from.Seed, from.Index+1, to.Index+1, frames))
 }
 
 // exploreVariations draws A and its neighbours at the chosen distance.
@@ -577,13 +578,13 @@ func (s *Studio) exploreVariations() {
 	from, d, seed := p.latent(p.a), p.distance.Value, p.varSeed
 	s.exploreStrip(training.KindVariations, func(q *training.Provenance) {
 		q.From, q.N, q.Distance, q.Seed = from, 7, d, seed
-	}, fmt.Sprintf("A (left) and 7 neighbours at distance %.2f (0: copies, 1: fresh samples). Press again for others.", d))
+	}, fmt.Sprintf(lang.L("A (left) and 7 neighbours at distance %.2f (0: copies, 1: fresh samples). Press again for others."), d))
 }
 
 func (s *Studio) exploreStrip(kind string, fill func(*training.Provenance), note string) {
 	p := s.explore
 	set, info := s.exploreSettings(), *p.info
-	p.stripNote.SetText("Drawing …")
+	p.stripNote.SetText(lang.L("Drawing …"))
 	p.stripL.submit(func(ctx context.Context) {
 		prov, x, err := p.draw(ctx, info, kind, set, fill, nil)
 		if ctx.Err() != nil {
@@ -591,7 +592,7 @@ func (s *Studio) exploreStrip(kind string, fill func(*training.Provenance), note
 		}
 		s.do(func() {
 			if err != nil {
-				p.stripNote.SetText("Failed: " + err.Error())
+				p.stripNote.SetText(lang.L("Failed: ") + err.Error())
 				return
 			}
 			p.stripP, p.stripX = prov, x
@@ -618,7 +619,7 @@ func (s *Studio) exploreSaveStrip(asGIF bool) {
 	if asGIF {
 		name, ext = "walk.gif", ".gif"
 	}
-	pickSaveFile(s.win, "Save "+name, name, "Images", []string{ext}, func(path string) {
+	pickSaveFile(s.win, lang.L("Save ")+name, name, lang.L("Images"), []string{ext}, func(path string) {
 		if filepath.Ext(path) == "" {
 			path += ext
 		}
@@ -639,7 +640,7 @@ func (s *Studio) exploreSaveStrip(asGIF bool) {
 					s.showError(err)
 					return
 				}
-				p.stripNote.SetText("Saved " + path)
+				p.stripNote.SetText(lang.L("Saved ") + path)
 			})
 		}()
 	})
@@ -682,7 +683,7 @@ func (s *Studio) explorePin() {
 				s.showError(err)
 				return
 			}
-			p.status.SetText("Pinned " + path)
+			p.status.SetText(lang.L("Pinned ") + path)
 			s.exploreShowFavourites()
 		})
 	}()
@@ -718,14 +719,14 @@ func (s *Studio) exploreNearest(i int) {
 	one := training.ImagePixels(training.CellImage(p.gridImg, i, p.gridProv.Cols, info.shape), info.shape)
 	if data == nil || data.Source != project.MNISTSource {
 		p.nearest.SetImage(nil)
-		p.nearestNote.SetText("Load the MNIST data set on the Train tab to see the training images nearest to a sample (the built-in evaluator knows digits only).")
+		p.nearestNote.SetText(lang.L("Load the MNIST data set on the Train tab to see the training images nearest to a sample (the built-in evaluator knows digits only)."))
 		return
 	}
 	if data.Width != info.shape.Width || data.Height != info.shape.Height || max(1, data.Channels) != info.shape.Channels {
-		p.nearestNote.SetText("The model's images are not the data set's size.")
+		p.nearestNote.SetText(lang.L("The model's images are not the data set's size."))
 		return
 	}
-	p.nearestNote.SetText("Finding the nearest training images …")
+	p.nearestNote.SetText(lang.L("Finding the nearest training images …"))
 	ev, err := s.periodicEvaluator(data)
 	if err != nil {
 		p.nearestNote.SetText(err.Error())
@@ -733,7 +734,7 @@ func (s *Studio) exploreNearest(i int) {
 	}
 	p.nearL.submit(func(ctx context.Context) {
 		if p.index == nil || p.index.Data() != data {
-			s.do(func() { p.nearestNote.SetText("Indexing the training images with the evaluator (once) …") })
+			s.do(func() { p.nearestNote.SetText(lang.L("Indexing the training images with the evaluator (once) …")) })
 			idx, err := training.NewTrainingIndex(ctx, ev, data, nil)
 			if err != nil {
 				if ctx.Err() == nil {
@@ -754,7 +755,7 @@ func (s *Studio) exploreNearest(i int) {
 		img := training.GridImage(row, 4, 4, info.shape)
 		s.do(func() {
 			p.nearest.SetImage(img)
-			p.nearestNote.SetText(fmt.Sprintf("Sample #%d (left) and its three nearest of %d training images, by the evaluator's features.", i+1, len(data.Pixels)/info.shape.Size()))
+			p.nearestNote.SetText(fmt.Sprintf(lang.L("Sample #%d (left) and its three nearest of %d training images, by the evaluator's features."), i+1, len(data.Pixels)/info.shape.Size()))
 		})
 	})
 }

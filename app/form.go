@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"fyne.io/fyne/v2/lang"
 	"strconv"
 	"strings"
 
@@ -179,13 +180,17 @@ func (f *modelForm) run() []*input {
 // widget instead of widening the form (a form's own hint is one line);
 // the hint line stays for validation messages.
 func formItem(in *input) *widget.FormItem {
-	if len([]rune(in.Help)) <= 36 {
-		return &widget.FormItem{Text: in.Label, Widget: in.widget(), HintText: in.Help}
+	label, hint := lang.L(in.Label), lang.L(in.Help)
+	if in.Help == "" {
+		hint = ""
 	}
-	help := widget.NewRichText(&widget.TextSegment{Text: in.Help, Style: widget.RichTextStyle{
+	if len([]rune(hint)) <= 36 {
+		return &widget.FormItem{Text: label, Widget: in.widget(), HintText: hint}
+	}
+	help := widget.NewRichText(&widget.TextSegment{Text: hint, Style: widget.RichTextStyle{
 		ColorName: theme.ColorNamePlaceHolder, SizeName: theme.SizeNameCaptionText, Inline: true}})
 	help.Wrapping = fyne.TextWrapWord
-	return &widget.FormItem{Text: in.Label, Widget: container.NewVBox(in.widget(), help), HintText: " "}
+	return &widget.FormItem{Text: label, Widget: container.NewVBox(in.widget(), help), HintText: " "}
 }
 
 func newModelForm() *modelForm {
@@ -224,10 +229,10 @@ func newModelForm() *modelForm {
 	f.seed.entry.SetText("1")
 	f.resize = widget.NewSelect([]string{"centre crop", "pad"}, nil)
 	f.resize.SetSelected("centre crop")
-	f.flip = widget.NewCheck("mirror images at random", nil)
-	f.common = widget.NewForm(&widget.FormItem{Text: "Images", Widget: f.image, HintText: "the data set is resized to this"},
-		&widget.FormItem{Text: "Make square by", Widget: f.resize},
-		&widget.FormItem{Text: "Flip augmentation", Widget: f.flip})
+	f.flip = widget.NewCheck(lang.L("mirror images at random"), nil)
+	f.common = widget.NewForm(&widget.FormItem{Text: lang.L("Images"), Widget: f.image, HintText: lang.L("the data set is resized to this")},
+		&widget.FormItem{Text: lang.L("Make square by"), Widget: f.resize},
+		&widget.FormItem{Text: lang.L("Flip augmentation"), Widget: f.flip})
 	for _, in := range f.run() {
 		f.common.AppendItem(formItem(in))
 	}
@@ -268,7 +273,7 @@ func newModelForm() *modelForm {
 			}
 		}
 	}
-	f.content = container.NewVBox(widget.NewForm(widget.NewFormItem("Preset", f.preset), widget.NewFormItem("Model", f.family)),
+	f.content = container.NewVBox(widget.NewForm(widget.NewFormItem(lang.L("Preset"), f.preset), widget.NewFormItem(lang.L("Model"), f.family)),
 		f.presetNote, stack, widget.NewSeparator(), f.common)
 	f.family.SetSelected(variants[0].Label)
 	def := models.DefaultPreset()
@@ -313,7 +318,7 @@ func (f *modelForm) applyPreset(p models.Preset) {
 	if p.Steps > 0 {
 		f.steps.entry.SetText(strconv.Itoa(p.Steps))
 	}
-	f.presetNote.SetText(p.Note)
+	f.presetNote.SetText(lang.L(p.Note))
 	f.changed()
 }
 

@@ -4,6 +4,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/lang"
 	"fyne.io/fyne/v2/widget"
 )
 
@@ -55,22 +56,27 @@ const licencesText = `**Bundled data**
 func (s *Studio) showRichText(title, md string, size fyne.Size) {
 	t := widget.NewRichTextFromMarkdown(md)
 	t.Wrapping = fyne.TextWrapWord
-	d := dialog.NewCustom(title, "Close", container.NewVScroll(t), s.win)
+	d := dialog.NewCustom(title, lang.L("Close"), container.NewVScroll(t), s.win)
 	d.Resize(size)
 	d.Show()
 }
 
-func (s *Studio) showGuide() { s.showRichText("Guide", guideText, fyne.NewSize(720, 560)) }
+func (s *Studio) showGuide() { s.showRichText(lang.L("Guide"), lang.X("help.guide", guideText), fyne.NewSize(720, 560)) }
 
 func (s *Studio) showShortcuts() {
-	s.showRichText("Keyboard shortcuts", shortcutsText, fyne.NewSize(560, 520))
+	s.showRichText(lang.L("Keyboard shortcuts"), lang.X("help.shortcuts", shortcutsText), fyne.NewSize(560, 520))
 }
 
-func (s *Studio) showLicences() { s.showRichText("Licences", licencesText, fyne.NewSize(640, 520)) }
+func (s *Studio) showLicences() {
+	s.showRichText(lang.L("Licences"), lang.X("help.licences", licencesText), fyne.NewSize(640, 520))
+}
 
 // aboutText is Help → About's text.
 func aboutText() string {
-	return "**" + Version + "**\n\nTrain, measure and explore generative models: diversity and creativity made visible.\n\nApplication ID " + AppID + "."
+	return "**" + Version + "**\n\n" + lang.L("Train, measure and explore generative models: diversity and creativity made visible.") +
+		"\n\n" + lang.L("Application ID") + " " + AppID + "."
 }
 
-func (s *Studio) showAbout() { s.showRichText("About Gen Studio", aboutText(), fyne.NewSize(520, 280)) }
+func (s *Studio) showAbout() {
+	s.showRichText(lang.L("About Gen Studio"), aboutText(), fyne.NewSize(520, 280))
+}

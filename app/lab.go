@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"fyne.io/fyne/v2/lang"
 	"math/rand/v2"
 	"strconv"
 
@@ -54,16 +55,16 @@ func (s *Studio) buildLabPanel() *labPanel {
 	p.steps.SetText(strconv.Itoa(training.LabDefaultSteps))
 	p.seed = widget.NewEntry()
 	p.seed.SetText("1")
-	p.trainBtn = widget.NewButtonWithIcon("Train", theme.MediaPlayIcon(), func() { s.TrainLab(nil) })
+	p.trainBtn = widget.NewButtonWithIcon(lang.L("Train"), theme.MediaPlayIcon(), func() { s.TrainLab(nil) })
 	p.trainBtn.Importance = widget.HighImportance
-	p.stopBtn = widget.NewButtonWithIcon("Stop", theme.MediaStopIcon(), func() {
+	p.stopBtn = widget.NewButtonWithIcon(lang.L("Stop"), theme.MediaStopIcon(), func() {
 		if p.cancel != nil {
 			p.cancel()
 		}
 	})
 	p.stopBtn.Disable()
 	p.bar = widget.NewProgressBar()
-	p.status = widget.NewLabel("A GAN on 2-D points: pick a data set and a technique and press Train. Plain GANs drop modes; the remedies keep them.")
+	p.status = widget.NewLabel(lang.L("A GAN on 2-D points: pick a data set and a technique and press Train. Plain GANs drop modes; the remedies keep them."))
 	p.status.Wrapping = fyne.TextWrapWord
 	p.plot = widgets.NewScatterPlot()
 	small := func(e *widget.Entry) fyne.CanvasObject {
@@ -71,8 +72,8 @@ func (s *Studio) buildLabPanel() *labPanel {
 	}
 	// wide enough for "lrdecay+topk" and "recommended" in full
 	technique := container.NewGridWrap(fyne.NewSize(190, p.technique.MinSize().Height), p.technique)
-	bar := container.NewHBox(widget.NewLabel("Data"), p.data, widget.NewLabel("Technique"), technique,
-		widget.NewLabel("Steps"), small(p.steps), widget.NewLabel("Seed"), small(p.seed), p.trainBtn, p.stopBtn)
+	bar := container.NewHBox(widget.NewLabel(lang.L("Data")), p.data, widget.NewLabel(lang.L("Technique")), technique,
+		widget.NewLabel(lang.L("Steps")), small(p.steps), widget.NewLabel(lang.L("Seed")), small(p.seed), p.trainBtn, p.stopBtn)
 	p.content = container.NewBorder(container.NewVBox(bar, p.bar, p.status), nil, nil, nil, p.plot)
 	p.data.SetSelected("ring8")
 	return p
@@ -92,7 +93,7 @@ func (s *Studio) showLabData() {
 	p.plot.Clear()
 	p.plot.SetBounds(-r, r, -r, r)
 	p.plot.SetMarkers(mix.Centres, nil)
-	p.plot.SetSeries(0, "real", mix.Sample(labLivePoints, rand.New(rand.NewPCG(1, 1))))
+	p.plot.SetSeries(0, lang.L("real"), mix.Sample(labLivePoints, rand.New(rand.NewPCG(1, 1))))
 }
 
 // labBound is the half-width of the plotted square.
@@ -115,12 +116,12 @@ func (s *Studio) TrainLab(done func(*training.LabResult, error)) {
 	}
 	steps, err := strconv.Atoi(p.steps.Text)
 	if err != nil || steps < 1 || steps > 1000000 {
-		s.showError(fmt.Errorf("steps must be a whole number from 1 to 1,000,000, not %q", p.steps.Text))
+		s.showError(fmt.Errorf(lang.L("steps must be a whole number from 1 to 1,000,000, not %q"), p.steps.Text))
 		return
 	}
 	seed, err := strconv.ParseUint(p.seed.Text, 10, 64)
 	if err != nil {
-		s.showError(fmt.Errorf("the seed must be a whole number ≥ 0, not %q", p.seed.Text))
+		s.showError(fmt.Errorf(lang.L("the seed must be a whole number ≥ 0, not %q"), p.seed.Text))
 		return
 	}
 	mix, err := training.MixtureByName(p.data.Selected)
@@ -157,7 +158,7 @@ func (s *Studio) TrainLab(done func(*training.LabResult, error)) {
 		heat, _ := m.Critic(grid)
 		s.do(func() {
 			p.plot.SetHeatMap(labHeat, labHeat, heat)
-			p.plot.SetSeries(1, "generated", pts)
+			p.plot.SetSeries(1, lang.L("generated"), pts)
 			p.plot.SetMarkers(mix.Centres, covered)
 			p.bar.SetValue(float64(step) / float64(steps))
 			n := 0
@@ -166,7 +167,7 @@ func (s *Studio) TrainLab(done func(*training.LabResult, error)) {
 					n++
 				}
 			}
-			p.status.SetText(fmt.Sprintf("%s on %s, step %d/%d: %d of %d modes covered by the live %d samples", tech, mix.Name, step, steps, n, len(covered), labLivePoints))
+			p.status.SetText(fmt.Sprintf(lang.L("%s on %s, step %d/%d: %d of %d modes covered by the live %d samples"), tech, mix.Name, step, steps, n, len(covered), labLivePoints))
 		})
 	}
 	go func() {
@@ -178,15 +179,15 @@ func (s *Studio) TrainLab(done func(*training.LabResult, error)) {
 			p.stopBtn.Disable()
 			switch {
 			case errors.Is(err, context.Canceled):
-				p.status.SetText("Stopped.")
+				p.status.SetText(lang.L("Stopped."))
 			case err != nil:
 				s.showError(err)
 			default:
 				p.last = res
 				p.bar.SetValue(1)
-				p.plot.SetSeries(1, "generated", res.Samples)
+				p.plot.SetSeries(1, lang.L("generated"), res.Samples)
 				p.plot.SetMarkers(mix.Centres, labCovered(res.Samples, mix))
-				p.status.SetText(fmt.Sprintf("%s on %s, %d steps, seed %d: %d of %d modes covered, %.1f %% of %d samples high quality (within 3σ of a mode; the protocol of VEEGAN and PacGAN).",
+				p.status.SetText(fmt.Sprintf(lang.L("%s on %s, %d steps, seed %d: %d of %d modes covered, %.1f %% of %d samples high quality (within 3σ of a mode; the protocol of VEEGAN and PacGAN)."),
 					tech, mix.Name, steps, seed, res.Modes, len(mix.Centres)/2, 100*res.HighQuality, training.LabSamples))
 			}
 			if done != nil {

@@ -91,7 +91,9 @@ func fyneFolder(win fyne.Window, done func(string)) {
 
 // pickOpenFile asks for an existing file with one of exts (like ".safetensors").
 func pickOpenFile(win fyne.Window, title, filterName string, exts []string, done func(string)) {
-	pick(func() (string, error) { return native.File().Title(title).Filter(filterName, trimDots(exts)...).SetStartDir(lastFolder()).Load() },
+	pick(func() (string, error) {
+		return native.File().Title(title).Filter(filterName, trimDots(exts)...).SetStartDir(lastFolder()).Load()
+	},
 		func(done func(string)) { fyneOpenFile(win, exts, done) }, done)
 }
 

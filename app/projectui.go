@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"fyne.io/fyne/v2/driver/desktop"
+	"fyne.io/fyne/v2/lang"
 	"os"
 	"path/filepath"
 	"slices"
@@ -46,13 +47,13 @@ func (s *Studio) updateTitle() {
 // (projects, data set, gallery, checkpoints; Fyne adds Quit), Run, View
 // (the tabs) and Help.
 func (s *Studio) buildMenu() {
-	recent := fyne.NewMenuItem("Open recent", nil)
+	recent := fyne.NewMenuItem(lang.L("Open recent"), nil)
 	var items []*fyne.MenuItem
 	for _, dir := range s.recentProjects() {
 		items = append(items, fyne.NewMenuItem(dir, func() { s.OpenProject(dir) }))
 	}
 	if len(items) == 0 {
-		items = append(items, &fyne.MenuItem{Label: "(none yet)", Disabled: true})
+		items = append(items, &fyne.MenuItem{Label: lang.L("(none yet)"), Disabled: true})
 	}
 	recent.ChildMenu = fyne.NewMenu("", items...)
 	ctrl := func(k fyne.KeyName) fyne.Shortcut {
@@ -67,57 +68,57 @@ func (s *Studio) buildMenu() {
 		return it
 	}
 	newProject := func() {
-		pickFolder(s.win, "Create the project in (an empty or new folder)", func(dir string) { s.NewProject(dir, nil) })
+		pickFolder(s.win, lang.L("Create the project in (an empty or new folder)"), func(dir string) { s.NewProject(dir, nil) })
 	}
-	openProject := func() { pickFolder(s.win, "Open a project folder", func(dir string) { s.OpenProject(dir) }) }
+	openProject := func() { pickFolder(s.win, lang.L("Open a project folder"), func(dir string) { s.OpenProject(dir) }) }
 	export := func() {
 		if s.model != nil {
-			pickFolder(s.win, "Export the gallery into", func(p string) { s.ExportGallery(p, nil) })
+			pickFolder(s.win, lang.L("Export the gallery into"), func(p string) { s.ExportGallery(p, nil) })
 		}
 	}
-	file := fyne.NewMenu("File",
-		item("New project…", ctrl(fyne.KeyN), newProject),
-		item("Open project…", ctrl(fyne.KeyO), openProject),
+	file := fyne.NewMenu(lang.L("File"),
+		item(lang.L("New project…"), ctrl(fyne.KeyN), newProject),
+		item(lang.L("Open project…"), ctrl(fyne.KeyO), openProject),
 		recent,
 		fyne.NewMenuItemSeparator(),
-		item("Save project", ctrl(fyne.KeyS), func() { s.SaveProject(nil) }),
-		fyne.NewMenuItem("Save project as…", func() {
-			pickFolder(s.win, "Save the project into (an empty or new folder)", func(dir string) { s.NewProject(dir, nil) })
+		item(lang.L("Save project"), ctrl(fyne.KeyS), func() { s.SaveProject(nil) }),
+		fyne.NewMenuItem(lang.L("Save project as…"), func() {
+			pickFolder(s.win, lang.L("Save the project into (an empty or new folder)"), func(dir string) { s.NewProject(dir, nil) })
 		}),
 		fyne.NewMenuItemSeparator(),
-		fyne.NewMenuItem("Import data set…", func() { s.openBtn.OnTapped() }),
-		item("Export gallery…", ctrl(fyne.KeyE), export),
-		fyne.NewMenuItem("Save checkpoint…", func() {
+		fyne.NewMenuItem(lang.L("Import data set…"), func() { s.openBtn.OnTapped() }),
+		item(lang.L("Export gallery…"), ctrl(fyne.KeyE), export),
+		fyne.NewMenuItem(lang.L("Save checkpoint…"), func() {
 			if s.model != nil {
 				s.saveBtn.OnTapped()
 			}
 		}),
-		fyne.NewMenuItem("Load checkpoint…", func() {
+		fyne.NewMenuItem(lang.L("Load checkpoint…"), func() {
 			if s.worker == nil {
 				s.loadBtn.OnTapped()
 			}
 		}),
 	)
-	run := fyne.NewMenu("Run",
-		item("Train / resume run", ctrl(fyne.KeyReturn), s.Train),
-		fyne.NewMenuItem("Pause or resume (Space)", s.TogglePause),
-		item("Stop", ctrl(fyne.KeyPeriod), s.Stop),
+	run := fyne.NewMenu(lang.L("Run"),
+		item(lang.L("Train / resume run"), ctrl(fyne.KeyReturn), s.Train),
+		fyne.NewMenuItem(lang.L("Pause or resume (Space)"), s.TogglePause),
+		item(lang.L("Stop"), ctrl(fyne.KeyPeriod), s.Stop),
 		fyne.NewMenuItemSeparator(),
-		fyne.NewMenuItem("New model", s.NewModel),
+		fyne.NewMenuItem(lang.L("New model"), s.NewModel),
 	)
-	edit := fyne.NewMenu("Edit", item("Preferences…", ctrl(fyne.KeyComma), s.showPreferences))
+	edit := fyne.NewMenu(lang.L("Edit"), item(lang.L("Preferences…"), ctrl(fyne.KeyComma), s.showPreferences))
 	var views []*fyne.MenuItem
 	for i, t := range s.tabs.Items {
 		views = append(views, item(t.Text, ctrl(fyne.KeyName(fmt.Sprint(i+1))), func() { s.tabs.SelectIndex(i) }))
 	}
-	help := fyne.NewMenu("Help",
-		fyne.NewMenuItem("Welcome", s.showWelcome),
-		fyne.NewMenuItem("Guide", s.showGuide),
-		fyne.NewMenuItem("Keyboard shortcuts", s.showShortcuts),
-		fyne.NewMenuItem("Licences", s.showLicences),
-		fyne.NewMenuItem("About Gen Studio", s.showAbout),
+	help := fyne.NewMenu(lang.L("Help"),
+		fyne.NewMenuItem(lang.L("Welcome"), s.showWelcome),
+		fyne.NewMenuItem(lang.L("Guide"), s.showGuide),
+		fyne.NewMenuItem(lang.L("Keyboard shortcuts"), s.showShortcuts),
+		fyne.NewMenuItem(lang.L("Licences"), s.showLicences),
+		fyne.NewMenuItem(lang.L("About Gen Studio"), s.showAbout),
 	)
-	s.win.SetMainMenu(fyne.NewMainMenu(file, edit, run, fyne.NewMenu("View", views...), help))
+	s.win.SetMainMenu(fyne.NewMainMenu(file, edit, run, fyne.NewMenu(lang.L("View"), views...), help))
 }
 
 func (s *Studio) recentProjects() []string {
@@ -160,7 +161,7 @@ func (s *Studio) NewProject(dir string, done func(error)) {
 // Without a project it asks where to create one.
 func (s *Studio) SaveProject(done func(error)) {
 	if s.proj == nil {
-		pickFolder(s.win, "Save the project into (an empty or new folder)", func(dir string) { s.NewProject(dir, done) })
+		pickFolder(s.win, lang.L("Save the project into (an empty or new folder)"), func(dir string) { s.NewProject(dir, done) })
 		return
 	}
 	err := s.storeSettings()
@@ -168,12 +169,12 @@ func (s *Studio) SaveProject(done func(error)) {
 		err = s.proj.Save()
 	}
 	if err != nil {
-		s.showError(fmt.Errorf("project not saved: %w", err))
+		s.showError(fmt.Errorf(lang.L("project not saved: %w"), err))
 	} else {
 		s.dirty = false
 		s.updateTitle()
 		s.addRecent(s.proj.Dir())
-		s.status.SetText("Saved project " + s.proj.Dir())
+		s.status.SetText(lang.L("Saved project ") + s.proj.Dir())
 	}
 	if done != nil {
 		done(err)
@@ -199,7 +200,7 @@ func (s *Studio) storeSettings() error {
 // nothing.
 func (s *Studio) OpenProject(dir string) {
 	if s.worker != nil {
-		s.showError(errors.New("stop training before opening another project"))
+		s.showError(errors.New(lang.L("stop training before opening another project")))
 		return
 	}
 	p, err := project.Open(dir)
@@ -273,7 +274,7 @@ func (s *Studio) newRunDir(family string, steps int) string {
 	s.proj.Runs = append(s.proj.Runs, project.RunRef{ID: id, Created: time.Now().UTC(), Family: family, Steps: steps})
 	// The run list is data, not a setting: record it at once.
 	if err := s.proj.Save(); err != nil {
-		s.showError(fmt.Errorf("the run was not recorded in project.json: %w", err))
+		s.showError(fmt.Errorf(lang.L("the run was not recorded in project.json: %w"), err))
 	}
 	return s.proj.RunDir(id)
 }
@@ -284,8 +285,8 @@ func (s *Studio) confirmClose(closeNow func()) {
 		closeNow()
 		return
 	}
-	msg := widget.NewLabel(fmt.Sprintf("Save the changes to %s before closing?", s.proj.Name))
-	dialog.NewCustomConfirm("Unsaved changes", "Save", "Close without saving", msg, func(save bool) {
+	msg := widget.NewLabel(fmt.Sprintf(lang.L("Save the changes to %s before closing?"), s.proj.Name))
+	dialog.NewCustomConfirm(lang.L("Unsaved changes"), lang.L("Save"), lang.L("Close without saving"), msg, func(save bool) {
 		if !save {
 			closeNow()
 			return

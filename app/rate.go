@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"fmt"
+	"fyne.io/fyne/v2/lang"
 	"image"
 	"math/rand/v2"
 	"path/filepath"
@@ -63,7 +64,7 @@ func (s *Studio) buildRatePanel() *ratePanel {
 	s.rate = p
 	var labels []string
 	for _, k := range rateKinds {
-		labels = append(labels, k.label)
+		labels = append(labels, lang.L(k.label))
 	}
 	p.kind = widget.NewSelect(labels, func(string) { s.rateShowKind() })
 	p.modelA = widget.NewSelect(nil, nil)
@@ -72,7 +73,7 @@ func (s *Studio) buildRatePanel() *ratePanel {
 	p.modelB.PlaceHolder = "(model B)"
 	pick := func(sel *widget.Select) func() {
 		return func() {
-			pickOpenFile(s.win, "Checkpoint to rate", "Checkpoints", []string{".safetensors"}, func(path string) {
+			pickOpenFile(s.win, lang.L("Checkpoint to rate"), lang.L("Checkpoints"), []string{".safetensors"}, func(path string) {
 				addOption(s.rate.modelA, path)
 				addOption(s.rate.modelB, path)
 				sel.SetSelected(path)
@@ -83,33 +84,31 @@ func (s *Studio) buildRatePanel() *ratePanel {
 	p.pickB = widget.NewButtonWithIcon("", theme.FolderOpenIcon(), pick(p.modelB))
 	p.trials = widget.NewSelect([]string{"10", "20", "40", "100"}, nil)
 	p.trials.SetSelected("20")
-	p.startBtn = widget.NewButtonWithIcon("Start round", theme.MediaPlayIcon(), func() { s.StartRound(nil) })
+	p.startBtn = widget.NewButtonWithIcon(lang.L("Start round"), theme.MediaPlayIcon(), func() { s.StartRound(nil) })
 	p.startBtn.Importance = widget.HighImportance
-	p.status = widget.NewLabel("Pick a kind of round and a model, then Start. Answers are saved in the project, one file per round.")
+	p.status = widget.NewLabel(lang.L("Pick a kind of round and a model, then Start. Answers are saved in the project, one file per round."))
 	p.status.Wrapping = fyne.TextWrapWord
 	p.keys = widget.NewLabelWithStyle("", fyne.TextAlignCenter, fyne.TextStyle{Bold: true})
 	p.view = widgets.NewSampleGrid()
-	p.view.SetPlaceholder("The images to judge appear here")
+	p.view.SetPlaceholder(lang.L("The images to judge appear here"))
 	p.answers = container.NewHBox()
 	p.results = widget.NewLabel("")
 	p.results.Wrapping = fyne.TextWrapWord
 	p.kind.SetSelected(labels[2])
 	models := container.NewGridWithColumns(2,
-		container.NewBorder(nil, nil, widget.NewLabel("A"), p.pickA, p.modelA),
-		container.NewBorder(nil, nil, widget.NewLabel("B"), p.pickB, p.modelB))
-	top := container.NewVBox(container.NewHBox(widget.NewLabel("Round"), container.NewGridWrap(fyne.NewSize(330, p.kind.MinSize().Height), p.kind), widget.NewLabel("Trials"), p.trials, p.startBtn),
+		container.NewBorder(nil, nil, widget.NewLabel(lang.L("A")), p.pickA, p.modelA),
+		container.NewBorder(nil, nil, widget.NewLabel(lang.L("B")), p.pickB, p.modelB))
+	top := container.NewVBox(container.NewHBox(widget.NewLabel(lang.L("Round")), container.NewGridWrap(fyne.NewSize(330, p.kind.MinSize().Height), p.kind), widget.NewLabel(lang.L("Trials")), p.trials, p.startBtn),
 		models, p.status)
 	bottom := container.NewVBox(container.NewCenter(p.answers), p.keys,
-		widget.NewCard("Results", "every round of this project", p.results))
+		widget.NewCard(lang.L("Results"), lang.L("every round of this project"), p.results))
 	p.content = container.NewBorder(top, bottom, nil, nil, p.view)
 	return p
 }
 
 func (p *ratePanel) kindName() string {
-	for _, k := range rateKinds {
-		if k.label == p.kind.Selected {
-			return k.kind
-		}
+	if i := p.kind.SelectedIndex(); i >= 0 && i < len(rateKinds) {
+		return rateKinds[i].kind
 	}
 	return training.RoundHYPE
 }
@@ -160,7 +159,7 @@ func (s *Studio) humanResults() string {
 		return err.Error()
 	}
 	if len(rs) == 0 {
-		return "No rounds yet."
+		return lang.L("No rounds yet.")
 	}
 	var out string
 	for _, r := range rs {
@@ -186,24 +185,24 @@ func (s *Studio) StartRound(ready func(error)) {
 	}
 	switch {
 	case a == "":
-		fail(errors.New("pick model A: a checkpoint of a trained model"))
+		fail(errors.New(lang.L("pick model A: a checkpoint of a trained model")))
 		return
 	case kind == training.RoundPair && b == "":
-		fail(errors.New("a pair round needs model B too"))
+		fail(errors.New(lang.L("a pair round needs model B too")))
 		return
 	case (kind == training.RoundHYPE || kind == training.RoundHYPETime) && data == nil:
-		fail(errors.New("the real-or-generated quiz mixes in real images: load the training data set on the Train tab first"))
+		fail(errors.New(lang.L("the real-or-generated quiz mixes in real images: load the training data set on the Train tab first")))
 		return
 	}
 	seed := rand.Uint64N(1 << 40)
 	p.startBtn.Disable()
-	p.status.SetText("Drawing the samples …")
+	p.status.SetText(lang.L("Drawing the samples …"))
 	go func() {
 		items, err := prepareRound(kind, a, b, data, n, seed)
 		s.do(func() {
 			p.startBtn.Enable()
 			if err != nil {
-				p.status.SetText("Could not start the round.")
+				p.status.SetText(lang.L("Could not start the round."))
 				fail(err)
 				return
 			}
@@ -303,15 +302,15 @@ func (s *Studio) rateShowAnswers() {
 		for k := 1; k <= 5; k++ {
 			p.answers.Add(widget.NewButton(strconv.Itoa(k), func() { s.RateAnswer(k) }))
 		}
-		p.keys.SetText("Keys: 1 (poor) … 5 (excellent)")
+		p.keys.SetText(lang.L("Keys: 1 (poor) … 5 (excellent)"))
 	case training.RoundPair:
-		p.answers.Add(widget.NewButtonWithIcon("Left is better", theme.NavigateBackIcon(), func() { s.RateAnswer(1) }))
-		p.answers.Add(widget.NewButtonWithIcon("Right is better", theme.NavigateNextIcon(), func() { s.RateAnswer(2) }))
-		p.keys.SetText("Keys: ← left is better, → right is better")
+		p.answers.Add(widget.NewButtonWithIcon(lang.L("Left is better"), theme.NavigateBackIcon(), func() { s.RateAnswer(1) }))
+		p.answers.Add(widget.NewButtonWithIcon(lang.L("Right is better"), theme.NavigateNextIcon(), func() { s.RateAnswer(2) }))
+		p.keys.SetText(lang.L("Keys: ← left is better, → right is better"))
 	default:
-		p.answers.Add(widget.NewButton("Real (R)", func() { s.RateAnswer(1) }))
-		p.answers.Add(widget.NewButton("Generated (G)", func() { s.RateAnswer(0) }))
-		p.keys.SetText("Keys: R real, G generated (F works too)")
+		p.answers.Add(widget.NewButton(lang.L("Real (R)"), func() { s.RateAnswer(1) }))
+		p.answers.Add(widget.NewButton(lang.L("Generated (G)"), func() { s.RateAnswer(0) }))
+		p.keys.SetText(lang.L("Keys: R real, G generated (F works too)"))
 	}
 	p.answers.Refresh()
 }
@@ -324,7 +323,7 @@ func (s *Studio) rateShow() {
 	p.view.SetImage(it.img)
 	p.shown = time.Now()
 	p.generation++
-	what := fmt.Sprintf("Trial %d of %d.", p.at+1, len(p.items))
+	what := fmt.Sprintf(lang.L("Trial %d of %d."), p.at+1, len(p.items))
 	if p.round.Kind == training.RoundHYPETime {
 		gen := p.generation
 		what += fmt.Sprintf(" Exposure %d ms.", p.exposure)
@@ -391,7 +390,7 @@ func (s *Studio) RateAnswer(score int) {
 		s.showError(err)
 		return
 	}
-	p.status.SetText(r.Describe() + ". Saved in " + path)
+	p.status.SetText(r.Describe() + lang.L(". Saved in ") + path)
 	s.rateShowResults()
 }
 

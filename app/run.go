@@ -3,6 +3,7 @@ package app
 import (
 	"fyne.io/fyne/v2"
 	fyneapp "fyne.io/fyne/v2/app"
+	"fyne.io/fyne/v2/lang"
 	_ "github.com/genstudio/genstudio/internal/posixlocale" // before Fyne reads the locale
 )
 
@@ -16,14 +17,14 @@ func Run(args []string) error {
 	a := fyneapp.NewWithID(AppID)
 	startLanguage(a)
 	applyTheme(a)
-	win := a.NewWindow("Gen Studio")
+	win := a.NewWindow(lang.L("Gen Studio"))
 	win.Resize(windowSize(a))
 	s := NewStudio(a, win)
 	s.buildMenu()
 	win.SetCloseIntercept(func() {
 		s.confirmClose(func() {
 			saveWindowSize(a, win.Canvas().Size())
-			s.status.SetText("Stopping …")
+			s.status.SetText(lang.L("Stopping …"))
 			go func() {
 				s.Close()
 				fyne.Do(win.Close)

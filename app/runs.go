@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"fmt"
+	"fyne.io/fyne/v2/lang"
 	"image"
 	"image/draw"
 	"os"
@@ -116,10 +117,10 @@ func (s *Studio) buildScrubber() fyne.CanvasObject {
 	s.scrub = widget.NewSlider(0, 0)
 	s.scrub.Step = 1
 	s.scrubLive = true
-	s.scrubLabel = widget.NewLabel("Preview history: none yet")
+	s.scrubLabel = widget.NewLabel(lang.L("Preview history: none yet"))
 	s.scrub.OnChanged = func(v float64) { s.scrubTo(int(v)) }
-	s.gifBtn = widget.NewButtonWithIcon("Save GIF…", theme.MediaVideoIcon(), func() {
-		pickSaveFile(s.win, "Save the training progress as a GIF", "progress.gif", "GIF", []string{".gif"},
+	s.gifBtn = widget.NewButtonWithIcon(lang.L("Save GIF…"), theme.MediaVideoIcon(), func() {
+		pickSaveFile(s.win, lang.L("Save the training progress as a GIF"), "progress.gif", lang.L("GIF"), []string{".gif"},
 			func(p string) { s.SaveProgressGIF(p, nil) })
 	})
 	s.gifBtn.Disable()
@@ -152,12 +153,12 @@ func (s *Studio) updateScrubLabel() {
 	n := len(s.previews)
 	switch {
 	case n == 0:
-		s.scrubLabel.SetText("Preview history: none yet")
+		s.scrubLabel.SetText(lang.L("Preview history: none yet"))
 	case s.scrubLive:
-		s.scrubLabel.SetText(fmt.Sprintf("Live · %d saved", n))
+		s.scrubLabel.SetText(fmt.Sprintf(lang.L("Live · %d saved"), n))
 	default:
 		i := min(int(s.scrub.Value), n-1)
-		s.scrubLabel.SetText(fmt.Sprintf("Step %d (%d/%d)", s.previews[i].Step, i+1, n))
+		s.scrubLabel.SetText(fmt.Sprintf(lang.L("Step %d (%d/%d)"), s.previews[i].Step, i+1, n))
 	}
 }
 
@@ -173,7 +174,7 @@ func (s *Studio) scrubTo(i int) {
 		img, err := readRGBA(path)
 		s.do(func() {
 			if err != nil {
-				s.status.SetText("Error: " + err.Error())
+				s.status.SetText(lang.L("Error: ") + err.Error())
 				return
 			}
 			s.grid.SetImage(img)
@@ -193,9 +194,9 @@ func (s *Studio) SaveProgressGIF(path string, done func(error)) {
 		n, err := training.WriteProgressGIF(run, path, 200, 20)
 		s.do(func() {
 			if err != nil {
-				s.showError(fmt.Errorf("the GIF was not written: %w", err))
+				s.showError(fmt.Errorf(lang.L("the GIF was not written: %w"), err))
 			} else {
-				s.status.SetText(fmt.Sprintf("Saved %s (%d frames)", path, n))
+				s.status.SetText(fmt.Sprintf(lang.L("Saved %s (%d frames)"), path, n))
 			}
 			if done != nil {
 				done(err)
@@ -219,13 +220,13 @@ func readRGBA(path string) (*image.RGBA, error) {
 func (s *Studio) buildChartOptions() fyne.CanvasObject {
 	smooth := widget.NewSlider(0, 0.99)
 	smooth.Step = 0.01
-	smoothLabel := widget.NewLabel("Smoothing 0.00")
+	smoothLabel := widget.NewLabel(lang.L("Smoothing 0.00"))
 	smooth.OnChanged = func(v float64) {
-		smoothLabel.SetText(fmt.Sprintf("Smoothing %.2f", v))
+		smoothLabel.SetText(fmt.Sprintf(lang.L("Smoothing %.2f"), v))
 		s.chart.SetSmoothing(v)
 	}
 	s.smooth = smooth
-	s.logScale = widget.NewCheck("Log scale", func(on bool) {
+	s.logScale = widget.NewCheck(lang.L("Log scale"), func(on bool) {
 		s.chart.SetLogScale(on)
 		s.lrChart.SetLogScale(on)
 	})
@@ -235,16 +236,16 @@ func (s *Studio) buildChartOptions() fyne.CanvasObject {
 // writeFailed tells the user a file could not be written; when the worker
 // paused for it, they choose to keep training or stop.
 func (s *Studio) writeFailed(what string, step int, err error, paused bool) {
-	msg := fmt.Sprintf("The %s at step %d could not be written:\n%v\n\nThe previous checkpoint is intact.", what, step, err)
+	msg := fmt.Sprintf(lang.L("The %s at step %d could not be written:\n%v\n\nThe previous checkpoint is intact."), lang.L(what), step, err)
 	if !paused {
-		s.status.SetText("Warning: " + firstLine(msg))
+		s.status.SetText(lang.L("Warning: ") + firstLine(msg))
 		return
 	}
-	s.status.SetText(fmt.Sprintf("Paused: the %s at step %d could not be written", what, step))
-	label := widget.NewLabel(msg + "\nFree some space (or fix the folder's permissions), then keep training; or stop the run.")
+	s.status.SetText(fmt.Sprintf(lang.L("Paused: the %s at step %d could not be written"), what, step))
+	label := widget.NewLabel(msg + lang.L("\nFree some space (or fix the folder's permissions), then keep training; or stop the run."))
 	label.Wrapping = fyne.TextWrapWord
 	w := s.worker
-	d := dialog.NewCustomConfirm("Could not write the "+what, "Keep training", "Stop", label, func(keep bool) {
+	d := dialog.NewCustomConfirm(lang.L("Could not write the ")+what, lang.L("Keep training"), lang.L("Stop"), label, func(keep bool) {
 		if w != s.worker || w == nil {
 			return
 		}
@@ -264,15 +265,15 @@ func (s *Studio) writeFailed(what string, step int, err error, paused bool) {
 func (s *Studio) diverged(step int, err error) {
 	cks, _ := training.ListCheckpoints(filepath.Join(s.runDir, training.CkptFolder))
 	if len(cks) == 0 {
-		s.showError(fmt.Errorf("%w\n\nThe run has no checkpoint to go back to: lower the learning rate and train a new model", err))
+		s.showError(fmt.Errorf(lang.L("%w\n\nThe run has no checkpoint to go back to: lower the learning rate and train a new model"), err))
 		return
 	}
 	last := cks[len(cks)-1]
-	s.status.SetText(fmt.Sprintf("Diverged at step %d", step+1))
-	label := widget.NewLabel(fmt.Sprintf("Training diverged at step %d:\n%v\n\nRoll back to %s and go on with the learning rate halved? The run keeps its history up to that checkpoint.",
+	s.status.SetText(fmt.Sprintf(lang.L("Diverged at step %d"), step+1))
+	label := widget.NewLabel(fmt.Sprintf(lang.L("Training diverged at step %d:\n%v\n\nRoll back to %s and go on with the learning rate halved? The run keeps its history up to that checkpoint."),
 		step+1, err, filepath.Base(last)))
 	label.Wrapping = fyne.TextWrapWord
-	d := dialog.NewCustomConfirm("Training diverged", "Roll back and go on", "Close", label, func(ok bool) {
+	d := dialog.NewCustomConfirm(lang.L("Training diverged"), lang.L("Roll back and go on"), lang.L("Close"), label, func(ok bool) {
 		if ok {
 			s.RollBack(last, nil)
 		}
@@ -303,13 +304,13 @@ func (s *Studio) notifyDone(step int, err error) {
 	if s.runStart.IsZero() || time.Since(s.runStart) < longRun {
 		return
 	}
-	title, body := "Training finished", fmt.Sprintf("Stopped at step %d.", step)
+	title, body := lang.L("Training finished"), fmt.Sprintf(lang.L("Stopped at step %d."), step)
 	if err != nil {
-		title, body = "Training stopped on an error", fmt.Sprintf("Step %d: %s", step, firstLine(err.Error()))
+		title, body = lang.L("Training stopped on an error"), fmt.Sprintf(lang.L("Step %d: %s"), step, firstLine(err.Error()))
 	} else if s.stepsWanted > 0 && step >= s.stepsWanted {
-		body = fmt.Sprintf("All %d steps are done.", step)
+		body = fmt.Sprintf(lang.L("All %d steps are done."), step)
 	}
-	s.app.SendNotification(fyne.NewNotification("Gen Studio: "+title, body))
+	s.app.SendNotification(fyne.NewNotification(lang.L("Gen Studio: ")+title, body))
 }
 
 // runsPanel is the Runs tab: every run of the project (or of the runs
@@ -340,12 +341,12 @@ func (s *Studio) buildRunsPanel() *runsPanel {
 	p.note = widget.NewLabel("")
 	p.note.Wrapping = fyne.TextWrapWord
 	p.chart = widgets.NewLossChart()
-	p.chart.SetPlaceholder("Tick runs to overlay their curves")
+	p.chart.SetPlaceholder(lang.L("Tick runs to overlay their curves"))
 	p.series = widget.NewSelect(nil, func(string) { s.overlayRuns() })
 	p.list = widget.NewList(func() int { return len(p.runs) },
 		func() fyne.CanvasObject {
 			check := widget.NewCheck("", nil)
-			return container.NewBorder(nil, nil, check, nil, widget.NewLabel("run"))
+			return container.NewBorder(nil, nil, check, nil, widget.NewLabel(lang.L("run")))
 		},
 		func(i widget.ListItemID, o fyne.CanvasObject) {
 			if i >= len(p.runs) {
@@ -366,14 +367,14 @@ func (s *Studio) buildRunsPanel() *runsPanel {
 		})
 	p.list.OnSelected = func(i widget.ListItemID) { p.current = i; s.runsButtons(); s.showRunPreview() }
 	p.preview = widgets.NewSampleGrid()
-	p.preview.SetPlaceholder("Select a run: its newest preview appears here")
-	p.rename = widget.NewButtonWithIcon("Rename…", theme.DocumentCreateIcon(), func() { s.renameRunDialog() })
-	p.del = widget.NewButtonWithIcon("Delete…", theme.DeleteIcon(), func() { s.deleteRunDialog() })
-	p.pin = widget.NewButtonWithIcon("Pin newest checkpoint", theme.ContentAddIcon(), func() { s.pinNewest() })
-	p.open = widget.NewButtonWithIcon("Open in Train", theme.MediaPlayIcon(), func() { s.openRun() })
-	refresh := widget.NewButtonWithIcon("Refresh", theme.ViewRefreshIcon(), s.refreshRuns)
+	p.preview.SetPlaceholder(lang.L("Select a run: its newest preview appears here"))
+	p.rename = widget.NewButtonWithIcon(lang.L("Rename…"), theme.DocumentCreateIcon(), func() { s.renameRunDialog() })
+	p.del = widget.NewButtonWithIcon(lang.L("Delete…"), theme.DeleteIcon(), func() { s.deleteRunDialog() })
+	p.pin = widget.NewButtonWithIcon(lang.L("Pin newest checkpoint"), theme.ContentAddIcon(), func() { s.pinNewest() })
+	p.open = widget.NewButtonWithIcon(lang.L("Open in Train"), theme.MediaPlayIcon(), func() { s.openRun() })
+	refresh := widget.NewButtonWithIcon(lang.L("Refresh"), theme.ViewRefreshIcon(), s.refreshRuns)
 	buttons := container.NewHBox(p.open, p.rename, p.pin, p.del, widget.NewSeparator(), refresh)
-	curves := container.NewBorder(container.NewBorder(nil, nil, widget.NewLabel("Curve"), nil, p.series), nil, nil, nil, p.chart)
+	curves := container.NewBorder(container.NewBorder(nil, nil, widget.NewLabel(lang.L("Curve")), nil, p.series), nil, nil, nil, p.chart)
 	right := container.NewVSplit(curves, p.preview)
 	right.Offset = 0.6
 	split := container.NewHSplit(container.NewBorder(nil, nil, nil, nil, p.list), right)
@@ -415,7 +416,7 @@ func runLine(r training.RunSummary) string {
 
 func orNone(s string) string {
 	if s == "" {
-		return "no checkpoint"
+		return lang.L("no checkpoint")
 	}
 	return s
 }
@@ -468,7 +469,7 @@ func (s *Studio) refreshRuns() {
 			if s.proj != nil {
 				where = s.proj.Dir()
 			}
-			p.note.SetText(fmt.Sprintf("%d runs in %s. Tick runs to overlay their curves; select one to open, rename, pin or delete it. The list follows runs other processes are writing.", len(runs), where))
+			p.note.SetText(fmt.Sprintf(lang.L("%d runs in %s. Tick runs to overlay their curves; select one to open, rename, pin or delete it. The list follows runs other processes are writing."), len(runs), where))
 			p.list.Refresh()
 			s.runsButtons()
 			s.overlayRuns()
@@ -534,7 +535,7 @@ func (s *Studio) overlayRuns() {
 			}
 		}
 	}
-	opts := []string{"learning rate"}
+	opts := []string{lang.L("learning rate")}
 	for n := range names {
 		opts = append(opts, n)
 	}
@@ -563,7 +564,7 @@ func (s *Studio) overlayRuns() {
 			if r.Name != "" {
 				label = r.Name
 			}
-			if curve == "learning rate" {
+			if curve == lang.L("learning rate") {
 				lines = append(lines, line{label, h.lrSteps, h.lrs})
 			} else if v, ok := h.losses[curve]; ok {
 				lines = append(lines, line{label, h.steps, v})
@@ -623,7 +624,7 @@ func (s *Studio) renameRunDialog() {
 	entry := widget.NewEntry()
 	entry.SetText(r.Name)
 	entry.SetPlaceHolder(r.ID)
-	dialog.ShowForm("Rename run", "Rename", "Cancel", []*widget.FormItem{widget.NewFormItem("Name", entry)}, func(ok bool) {
+	dialog.ShowForm("Rename run", "Rename", "Cancel", []*widget.FormItem{widget.NewFormItem(lang.L("Name"), entry)}, func(ok bool) {
 		if ok {
 			s.RenameRun(r.ID, entry.Text)
 		}
@@ -647,7 +648,7 @@ func (s *Studio) deleteRunDialog() {
 	if !ok {
 		return
 	}
-	dialog.ShowConfirm("Delete run", fmt.Sprintf("Delete run %s and its %d checkpoints, %d previews and metrics? This cannot be undone.",
+	dialog.ShowConfirm(lang.L("Delete run"), fmt.Sprintf(lang.L("Delete run %s and its %d checkpoints, %d previews and metrics? This cannot be undone."),
 		r.ID, len(r.Checkpoints), r.Previews), func(ok bool) {
 		if ok {
 			s.DeleteRun(r)
@@ -658,7 +659,7 @@ func (s *Studio) deleteRunDialog() {
 // DeleteRun deletes a run folder (and its entry in the project).
 func (s *Studio) DeleteRun(r training.RunSummary) {
 	if s.worker != nil && r.Dir == s.runDir {
-		s.showError(errors.New("stop the run before deleting it"))
+		s.showError(errors.New(lang.L("stop the run before deleting it")))
 		return
 	}
 	var err error
@@ -692,7 +693,7 @@ func (s *Studio) pinNewest() {
 		s.showError(err)
 		return
 	}
-	s.status.SetText("Pinned " + ck)
+	s.status.SetText(lang.L("Pinned ") + ck)
 	s.refreshRuns()
 }
 

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"fyne.io/fyne/v2/lang"
 	"image"
 	"os"
 	"path/filepath"
@@ -133,24 +134,24 @@ type Studio struct {
 // NewStudio builds the studio in win. Call it on the UI goroutine.
 func NewStudio(a fyne.App, win fyne.Window) *Studio {
 	s := &Studio{app: a, win: win, history: map[string][]float64{}, do: fyne.Do, doWait: fyne.DoAndWait}
-	s.dataName = widget.NewLabelWithStyle("No data set", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	s.dataName = widget.NewLabelWithStyle(lang.L("No data set"), fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	s.dataInfo = widget.NewLabel("")
 	s.dataInfo.Wrapping = fyne.TextWrapWord
-	s.dataNote = widget.NewLabel("Drop a folder of images anywhere on this window, or open one.")
+	s.dataNote = widget.NewLabel(lang.L("Drop a folder of images anywhere on this window, or open one."))
 	s.dataNote.Wrapping = fyne.TextWrapWord
 	s.loadBar = widget.NewProgressBar()
 	s.loadBar.Hide()
-	s.cancelLoad = widget.NewButtonWithIcon("Cancel loading", theme.CancelIcon(), func() {
+	s.cancelLoad = widget.NewButtonWithIcon(lang.L("Cancel loading"), theme.CancelIcon(), func() {
 		if s.loading != nil {
 			s.loading()
 		}
 	})
 	s.cancelLoad.Hide()
-	s.openBtn = widget.NewButtonWithIcon("Open folder…", theme.FolderOpenIcon(), func() {
-		pickFolder(s.win, "Open a folder of images", func(p string) { s.LoadDataset(p) })
+	s.openBtn = widget.NewButtonWithIcon(lang.L("Open folder…"), theme.FolderOpenIcon(), func() {
+		pickFolder(s.win, lang.L("Open a folder of images"), func(p string) { s.LoadDataset(p) })
 	})
-	mnistBtn := widget.NewButton("MNIST", func() { s.LoadDataset("mnist") })
-	s.browseBtn = widget.NewButtonWithIcon("Browse…", theme.GridIcon(), s.BrowseData)
+	mnistBtn := widget.NewButton(lang.L("MNIST"), func() { s.LoadDataset("mnist") })
+	s.browseBtn = widget.NewButtonWithIcon(lang.L("Browse…"), theme.GridIcon(), s.BrowseData)
 	thumbBox := container.NewGridWithColumns(8)
 	for i := 0; i < thumbCount; i++ {
 		img := canvas.NewImageFromImage(image.NewGray(image.Rect(0, 0, 28, 28)))
@@ -160,7 +161,7 @@ func NewStudio(a fyne.App, win fyne.Window) *Studio {
 		s.thumbs = append(s.thumbs, img)
 		thumbBox.Add(img)
 	}
-	dataCard := widget.NewCard("Data set", "", container.NewVBox(
+	dataCard := widget.NewCard(lang.L("Data set"), "", container.NewVBox(
 		s.dataName, s.dataInfo, thumbBox, s.loadBar, s.cancelLoad, s.dataNote,
 		container.NewGridWithColumns(3, s.openBtn, mnistBtn, s.browseBtn)))
 
@@ -181,48 +182,48 @@ func NewStudio(a fyne.App, win fyne.Window) *Studio {
 	s.form.image.OnChanged = func(string) { reshape() }
 	s.form.resize.OnChanged = func(string) { reshape() }
 	s.form.flip.OnChanged = func(bool) { s.markDirty() }
-	modelCard := widget.NewCard("Model", "", s.form.content)
+	modelCard := widget.NewCard(lang.L("Model"), "", s.form.content)
 
-	s.trainBtn = widget.NewButtonWithIcon("Train", theme.MediaPlayIcon(), s.Train)
+	s.trainBtn = widget.NewButtonWithIcon(lang.L("Train"), theme.MediaPlayIcon(), s.Train)
 	s.trainBtn.Importance = widget.HighImportance
-	s.pauseBtn = widget.NewButtonWithIcon("Pause", theme.MediaPauseIcon(), s.TogglePause)
-	s.stopBtn = widget.NewButtonWithIcon("Stop", theme.MediaStopIcon(), s.Stop)
-	s.newBtn = widget.NewButtonWithIcon("New model", theme.ContentClearIcon(), s.NewModel)
-	s.exportBtn = widget.NewButtonWithIcon("Export gallery…", theme.DownloadIcon(), func() {
-		pickFolder(s.win, "Export the gallery into", func(p string) { s.ExportGallery(p, nil) })
+	s.pauseBtn = widget.NewButtonWithIcon(lang.L("Pause"), theme.MediaPauseIcon(), s.TogglePause)
+	s.stopBtn = widget.NewButtonWithIcon(lang.L("Stop"), theme.MediaStopIcon(), s.Stop)
+	s.newBtn = widget.NewButtonWithIcon(lang.L("New model"), theme.ContentClearIcon(), s.NewModel)
+	s.exportBtn = widget.NewButtonWithIcon(lang.L("Export gallery…"), theme.DownloadIcon(), func() {
+		pickFolder(s.win, lang.L("Export the gallery into"), func(p string) { s.ExportGallery(p, nil) })
 	})
-	s.saveBtn = widget.NewButtonWithIcon("Save checkpoint…", theme.DocumentSaveIcon(), func() {
-		pickSaveFile(s.win, "Save checkpoint", training.CheckpointName(s.step), "Checkpoints", []string{".safetensors"},
+	s.saveBtn = widget.NewButtonWithIcon(lang.L("Save checkpoint…"), theme.DocumentSaveIcon(), func() {
+		pickSaveFile(s.win, lang.L("Save checkpoint"), training.CheckpointName(s.step), lang.L("Checkpoints"), []string{".safetensors"},
 			func(p string) { s.SaveCheckpoint(p, nil) })
 	})
-	s.loadBtn = widget.NewButtonWithIcon("Load checkpoint…", theme.FolderOpenIcon(), func() {
-		pickOpenFile(s.win, "Load checkpoint", "Checkpoints", []string{".safetensors"}, func(p string) { s.LoadCheckpoint(p, nil) })
+	s.loadBtn = widget.NewButtonWithIcon(lang.L("Load checkpoint…"), theme.FolderOpenIcon(), func() {
+		pickOpenFile(s.win, lang.L("Load checkpoint"), lang.L("Checkpoints"), []string{".safetensors"}, func(p string) { s.LoadCheckpoint(p, nil) })
 	})
 	s.progress = widget.NewProgressBar()
-	s.status = widget.NewLabel("Ready.")
+	s.status = widget.NewLabel(lang.L("Ready."))
 	s.status.Truncation = fyne.TextTruncateEllipsis
 	s.grid = widgets.NewSampleGrid()
-	s.grid.SetPlaceholder("Press Train: samples from fixed noise appear here")
+	s.grid.SetPlaceholder(lang.L("Press Train: samples from fixed noise appear here"))
 	s.chart = widgets.NewLossChart()
 
 	controls := container.NewHBox(s.trainBtn, s.pauseBtn, s.stopBtn, s.newBtn, widget.NewSeparator(), s.exportBtn, s.saveBtn, s.loadBtn)
 	top := container.NewVBox(controls, container.NewBorder(nil, nil, nil, nil, s.progress), s.status)
 	s.aux = widgets.NewSampleGrid()
-	s.aux.SetPlaceholder("VAEs show reconstructions here, diffusion models their denoising path")
+	s.aux.SetPlaceholder(lang.L("VAEs show reconstructions here, diffusion models their denoising path"))
 	s.auxTitle = widget.NewLabel("")
 	s.views = container.NewAppTabs(
-		container.NewTabItem("Samples (fixed noise)", s.grid),
-		container.NewTabItem("Reconstruction / denoising", container.NewBorder(s.auxTitle, nil, nil, nil, s.aux)))
-	previewCard := widget.NewCard("Preview", "", container.NewBorder(nil, s.buildScrubber(), nil, nil, s.views))
+		container.NewTabItem(lang.L("Samples (fixed noise)"), s.grid),
+		container.NewTabItem(lang.L("Reconstruction / denoising"), container.NewBorder(s.auxTitle, nil, nil, nil, s.aux)))
+	previewCard := widget.NewCard(lang.L("Preview"), "", container.NewBorder(nil, s.buildScrubber(), nil, nil, s.views))
 	s.lrChart = widgets.NewLossChart()
-	s.lrChart.SetPlaceholder("The learning rate of each step appears here")
+	s.lrChart.SetPlaceholder(lang.L("The learning rate of each step appears here"))
 	s.evalChart = widgets.NewLossChart()
-	s.evalChart.SetPlaceholder("Set \"Evaluate every\" in the form: FID over the steps appears here")
+	s.evalChart.SetPlaceholder(lang.L("Set \"Evaluate every\" in the form: FID over the steps appears here"))
 	s.chartTabs = container.NewAppTabs(
-		container.NewTabItem("Losses", s.chart),
-		container.NewTabItem("Learning rate", s.lrChart),
-		container.NewTabItem("Evaluation", s.evalChart))
-	chartCard := widget.NewCard("Training curves", "", container.NewBorder(nil, s.buildChartOptions(), nil, nil, s.chartTabs))
+		container.NewTabItem(lang.L("Losses"), s.chart),
+		container.NewTabItem(lang.L("Learning rate"), s.lrChart),
+		container.NewTabItem(lang.L("Evaluation"), s.evalChart))
+	chartCard := widget.NewCard(lang.L("Training curves"), "", container.NewBorder(nil, s.buildChartOptions(), nil, nil, s.chartTabs))
 	centre := container.NewHSplit(previewCard, chartCard)
 	centre.Offset = 0.5
 	left := container.NewVScroll(container.NewVBox(dataCard, modelCard))
@@ -237,13 +238,13 @@ func NewStudio(a fyne.App, win fyne.Window) *Studio {
 	s.rate = s.buildRatePanel()
 	s.buildRunsPanel()
 	s.tabs = container.NewAppTabs(
-		container.NewTabItemWithIcon("Train", theme.MediaPlayIcon(), split),
-		container.NewTabItemWithIcon("Evaluate", theme.InfoIcon(), s.eval.content),
-		container.NewTabItemWithIcon("Compare", theme.ListIcon(), s.compare.content),
-		container.NewTabItemWithIcon("Lab", theme.GridIcon(), s.lab.content),
-		container.NewTabItemWithIcon("Explore", theme.SearchIcon(), s.explore.content),
-		container.NewTabItemWithIcon("Rate", theme.ConfirmIcon(), s.rate.content),
-		container.NewTabItemWithIcon("Runs", theme.HistoryIcon(), s.runs.content))
+		container.NewTabItemWithIcon(lang.L("Train"), theme.MediaPlayIcon(), split),
+		container.NewTabItemWithIcon(lang.L("Evaluate"), theme.InfoIcon(), s.eval.content),
+		container.NewTabItemWithIcon(lang.L("Compare"), theme.ListIcon(), s.compare.content),
+		container.NewTabItemWithIcon(lang.L("Lab"), theme.GridIcon(), s.lab.content),
+		container.NewTabItemWithIcon(lang.L("Explore"), theme.SearchIcon(), s.explore.content),
+		container.NewTabItemWithIcon(lang.L("Rate"), theme.ConfirmIcon(), s.rate.content),
+		container.NewTabItemWithIcon(lang.L("Runs"), theme.HistoryIcon(), s.runs.content))
 	s.tabs.OnSelected = func(t *container.TabItem) {
 		switch slices.Index(s.tabs.Items, t) {
 		case tabEvaluate:
@@ -275,11 +276,11 @@ func (s *Studio) Dropped(uris []fyne.URI) {
 			return
 		}
 	}
-	s.showError(errors.New("only local files and folders can be dropped here"))
+	s.showError(errors.New(lang.L("only local files and folders can be dropped here")))
 }
 
 func (s *Studio) showError(err error) {
-	s.status.SetText("Error: " + firstLine(err.Error()))
+	s.status.SetText(lang.L("Error: ") + firstLine(err.Error()))
 	dialog.ShowError(err, s.win)
 }
 
@@ -294,7 +295,7 @@ func firstLine(s string) string {
 // A failed load keeps the current data set.
 func (s *Studio) LoadDataset(src string) {
 	if s.worker != nil {
-		s.showError(errors.New("stop training before changing the data set"))
+		s.showError(errors.New(lang.L("stop training before changing the data set")))
 		return
 	}
 	if s.loading != nil {
@@ -304,7 +305,7 @@ func (s *Studio) LoadDataset(src string) {
 	s.loading = cancel
 	s.loadBar.SetValue(0)
 	s.loadBar.Show()
-	s.status.SetText("Loading " + src + " …")
+	s.status.SetText(lang.L("Loading ") + src + " …")
 	pre := s.form.preprocess()
 	proj := s.proj
 	s.cancelLoad.Show()
@@ -337,14 +338,14 @@ func (s *Studio) LoadDataset(src string) {
 				s.loadBar.Hide()
 				s.cancelLoad.Hide()
 				s.afterLoad = nil
-				s.status.SetText("Loading cancelled; the data set is unchanged.")
+				s.status.SetText(lang.L("Loading cancelled; the data set is unchanged."))
 				return
 			}
 			s.loading = nil
 			s.loadBar.Hide()
 			s.cancelLoad.Hide()
 			if cacheErr != nil {
-				dialog.ShowInformation("Data set cache not written", cacheErr.Error(), s.win)
+				dialog.ShowInformation(lang.L("Data set cache not written"), cacheErr.Error(), s.win)
 			}
 			if err != nil {
 				msg := err
@@ -400,11 +401,11 @@ func (s *Studio) setData(d *project.Dataset) {
 		t.Refresh()
 	}
 	if len(d.Skipped) > 0 {
-		s.dataNote.SetText(fmt.Sprintf("%d files skipped:\n%s", len(d.Skipped), skippedText(d.Skipped, 5)))
+		s.dataNote.SetText(fmt.Sprintf(lang.L("%d files skipped:\n%s"), len(d.Skipped), skippedText(d.Skipped, 5)))
 	} else {
-		s.dataNote.SetText("Drop a folder of images anywhere on this window to use it instead.")
+		s.dataNote.SetText(lang.L("Drop a folder of images anywhere on this window to use it instead."))
 	}
-	s.status.SetText(fmt.Sprintf("Loaded %s: %d images. Press Train.", d.Name, d.Len()))
+	s.status.SetText(fmt.Sprintf(lang.L("Loaded %s: %d images. Press Train."), d.Name, d.Len()))
 	s.updateControls()
 }
 
@@ -435,15 +436,15 @@ func (s *Studio) updateControls() {
 	set(s.openBtn, !running)
 	set(s.browseBtn, s.data != nil)
 	if !running && s.model != nil && s.step > 0 && s.runDir != "" {
-		s.trainBtn.SetText("Resume run")
+		s.trainBtn.SetText(lang.L("Resume run"))
 	} else {
-		s.trainBtn.SetText("Train")
+		s.trainBtn.SetText(lang.L("Train"))
 	}
 	if paused {
-		s.pauseBtn.SetText("Resume")
+		s.pauseBtn.SetText(lang.L("Resume"))
 		s.pauseBtn.SetIcon(theme.MediaPlayIcon())
 	} else {
-		s.pauseBtn.SetText("Pause")
+		s.pauseBtn.SetText(lang.L("Pause"))
 		s.pauseBtn.SetIcon(theme.MediaPauseIcon())
 	}
 	s.form.setEnabled(s.model == nil)
@@ -478,11 +479,11 @@ func (s *Studio) Train() {
 		return
 	}
 	if s.model != nil && set.steps <= s.step {
-		s.showError(fmt.Errorf("the model has already trained %d steps: set Steps higher to continue", s.step))
+		s.showError(fmt.Errorf(lang.L("the model has already trained %d steps: set Steps higher to continue"), s.step))
 		return
 	}
 	s.trainBtn.Disable()
-	s.status.SetText("Building the model …")
+	s.status.SetText(lang.L("Building the model …"))
 	fresh := s.model == nil
 	data := s.data
 	go func() {
@@ -549,7 +550,7 @@ func (s *Studio) startWorker(m models.Model, data *project.Dataset, set runSetti
 	s.worker = w
 	s.runStart, s.stepsWanted, s.scrubLive = time.Now(), set.steps, true
 	w.Start(context.Background())
-	s.status.SetText(fmt.Sprintf("Training on %s, run folder %s", s.data.Name, s.runDir))
+	s.status.SetText(fmt.Sprintf(lang.L("Training on %s, run folder %s"), s.data.Name, s.runDir))
 	s.updateControls()
 	go s.listen(w)
 }
@@ -723,7 +724,7 @@ func (s *Studio) apply(w *training.Worker, ev training.Event) {
 				s.showError(e.Err)
 			}
 		} else {
-			s.status.SetText(fmt.Sprintf("Stopped at step %d. Checkpoint in %s", e.Step, filepath.Join(s.runDir, training.CkptFolder)))
+			s.status.SetText(fmt.Sprintf(lang.L("Stopped at step %d. Checkpoint in %s"), e.Step, filepath.Join(s.runDir, training.CkptFolder)))
 		}
 		s.scrubLive = true
 		s.refreshScrubber()
@@ -761,10 +762,10 @@ func (s *Studio) TogglePause() {
 	}
 	if s.worker.State() == training.Paused {
 		s.worker.Resume()
-		s.status.SetText("Resuming …")
+		s.status.SetText(lang.L("Resuming …"))
 	} else {
 		s.worker.Pause()
-		s.status.SetText("Pausing …")
+		s.status.SetText(lang.L("Pausing …"))
 	}
 }
 
@@ -775,7 +776,7 @@ func (s *Studio) Stop() {
 	}
 	s.stopBtn.Disable()
 	s.pauseBtn.Disable()
-	s.status.SetText("Stopping and writing a checkpoint …")
+	s.status.SetText(lang.L("Stopping and writing a checkpoint …"))
 	w := s.worker
 	go w.Stop()
 }
@@ -792,7 +793,7 @@ func (s *Studio) NewModel() {
 	s.auxTitle.SetText("")
 	s.chart.Clear()
 	s.progress.SetValue(0)
-	s.status.SetText("New model: change the settings and press Train.")
+	s.status.SetText(lang.L("New model: change the settings and press Train."))
 	s.updateControls()
 }
 
@@ -821,7 +822,7 @@ func (s *Studio) ExportGallery(dir string, done func(*training.Gallery, error)) 
 	if s.model == nil {
 		return
 	}
-	prog := dialog.NewCustomWithoutButtons("Exporting gallery", widget.NewProgressBarInfinite(), s.win)
+	prog := dialog.NewCustomWithoutButtons(lang.L("Exporting gallery"), widget.NewProgressBarInfinite(), s.win)
 	prog.Show()
 	var g *training.Gallery
 	seed := uint64(time.Now().UnixNano())
@@ -845,7 +846,7 @@ func (s *Studio) ExportGallery(dir string, done func(*training.Gallery, error)) 
 		if err != nil {
 			s.showError(err)
 		} else {
-			s.status.SetText(fmt.Sprintf("Exported %s and %d images", g.Grid, len(g.Images)))
+			s.status.SetText(fmt.Sprintf(lang.L("Exported %s and %d images"), g.Grid, len(g.Images)))
 		}
 		if done != nil {
 			done(g, err)
@@ -875,7 +876,7 @@ func (s *Studio) SaveCheckpoint(path string, done func(error)) {
 		if err != nil {
 			s.showError(err)
 		} else {
-			s.status.SetText("Saved checkpoint " + path)
+			s.status.SetText(lang.L("Saved checkpoint ") + path)
 		}
 		if done != nil {
 			done(err)
@@ -894,7 +895,7 @@ func (s *Studio) loadCheckpointLR(path string, f float64, done func(error)) {
 	if s.worker != nil {
 		return
 	}
-	s.status.SetText("Loading " + path + " …")
+	s.status.SetText(lang.L("Loading ") + path + " …")
 	go func() {
 		ck, err := training.LoadCheckpointLR(path, f)
 		run := runOfCheckpoint(path)
