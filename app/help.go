@@ -30,6 +30,7 @@ const shortcutsText = `| Keys | Action |
 | Ctrl+O | Open project |
 | Ctrl+S | Save project |
 | Ctrl+E | Export gallery |
+| Ctrl+, | Preferences |
 | Ctrl+Enter | Train / resume run |
 | Space | Pause or resume (Train tab) |
 | Ctrl+. | Stop |
@@ -51,7 +52,8 @@ const licencesText = `**Bundled data**
 - golang.org/x/image, golang.org/x/text: BSD 3-Clause
 - github.com/sqweek/dialog: ISC
 - OpenBLAS (on Linux): BSD 3-Clause
-- Fyne's bundled Noto Sans font: SIL Open Font License 1.1`
+- Fyne's bundled Noto Sans font: SIL Open Font License 1.1
+- Chinese text uses a font of the system (Noto Sans CJK on Debian, SIL Open Font License 1.1); none is bundled`
 
 func (s *Studio) showRichText(title, md string, size fyne.Size) {
 	t := widget.NewRichTextFromMarkdown(md)

@@ -241,11 +241,11 @@ func (s *Studio) writeFailed(what string, step int, err error, paused bool) {
 		s.status.SetText(lang.L("Warning: ") + firstLine(msg))
 		return
 	}
-	s.status.SetText(fmt.Sprintf(lang.L("Paused: the %s at step %d could not be written"), what, step))
+	s.status.SetText(fmt.Sprintf(lang.L("Paused: the %s at step %d could not be written"), lang.L(what), step))
 	label := widget.NewLabel(msg + lang.L("\nFree some space (or fix the folder's permissions), then keep training; or stop the run."))
 	label.Wrapping = fyne.TextWrapWord
 	w := s.worker
-	d := dialog.NewCustomConfirm(lang.L("Could not write the ")+what, lang.L("Keep training"), lang.L("Stop"), label, func(keep bool) {
+	d := dialog.NewCustomConfirm(lang.L("Could not write the ")+lang.L(what), lang.L("Keep training"), lang.L("Stop"), label, func(keep bool) {
 		if w != s.worker || w == nil {
 			return
 		}
