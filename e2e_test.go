@@ -310,3 +310,81 @@ func TestEvalCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestChineseWindow starts the window in Simplified Chinese (LANG=zh_CN)
+// under Xvfb: the texts of every menu and tab are translated, the theme
+// uses a system CJK font (make test installs fonts-noto-cjk), and that font
+// has every character the window shows. A screenshot of the screen goes to
+// $GENSTUDIO_SCREENSHOTS when set (look at it).
+func TestChineseWindow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	bin := buildBinary(t)
+	disp := startXvfb(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "selftest")
+	env := []string{"DISPLAY=" + disp, "LANG=zh_CN.UTF-8", "LANGUAGE=", "LC_ALL=", "LC_MESSAGES=",
+		"GENSTUDIO_HOME=" + filepath.Join(dir, "home"), "HOME=" + filepath.Join(dir, "userhome"),
+		"GENSTUDIO_SELFTEST_STEPS=8", "GENSTUDIO_SELFTEST_TAB=0", "GENSTUDIO_SELFTEST_HOLD=2",
+		"GENSTUDIO_NATIVE_DIALOGS=0"}
+	shot := make(chan error, 1)
+	go func() {
+		for i := 0; i < 2400; i++ {
+			if _, err := os.Stat(filepath.Join(out, "holding")); err == nil {
+				if _, err := exec.LookPath("import"); err != nil {
+					shot <- nil
+					return
+				}
+				shot <- exec.Command("import", "-display", disp, "-window", "root", filepath.Join(dir, "zh.png")).Run()
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		shot <- fmt.Errorf("the self-test never held the window")
+	}()
+	run(t, env, bin, "--selftest", out)
+	b, err := os.ReadFile(filepath.Join(out, "selftest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep app.SelftestReport
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Error != "" {
+		t.Fatalf("self-test failed: %s", rep.Error)
+	}
+	t.Logf("language %s, font %s, %d texts, missing %q", rep.Language, rep.Font, rep.Texts, rep.MissingGlyphs)
+	if rep.Language != "zh-Hans" {
+		t.Fatalf("LANG=zh_CN gives a %q window", rep.Language)
+	}
+	if _, err := exec.LookPath("fc-match"); err == nil && !strings.Contains(rep.Font, "CJK") && !strings.Contains(rep.Font, "wqy") &&
+		!strings.Contains(rep.Font, "Droid") {
+		t.Errorf("the Chinese window uses %s, not a CJK font", rep.Font)
+	}
+	if rep.Texts < 200 {
+		t.Errorf("only %d texts found in the window", rep.Texts)
+	}
+	if len(rep.MissingGlyphs) > 0 {
+		t.Errorf("the font lacks %q", rep.MissingGlyphs)
+	}
+	if err := <-shot; err != nil {
+		t.Fatal(err)
+	}
+	if p := filepath.Join(dir, "zh.png"); fileExists(p) {
+		img := decodePNG(t, p)
+		if img.Bounds().Dx() < 1000 {
+			t.Errorf("screenshot %v", img.Bounds())
+		}
+		if d := os.Getenv("GENSTUDIO_SCREENSHOTS"); d != "" {
+			b, _ := os.ReadFile(p)
+			os.WriteFile(filepath.Join(d, "window-zh-Hans.png"), b, 0o644)
+		}
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}

@@ -121,7 +121,7 @@ func truncate(s string, n int) string {
 // files below them, the paged grid on the right.
 func (b *dataBrowser) content() fyne.CanvasObject {
 	d := b.data
-	summary := widget.NewLabel(fmt.Sprintf(lang.L("%s\n%d images, %s\nsource: %s"), d.Name, d.Len(), imageLabel(d.Width, d.C()), d.Source))
+	summary := widget.NewLabel(fmt.Sprintf(lang.L("%s\n%d images, %s\nsource: %s"), d.Name, d.Len(), imageText(d.Width, d.C()), d.Source))
 	summary.Wrapping = fyne.TextWrapWord
 	classes := widget.NewLabel(strings.Join(classCounts(d), "\n"))
 	if len(d.Classes) == 0 {

@@ -60,8 +60,8 @@ type evalPanel struct {
 
 func (s *Studio) buildEvalPanel() *evalPanel {
 	p := &evalPanel{refs: map[string]*training.Report{}}
-	p.source = widget.NewSelect([]string{lang.L(currentModel)}, nil)
-	p.source.SetSelected(lang.L(currentModel))
+	p.source = widget.NewSelect([]string{tr(currentModel)}, nil)
+	p.source.SetSelected(tr(currentModel))
 	p.pickBtn = widget.NewButtonWithIcon(lang.L("Checkpoint…"), theme.FolderOpenIcon(), func() {
 		pickOpenFile(s.win, lang.L("Evaluate checkpoint"), lang.L("Checkpoints"), []string{".safetensors"}, func(path string) {
 			p.addSource(path)
@@ -86,7 +86,7 @@ func (s *Studio) buildEvalPanel() *evalPanel {
 	p.status.Wrapping = fyne.TextWrapWord
 	grid := container.NewGridWithColumns(3)
 	for _, m := range training.Metrics {
-		c := widgets.NewMetricCard(m.Title, m.Help)
+		c := widgets.NewMetricCard(tr(m.Title), tr(m.Help))
 		p.cards = append(p.cards, c)
 		grid.Add(c)
 	}
@@ -158,7 +158,7 @@ func (s *Studio) evaluateSelected() {
 		return
 	}
 	src := p.source.Selected
-	if src == lang.L(currentModel) {
+	if src == tr(currentModel) {
 		src = ""
 	}
 	s.Evaluate(src, n, seed, nil)

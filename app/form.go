@@ -47,6 +47,14 @@ func variantLabels() []string {
 // The image shapes a model can be trained at.
 var imageLabels = []string{"28×28 grayscale", "32×32 grayscale", "28×28 RGB", "32×32 RGB"}
 
+// imageText is imageLabel in the window's language.
+func imageText(size, channels int) string {
+	if channels == 3 {
+		return fmt.Sprintf("%d×%d RGB", size, size)
+	}
+	return fmt.Sprintf(lang.L("%d×%d grayscale"), size, size)
+}
+
 func imageLabel(size, channels int) string {
 	kind := "grayscale"
 	if channels == 3 {
@@ -180,10 +188,7 @@ func (f *modelForm) run() []*input {
 // widget instead of widening the form (a form's own hint is one line);
 // the hint line stays for validation messages.
 func formItem(in *input) *widget.FormItem {
-	label, hint := lang.L(in.Label), lang.L(in.Help)
-	if in.Help == "" {
-		hint = ""
-	}
+	label, hint := tr(in.Label), tr(in.Help)
 	if len([]rune(hint)) <= 36 {
 		return &widget.FormItem{Text: label, Widget: in.widget(), HintText: hint}
 	}
@@ -318,7 +323,7 @@ func (f *modelForm) applyPreset(p models.Preset) {
 	if p.Steps > 0 {
 		f.steps.entry.SetText(strconv.Itoa(p.Steps))
 	}
-	f.presetNote.SetText(lang.L(p.Note))
+	f.presetNote.SetText(tr(p.Note))
 	f.changed()
 }
 

@@ -13,10 +13,11 @@ import (
 	"testing"
 
 	"github.com/genstudio/genstudio/models"
+	"github.com/genstudio/genstudio/training"
 )
 
 // windowKeys lists every message the window translates: the literal
-// arguments of lang.L and the keys of lang.X in the app's source, and the
+// arguments of lang.L and tr and the keys of lang.X in the app's source, and the
 // texts that reach lang.L from data (model fields, presets, round kinds,
 // languages, the worker's write failures).
 func windowKeys(t *testing.T) []string {
@@ -70,6 +71,10 @@ func windowKeys(t *testing.T) []string {
 		add(f.Label)
 		add(f.Help)
 	}
+	for _, m := range training.Metrics {
+		add(m.Title)
+		add(m.Help)
+	}
 	for _, p := range models.Presets() {
 		add(p.Note)
 	}
@@ -79,7 +84,7 @@ func windowKeys(t *testing.T) []string {
 	for _, l := range languages {
 		add(l.name)
 	}
-	for _, w := range []string{"checkpoint", "preview", "metrics line", string(errNotPositive)} {
+	for _, w := range []string{currentModel, "checkpoint", "preview", "metrics line", string(errNotPositive)} {
 		add(w)
 	}
 	out := make([]string, 0, len(keys))

@@ -80,6 +80,15 @@ func forceLanguage(code string) {
 	}
 }
 
+// tr translates a message that comes from data (a field's label, a
+// preset's note); the empty string stays empty.
+func tr(s string) string {
+	if s == "" {
+		return ""
+	}
+	return lang.L(s)
+}
+
 // uiLanguage is the language the window shows ("en" or "zh-Hans").
 func uiLanguage() string {
 	if lang.L("Train") == "训练" {
@@ -214,7 +223,7 @@ func (s *Studio) showPreferences() {
 
 	var langNames, langCodes []string
 	for _, l := range languages {
-		langNames = append(langNames, lang.L(l.name))
+		langNames = append(langNames, tr(l.name))
 		langCodes = append(langCodes, l.code)
 	}
 	langSel := widget.NewSelect(langNames, nil)

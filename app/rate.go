@@ -64,7 +64,7 @@ func (s *Studio) buildRatePanel() *ratePanel {
 	s.rate = p
 	var labels []string
 	for _, k := range rateKinds {
-		labels = append(labels, lang.L(k.label))
+		labels = append(labels, tr(k.label))
 	}
 	p.kind = widget.NewSelect(labels, func(string) { s.rateShowKind() })
 	p.modelA = widget.NewSelect(nil, nil)

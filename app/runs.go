@@ -236,16 +236,16 @@ func (s *Studio) buildChartOptions() fyne.CanvasObject {
 // writeFailed tells the user a file could not be written; when the worker
 // paused for it, they choose to keep training or stop.
 func (s *Studio) writeFailed(what string, step int, err error, paused bool) {
-	msg := fmt.Sprintf(lang.L("The %s at step %d could not be written:\n%v\n\nThe previous checkpoint is intact."), lang.L(what), step, err)
+	msg := fmt.Sprintf(lang.L("The %s at step %d could not be written:\n%v\n\nThe previous checkpoint is intact."), tr(what), step, err)
 	if !paused {
 		s.status.SetText(lang.L("Warning: ") + firstLine(msg))
 		return
 	}
-	s.status.SetText(fmt.Sprintf(lang.L("Paused: the %s at step %d could not be written"), lang.L(what), step))
+	s.status.SetText(fmt.Sprintf(lang.L("Paused: the %s at step %d could not be written"), tr(what), step))
 	label := widget.NewLabel(msg + lang.L("\nFree some space (or fix the folder's permissions), then keep training; or stop the run."))
 	label.Wrapping = fyne.TextWrapWord
 	w := s.worker
-	d := dialog.NewCustomConfirm(lang.L("Could not write the ")+lang.L(what), lang.L("Keep training"), lang.L("Stop"), label, func(keep bool) {
+	d := dialog.NewCustomConfirm(lang.L("Could not write the ")+tr(what), lang.L("Keep training"), lang.L("Stop"), label, func(keep bool) {
 		if w != s.worker || w == nil {
 			return
 		}

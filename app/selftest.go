@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"time"
 
+	"fyne.io/fyne/v2"
+
 	"github.com/genstudio/genstudio/training"
 )
 
@@ -43,7 +45,14 @@ type SelftestReport struct {
 	Checkpoint string   `json:"checkpoint"`
 	Window     string   `json:"window"`
 	// Eval is the Evaluate tab's scoring of the trained model.
-	Eval    *training.Report `json:"eval,omitempty"`
+	Eval *training.Report `json:"eval,omitempty"`
+	// Language is the window's language, Font its text font, Texts the
+	// number of texts in its menus and tabs, and MissingGlyphs the
+	// characters of those texts the font lacks.
+	Language      string   `json:"language"`
+	Font          string   `json:"font"`
+	Texts         int      `json:"texts"`
+	MissingGlyphs []string `json:"missing_glyphs"`
 	Error   string           `json:"error,omitempty"`
 	Seconds float64          `json:"seconds"`
 }
@@ -69,6 +78,12 @@ func (s *Studio) runSelftest(dir string, rep *SelftestReport) error {
 	if err := waitUI("MNIST", func() bool { return s.data != nil }); err != nil {
 		return err
 	}
+	s.doWait(func() {
+		texts := windowTexts(s.win)
+		th := s.app.Settings().Theme()
+		rep.Language, rep.Font, rep.Texts = uiLanguage(), th.Font(fyne.TextStyle{}).Name(), len(texts)
+		rep.MissingGlyphs = missingGlyphs(th, texts)
+	})
 	events, untap := s.tapEvents()
 	defer untap()
 	steps := selftestSteps()
@@ -233,6 +248,8 @@ func (s *Studio) runSelftest(dir string, rep *SelftestReport) error {
 		}
 	}
 	if v, err := strconv.Atoi(os.Getenv("GENSTUDIO_SELFTEST_HOLD")); err == nil && v > 0 {
+		// A screenshot taker waits for this file.
+		os.WriteFile(filepath.Join(dir, "holding"), nil, 0o644)
 		time.Sleep(time.Duration(v) * time.Second)
 	}
 	time.Sleep(300 * time.Millisecond) // let the last frame render

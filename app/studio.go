@@ -384,11 +384,11 @@ func (s *Studio) setData(d *project.Dataset) {
 	}
 	s.data = d
 	s.dataName.SetText(d.Name)
-	info := fmt.Sprintf("%d images, %s", d.Len(), imageLabel(d.Width, d.C()))
+	info := fmt.Sprintf(lang.L("%d images, %s"), d.Len(), imageText(d.Width, d.C()))
 	if counts := classCounts(d); len(counts) > 0 && len(counts) <= 12 {
 		info += "\n" + strings.Join(counts, "  ")
 	} else if len(d.Classes) > 0 {
-		info += fmt.Sprintf(", %d classes", len(d.Classes))
+		info += fmt.Sprintf(lang.L(", %d classes"), len(d.Classes))
 	}
 	s.dataInfo.SetText(info)
 	for i, t := range s.thumbs {

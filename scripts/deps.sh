@@ -29,6 +29,7 @@ build_pkgs=(
 	libgl1-mesa-dev libx11-dev libxcursor-dev libxrandr-dev libxinerama-dev
 	libxi-dev libxxf86vm-dev libgtk-3-dev
 	libopenblas-dev
+	fonts-noto-cjk
 )
 test_pkgs=(xvfb xauth imagemagick python3-torch python3-numpy)
 
