@@ -66,6 +66,16 @@ func (l *lane) submit(job func(ctx context.Context)) {
 	}
 }
 
+// stop cancels the running job and drops a waiting one.
+func (l *lane) stop() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cancel != nil {
+		l.cancel()
+	}
+	l.next = nil
+}
+
 // exploreInfo is what the window knows of the model the Explore tab holds.
 type exploreInfo struct {
 	path                          string
@@ -136,6 +146,8 @@ type explorePanel struct {
 	ckPath string                  // the file ck came from
 	index  *training.TrainingIndex // nearest training images (built on first use)
 	gridL  *lane
+	// stopBtn cancels the drawing in progress (a diffusion grid takes a while).
+	stopBtn *widget.Button
 	stripL *lane // interpolations and variations
 	nearL  *lane // nearest training images
 }
@@ -229,7 +241,16 @@ func (s *Studio) buildExplorePanel() *explorePanel {
 	seedRow := container.NewHBox(widget.NewLabel(lang.L("Seed")), container.NewGridWrap(fyne.NewSize(110, p.seed.MinSize().Height), p.seed),
 		p.prevBtn, p.nextBtn, p.randBtn, widget.NewSeparator(), widget.NewLabel(lang.L("Samples")), p.n)
 	knobs := container.NewGridWithColumns(2, container.NewVBox(p.psiRow, p.tempRow, p.condRows), p.diffRows)
-	top := container.NewVBox(model, seedRow, knobs, p.bar, p.status)
+	p.stopBtn = widget.NewButtonWithIcon(lang.L("Cancel"), theme.CancelIcon(), func() {
+		p.gridL.stop()
+		p.stripL.stop()
+		p.bar.SetValue(0)
+		p.status.SetText(lang.L("Sampling cancelled."))
+		p.stripNote.SetText("")
+		p.stopBtn.Disable()
+	})
+	p.stopBtn.Disable()
+	top := container.NewVBox(model, seedRow, knobs, container.NewBorder(nil, nil, nil, p.stopBtn, p.bar), p.status)
 	pathRow := container.NewGridWithColumns(2,
 		container.NewBorder(nil, nil, p.interpBtn, nil, container.NewBorder(nil, nil, widget.NewLabel(lang.L("frames")), nil, p.frames)),
 		container.NewBorder(nil, nil, p.varyBtn, nil, container.NewBorder(nil, nil, widget.NewLabel(lang.L("distance")), nil, p.distance)))
@@ -443,6 +464,7 @@ func (s *Studio) exploreRedraw() {
 	n, _ := strconv.Atoi(p.n.Selected)
 	set, info := s.exploreSettings(), *p.info
 	p.bar.SetValue(0)
+	p.stopBtn.Enable()
 	p.gridL.submit(func(ctx context.Context) {
 		prov, x, err := p.draw(ctx, info, training.KindGrid, set, func(q *training.Provenance) {
 			q.Seed, q.N, q.Cols = seed, n, training.GridCols(n)
@@ -451,6 +473,7 @@ func (s *Studio) exploreRedraw() {
 			return // a newer request replaced this one
 		}
 		s.do(func() {
+			p.stopBtn.Disable()
 			if err != nil {
 				p.status.SetText(lang.L("Sampling failed: ") + err.Error())
 				return
@@ -585,12 +608,14 @@ func (s *Studio) exploreStrip(kind string, fill func(*training.Provenance), note
 	p := s.explore
 	set, info := s.exploreSettings(), *p.info
 	p.stripNote.SetText(lang.L("Drawing …"))
+	p.stopBtn.Enable()
 	p.stripL.submit(func(ctx context.Context) {
 		prov, x, err := p.draw(ctx, info, kind, set, fill, nil)
 		if ctx.Err() != nil {
 			return
 		}
 		s.do(func() {
+			p.stopBtn.Disable()
 			if err != nil {
 				p.stripNote.SetText(lang.L("Failed: ") + err.Error())
 				return

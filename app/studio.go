@@ -66,6 +66,8 @@ type Studio struct {
 	// afterLoad, when set, runs once after the data set being loaded is in
 	// place (the welcome's "Train on MNIST").
 	afterLoad func()
+	// exportCancel cancels the gallery export in progress (nil: none).
+	exportCancel context.CancelFunc
 
 	// data set panel
 	dataName, dataInfo, dataNote *widget.Label
@@ -822,8 +824,21 @@ func (s *Studio) ExportGallery(dir string, done func(*training.Gallery, error)) 
 	if s.model == nil {
 		return
 	}
-	prog := dialog.NewCustomWithoutButtons(lang.L("Exporting gallery"), widget.NewProgressBarInfinite(), s.win)
+	ctx, cancel := context.WithCancel(context.Background())
+	bar := widget.NewProgressBar()
+	bar.Hide() // shown once a diffusion chain reports
+	busy := widget.NewProgressBarInfinite()
+	prog := dialog.NewCustom(lang.L("Exporting gallery"), lang.L("Cancel"), container.NewVBox(busy, bar), s.win)
+	prog.SetOnClosed(cancel)
 	prog.Show()
+	s.exportCancel = cancel
+	progress := func(done, total int) {
+		s.do(func() {
+			busy.Hide()
+			bar.Show()
+			bar.SetValue(float64(done) / float64(total))
+		})
+	}
 	var g *training.Gallery
 	seed := uint64(time.Now().UnixNano())
 	info := training.CheckpointInfo{Step: s.step, Seed: s.seed}
@@ -836,16 +851,23 @@ func (s *Studio) ExportGallery(dir string, done func(*training.Gallery, error)) 
 			info = w.Info()
 		}
 		var err error
-		g, err = training.ExportModelGallery(dir, m, info, seed, 64)
+		g, err = training.ExportModelGallery(ctx, dir, m, info, seed, 64, progress)
 		if err == nil {
 			_, err = training.CopyFavourites(favs, filepath.Join(dir, training.FavouritesDir))
 		}
 		return err
 	}, func(err error) {
+		cancelled := errors.Is(err, context.Canceled)
+		s.exportCancel = nil
 		prog.Hide()
-		if err != nil {
+		cancel()
+		switch {
+		case cancelled:
+			g = nil
+			s.status.SetText(lang.L("Export cancelled."))
+		case err != nil:
 			s.showError(err)
-		} else {
+		default:
 			s.status.SetText(fmt.Sprintf(lang.L("Exported %s and %d images"), g.Grid, len(g.Images)))
 		}
 		if done != nil {

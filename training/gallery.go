@@ -1,6 +1,7 @@
 package training
 
 import (
+	"context"
 	"fmt"
 	"image"
 	"image/color"
@@ -169,8 +170,15 @@ type Gallery struct {
 
 // ExportModelGallery writes n samples of m from the noise seed into dir,
 // with a checkpoint of m beside them (model-step-N.safetensors) that their
-// provenance names, so that every image can be drawn again.
-func ExportModelGallery(dir string, m models.Model, info CheckpointInfo, seed uint64, n int) (*Gallery, error) {
+// provenance names, so that every image can be drawn again. A diffusion
+// model's chain reports progress (about every eighth step: done of total;
+// nil: none) and stops when ctx is cancelled; a cancelled export removes the checkpoint
+// it wrote and leaves no images.
+func ExportModelGallery(ctx context.Context, dir string, m models.Model, info CheckpointInfo, seed uint64, n int,
+	progress func(done, total int)) (*Gallery, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("export gallery: %w", err)
 	}
@@ -183,8 +191,24 @@ func ExportModelGallery(dir string, m models.Model, info CheckpointInfo, seed ui
 		return nil, err
 	}
 	p.Seed, p.N, p.Cols = seed, n, GridCols(n)
-	samples, err := p.Samples(m, nil, nil)
+	top := -1 // the chain's first t (it counts down to 0)
+	samples, err := p.Samples(m, nil, func(t int, _ []float32) error {
+		if top < 0 {
+			top = max(t, 1)
+		}
+		if progress != nil {
+			progress(top-min(t, top), top)
+		}
+		return ctx.Err()
+	})
+	if err == nil {
+		err = ctx.Err()
+	}
 	if err != nil {
+		os.Remove(ck)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, fmt.Errorf("export gallery: %w", err)
 	}
 	g, err := ExportGallery(dir, samples, n, m.Shape(), p)

@@ -2,7 +2,9 @@ package training_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image"
 	"image/png"
@@ -79,7 +81,7 @@ func TestGalleryRedrawsFromProvenance(t *testing.T) {
 		t.Run(c.family+"/"+c.arch+fmt.Sprint(len(c.set)), func(t *testing.T) {
 			m := trainedSmall(t, c.family, c.arch, c.set)
 			dir := t.TempDir()
-			g, err := training.ExportModelGallery(dir, m, training.CheckpointInfo{Step: 2, Seed: 1}, 99, 6)
+			g, err := training.ExportModelGallery(context.Background(), dir, m, training.CheckpointInfo{Step: 2, Seed: 1}, 99, 6, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -137,7 +139,7 @@ func TestGalleryRedrawsFromProvenance(t *testing.T) {
 func TestProvenanceCheckpointChecks(t *testing.T) {
 	m := trainedSmall(t, "gan", "mlp", map[string]any{"g_hidden": []int{8}, "d_hidden": []int{8}})
 	dir := t.TempDir()
-	g, err := training.ExportModelGallery(dir, m, training.CheckpointInfo{Step: 2}, 1, 4)
+	g, err := training.ExportModelGallery(context.Background(), dir, m, training.CheckpointInfo{Step: 2}, 1, 4, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,4 +290,37 @@ func norm(a []float32) float64 {
 		s += float64(v) * float64(v)
 	}
 	return math.Sqrt(s)
+}
+
+// TestExportGalleryProgressAndCancel follows a diffusion model's export:
+// progress climbs to the whole chain, and a cancel stops the chain and
+// leaves the folder as it was.
+func TestExportGalleryProgressAndCancel(t *testing.T) {
+	m := trainedSmall(t, "ddpm", "mlp", map[string]any{"hidden": 16, "t": 40, "sample_steps": 40, "sampler": "ddpm"})
+	dir := t.TempDir()
+	var last, total, calls int
+	if _, err := training.ExportModelGallery(context.Background(), dir, m, training.CheckpointInfo{Step: 2}, 1, 4,
+		func(d, n int) { last, total, calls = d, n, calls+1 }); err != nil {
+		t.Fatal(err)
+	}
+	if calls < 3 || total < 30 || last != total {
+		t.Errorf("progress: %d calls, last %d of %d", calls, last, total)
+	}
+
+	dir = t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	calls = 0
+	_, err := training.ExportModelGallery(ctx, dir, m, training.CheckpointInfo{Step: 2}, 1, 4, func(d, n int) {
+		calls++
+		cancel() // the user presses Cancel as the chain starts
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("a cancelled export returned %v", err)
+	}
+	if calls != 1 {
+		t.Errorf("the chain went on for %d reports after the cancel", calls-1)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("a cancelled export left %d files, e.g. %s", len(left), left[0].Name())
+	}
 }

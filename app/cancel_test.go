@@ -1,0 +1,82 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/genstudio/genstudio/models"
+	"github.com/genstudio/genstudio/training"
+)
+
+// slowDiffusion is an untrained MLP DDPM whose 1,000-step chain takes a
+// while to sample, saved as a checkpoint.
+func slowDiffusion(t *testing.T) (models.Model, string) {
+	t.Helper()
+	c := models.DefaultDDPMConfig()
+	c.Hidden, c.Batch, c.SampleSteps = 64, 4, 0
+	m, err := models.NewDDPM(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	p := filepath.Join(t.TempDir(), "ddpm.safetensors")
+	if err := training.SaveCheckpoint(p, m, training.CheckpointInfo{Step: 1, Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	return m, p
+}
+
+// TestExportAndExploreCancel cancels the two jobs that sample a diffusion
+// chain: a gallery export (nothing is left in its folder) and the Explore
+// tab's grid.
+func TestExportAndExploreCancel(t *testing.T) {
+	s := newTestStudio(t)
+	m, ck := slowDiffusion(t)
+	dir := filepath.Join(t.TempDir(), "gallery")
+	done := make(chan error, 1)
+	ui(func() {
+		s.model = m
+		s.ExportGallery(dir, func(_ *training.Gallery, err error) { done <- err })
+		if s.exportCancel == nil {
+			t.Fatal("no cancel for the export")
+		}
+		s.exportCancel() // the dialog's Cancel
+	})
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled export: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the cancelled export did not stop")
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("the cancelled export left %d files", len(left))
+	}
+	if !strings.Contains(s.status.Text, "cancelled") {
+		t.Errorf("status %q", s.status.Text)
+	}
+	ui(func() { s.model = nil })
+
+	p := s.explore
+	ui(func() {
+		addOption(p.source, ck)
+		p.source.SetSelected(ck)
+	})
+	waitFor(t, "the grid's Cancel", func() bool { return p.info != nil && !p.stopBtn.Disabled() })
+	tap(p.stopBtn)
+	time.Sleep(300 * time.Millisecond)
+	ui(func() {
+		if p.gridProv != nil {
+			t.Error("the cancelled grid was drawn")
+		}
+		if !strings.Contains(p.status.Text, "cancelled") || !p.stopBtn.Disabled() {
+			t.Errorf("after Cancel: status %q, button enabled %v", p.status.Text, !p.stopBtn.Disabled())
+		}
+	})
+}
