@@ -31,7 +31,8 @@ all: build
 deps:
 	bash scripts/deps.sh
 
-# deps plus what the tests need (Xvfb, xauth, ImageMagick, PyTorch, NumPy).
+# deps plus what the tests need (Xvfb, xauth, ImageMagick, PyTorch, NumPy,
+# desktop-file-utils).
 test-deps:
 	bash scripts/deps.sh test
 
@@ -55,6 +56,8 @@ test: test-deps
 	for f in FuzzReadIDX FuzzCIFAR FuzzZip FuzzProjectJSON; do \
 		$(GO) test -run=XXX -fuzz=$$f -fuzztime=40000x ./project/ || exit 1; \
 	done
+	# The Linux package: its .desktop file, icons and binary (no Go, empty HOME).
+	$(MAKE) package-check
 
 # The speed table of the README: Gen Studio beside the PyTorch references,
 # 3 interleaved repetitions (about 10 minutes; keep the machine quiet).
@@ -69,8 +72,9 @@ windows:
 	CGO_ENABLED=1 CC=x86_64-w64-mingw32-gcc GOOS=windows GOARCH=amd64 \
 		$(GO) build -tags noopenblas -ldflags "-H=windowsgui $(LDFLAGS)" -o bin/genstudio.exe .
 
-# Builds a Linux desktop package (.tar.xz with .desktop file and icon) with
-# the fyne CLI, installing it into $(go env GOPATH)/bin when missing.
+# Builds a Linux desktop package (.tar.xz with the binary, the .desktop file
+# and the icon at the standard sizes) with the fyne CLI, installing it into
+# $(go env GOPATH)/bin when missing.
 package: deps
 	@gobin="$$($(GO) env GOPATH)/bin"; \
 	if ! command -v fyne >/dev/null 2>&1 && [ ! -x "$$gobin/fyne" ]; then \
@@ -78,8 +82,7 @@ package: deps
 		$(GO) install fyne.io/tools/cmd/fyne@$(FYNE_VERSION) || exit 1; \
 	fi; \
 	PATH="$$gobin:$$PATH"; export PATH; \
-	echo "fyne package -os linux -icon Icon.png"; \
-	fyne package -os linux -icon Icon.png
+	bash scripts/package-linux.sh "$(COMMIT)"
 
 PKG := Gen Studio.tar.xz
 
@@ -94,6 +97,7 @@ install: package
 uninstall:
 	@if [ "$$(id -u)" = 0 ]; then p=/usr/local; rm -f $$p/share/pixmaps/io.genstudio.app.png; \
 	else p=$$HOME/.local; rm -f $$p/share/icons/io.genstudio.app.png; fi; \
+	rm -f $$p/share/icons/hicolor/*/apps/io.genstudio.app.png; \
 	rm -f $$p/share/applications/io.genstudio.app.desktop $$p/bin/genstudio; echo "removed Gen Studio from $$p"
 
 # Checks the package: the .desktop file validates, and the packaged binary

@@ -31,7 +31,7 @@ build_pkgs=(
 	libopenblas-dev
 	fonts-noto-cjk
 )
-test_pkgs=(xvfb xauth imagemagick python3-torch python3-numpy)
+test_pkgs=(xvfb xauth imagemagick python3-torch python3-numpy desktop-file-utils xz-utils)
 
 pkgs=("${build_pkgs[@]}")
 if [ "$mode" = test ]; then
