@@ -10,11 +10,15 @@ commit=${1:-unknown}
 pkg="Gen Studio.tar.xz"
 id=io.genstudio.app
 
+# fyne package counts builds in FyneApp.toml; keep the tracked file as it is.
+keep=$(mktemp)
+cp FyneApp.toml "$keep"
+trap 'cp "$keep" FyneApp.toml; rm -f "$keep"' EXIT
 # fyne package runs go build; GOFLAGS carries the commit to the linker.
 GOFLAGS="${GOFLAGS:-} -ldflags=-X=main.commit=$commit" fyne package -os linux -icon Icon.png
 
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+trap 'cp "$keep" FyneApp.toml; rm -f "$keep"; rm -rf "$tmp"' EXIT
 tar -xJf "$pkg" -C "$tmp"
 root="$tmp/genstudio"
 go run ./internal/iconsizes Icon.png "$id" "$root/usr/local/share/icons"
