@@ -18,7 +18,7 @@ import (
 func slowDiffusion(t *testing.T) (models.Model, string) {
 	t.Helper()
 	c := models.DefaultDDPMConfig()
-	c.Hidden, c.Batch, c.SampleSteps = 64, 4, 0
+	c.Hidden, c.Batch, c.SampleSteps = 64, 4, 1000
 	m, err := models.NewDDPM(c)
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"image/color"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -209,6 +210,32 @@ func TestCJKFontWhenInstalled(t *testing.T) {
 	for _, c := range "训练评估比较" {
 		if _, ok := face.NominalGlyph(c); !ok {
 			t.Errorf("%s lacks %q", r.Name(), c)
+		}
+	}
+}
+
+// TestForceLanguage: a chosen language reaches the locale lookup even under
+// the bare C locale, and a normal locale is left alone.
+func TestForceLanguage(t *testing.T) {
+	for _, c := range []struct{ lcAll, lang, wantLang string }{
+		{"", "C", "C.UTF-8"},
+		{"", "en_GB.UTF-8", "en_GB.UTF-8"},
+		{"POSIX", "de_DE.UTF-8", "de_DE.UTF-8"},
+	} {
+		t.Setenv("LC_ALL", c.lcAll)
+		t.Setenv("LC_MESSAGES", "")
+		t.Setenv("LANG", c.lang)
+		t.Setenv("LANGUAGE", "")
+		forceLanguage("zh-Hans")
+		if got := os.Getenv("LANGUAGE"); got != "zh_Hans" {
+			t.Errorf("LANGUAGE %q", got)
+		}
+		if c.lcAll != "" {
+			if got := os.Getenv("LC_ALL"); got != "C.UTF-8" {
+				t.Errorf("LC_ALL=%s became %q", c.lcAll, got)
+			}
+		} else if got := os.Getenv("LANG"); got != c.wantLang {
+			t.Errorf("LANG=%s became %q", c.lang, got)
 		}
 	}
 }
