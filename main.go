@@ -111,6 +111,7 @@ var commands = map[string]func([]string) error{
 	"interpolate": cmdInterpolate,
 	"runs":        cmdRuns,
 	"gif":         cmdGIF,
+	"export":      cmdExport,
 }
 
 func usage() {

@@ -95,8 +95,9 @@ func resolveResume(p *project.Project, arg string) (ckpt, runDir string, err err
 	if p != nil {
 		var ids []string
 		if arg == "latest" {
-			for i := len(p.Runs) - 1; i >= 0; i-- {
-				ids = append(ids, p.Runs[i].ID)
+			runs := p.AllRuns()
+			for i := len(runs) - 1; i >= 0; i-- {
+				ids = append(ids, runs[i].ID)
 			}
 		} else if _, err := os.Stat(p.RunDir(arg)); err == nil && !strings.ContainsAny(arg, `/\`) {
 			ids = []string{arg}
@@ -293,7 +294,7 @@ func orDash(s string) string {
 // SummarizeProjectRuns summarises every run a project records, in order.
 func SummarizeProjectRuns(p *project.Project) ([]training.RunSummary, error) {
 	var out []training.RunSummary
-	for _, r := range p.Runs {
+	for _, r := range p.AllRuns() {
 		s, err := training.SummarizeRun(p.RunDir(r.ID))
 		if err != nil {
 			return nil, fmt.Errorf("run %s: %w", r.ID, err)

@@ -148,8 +148,8 @@ type explorePanel struct {
 	gridL  *lane
 	// stopBtn cancels the drawing in progress (a diffusion grid takes a while).
 	stopBtn *widget.Button
-	stripL *lane // interpolations and variations
-	nearL  *lane // nearest training images
+	stripL  *lane // interpolations and variations
+	nearL   *lane // nearest training images
 }
 
 var exploreNs = []string{"16", "36", "64"}

@@ -63,7 +63,9 @@ func (s *Studio) showRichText(title, md string, size fyne.Size) {
 	d.Show()
 }
 
-func (s *Studio) showGuide() { s.showRichText(lang.L("Guide"), lang.X("help.guide", guideText), fyne.NewSize(720, 560)) }
+func (s *Studio) showGuide() {
+	s.showRichText(lang.L("Guide"), lang.X("help.guide", guideText), fyne.NewSize(720, 560))
+}
 
 func (s *Studio) showShortcuts() {
 	s.showRichText(lang.L("Keyboard shortcuts"), lang.X("help.shortcuts", shortcutsText), fyne.NewSize(560, 520))

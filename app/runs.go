@@ -425,7 +425,7 @@ func orNone(s string) string {
 // or the runs folder's sub-folders without a project.
 func (s *Studio) runFolders() (dirs, names []string) {
 	if s.proj != nil {
-		for _, r := range s.proj.Runs {
+		for _, r := range s.proj.AllRuns() {
 			dirs, names = append(dirs, s.proj.RunDir(r.ID)), append(names, r.Name)
 		}
 		return

@@ -53,8 +53,8 @@ type SelftestReport struct {
 	Font          string   `json:"font"`
 	Texts         int      `json:"texts"`
 	MissingGlyphs []string `json:"missing_glyphs"`
-	Error   string           `json:"error,omitempty"`
-	Seconds float64          `json:"seconds"`
+	Error         string   `json:"error,omitempty"`
+	Seconds       float64  `json:"seconds"`
 }
 
 func (s *Studio) selftest(dir string) {

@@ -326,6 +326,30 @@ func (p *Project) RunDir(id string) string {
 	return filepath.Join(p.dir, RunsFolder, sanitizeRunID(id))
 }
 
+// AllRuns lists the runs the project records, then the folders under
+// runs/ it does not record that hold a run (a metrics.jsonl file), such as
+// a run a PyTorch job exported from the project wrote there, by name. The
+// latter have their folder name as ID and the folder's time as Created.
+func (p *Project) AllRuns() []RunRef {
+	out := slices.Clone(p.Runs)
+	known := map[string]bool{}
+	for _, r := range p.Runs {
+		known[sanitizeRunID(r.ID)] = true
+	}
+	entries, _ := os.ReadDir(filepath.Join(p.dir, RunsFolder))
+	for _, e := range entries {
+		if !e.IsDir() || known[e.Name()] {
+			continue
+		}
+		st, err := os.Stat(filepath.Join(p.dir, RunsFolder, e.Name(), "metrics.jsonl"))
+		if err != nil {
+			continue
+		}
+		out = append(out, RunRef{ID: e.Name(), Created: st.ModTime().UTC()})
+	}
+	return out
+}
+
 // CacheDir returns the project's cache folder, for CacheLoad.
 func (p *Project) CacheDir() string { return filepath.Join(p.dir, CacheFolder) }
 

@@ -1,0 +1,261 @@
+package training_test
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/genstudio/genstudio/models"
+	"github.com/genstudio/genstudio/training"
+)
+
+const torchJobGAN = `{"g_hidden":[32,64],"d_hidden":[64,32],"batch":16,"ema":0.9,"lr_schedule":"cosine","clip":5}`
+
+// requireTorchrun skips where torchrun is missing, except in CI.
+func requireTorchrun(t *testing.T) string {
+	t.Helper()
+	requireTorch(t)
+	p, err := exec.LookPath("torchrun")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("torchrun is missing (make test installs python3-torch)")
+		}
+		t.Skip("no torchrun")
+	}
+	return p
+}
+
+// pyJob runs Python code in the job folder (its train.py and model.py
+// importable) and returns its stdout.
+func pyJob(t *testing.T, job, code string) string {
+	t.Helper()
+	cmd := exec.Command("/usr/bin/python3", "-c", code)
+	cmd.Dir = job
+	cmd.Env = append(os.Environ(), "OMP_NUM_THREADS=1", "PYTHONPATH="+job)
+	out, err := cmd.Output()
+	if err != nil {
+		msg := ""
+		if ee, ok := err.(*exec.ExitError); ok {
+			msg = string(ee.Stderr)
+		}
+		t.Fatalf("python: %v\n%s", err, msg)
+	}
+	return string(out)
+}
+
+func npyFloat32(v []float32, rows, cols int) []byte {
+	h := "{'descr': '<f4', 'fortran_order': False, 'shape': (" + itoa(rows) + ", " + itoa(cols) + "), }"
+	h += strings.Repeat(" ", 63-(10+len(h))%64) + "\n"
+	out := append([]byte("\x93NUMPY\x01\x00"), byte(len(h)), byte(len(h)>>8))
+	out = append(out, h...)
+	for _, x := range v {
+		out = binary.LittleEndian.AppendUint32(out, math.Float32bits(x))
+	}
+	return out
+}
+
+func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+// TestTorchJobRoundTrip exports a small MLP GAN project as a PyTorch job,
+// trains it 20 steps with torchrun on two processes (gloo), then opens the
+// run in Gen Studio: the newest checkpoint loads, samples and is evaluated,
+// and training goes on 10 steps here in the same run folder, whose history
+// then holds every step once.
+func TestTorchJobRoundTrip(t *testing.T) {
+	if testing.Short() {
+		t.Skip("torchrun")
+	}
+	torchrun := requireTorchrun(t)
+	m, err := models.New("gan", []byte(torchJobGAN))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	data := loadMNIST(t).Subset(512)
+	job := t.TempDir()
+	if err := training.ExportTorchJob(job, m, data, training.TorchJobOptions{Steps: 20, Seed: 7, PreviewEvery: 5,
+		CheckpointEvery: 10, Name: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"model.py", "train.py", "job.json", "requirements.txt", "README.md", "slurm.sbatch",
+		"k8s-job.yaml", "data/images.npy", "data/labels.npy"} {
+		if st, err := os.Stat(filepath.Join(job, f)); err != nil || st.Size() == 0 {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	b, _ := os.ReadFile(filepath.Join(job, "train.py"))
+	if strings.Contains(string(b), "genstudio") && strings.Contains(string(b), "import genstudio") {
+		t.Error("the job imports Gen Studio")
+	}
+	run := filepath.Join(job, "runs", "first")
+	// Debian's torch 1.13 under Python 3.11 needs explicit --redirects and --tee.
+	cmd := exec.Command(torchrun, "--redirects", "1", "--tee", "1", "--standalone", "--nproc_per_node", "2",
+		"train.py", "--steps", "20", "--out", run)
+	cmd.Dir = job
+	cmd.Env = append(os.Environ(), "OMP_NUM_THREADS=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("torchrun: %v\n%s", err, out)
+	}
+	var cfg struct{ Processes int }
+	if b, err := os.ReadFile(filepath.Join(run, "config.json")); err != nil || json.Unmarshal(b, &cfg) != nil || cfg.Processes != 2 {
+		t.Fatalf("config.json: %s (%v)", b, err)
+	}
+	s, err := training.SummarizeRun(run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.State != training.RunFinished || s.Step != 20 || len(s.Checkpoints) != 2 || s.Family != "gan" {
+		t.Fatalf("the job's run: %+v", s)
+	}
+	if ps, _ := training.ListPreviews(filepath.Join(run, training.SamplesFolder)); len(ps) != 5 {
+		t.Errorf("%d previews, want 5 (steps 0, 5, 10, 15, 20)", len(ps))
+	}
+	ckPath := filepath.Join(run, training.CkptFolder, training.CheckpointName(20))
+	ck, err := training.LoadCheckpoint(ckPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ck.Model.Close()
+	if ck.Info.Step != 20 || ck.Info.OptStep != 20 || ck.Info.Run == nil || ck.Info.Run.Steps != 20 {
+		t.Fatalf("checkpoint info %+v", ck.Info)
+	}
+	ev, err := training.MNISTEvaluator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ev.Close()
+	r, err := training.EvaluateModel(context.Background(), ck.Model, nil, training.EvalOptions{N: 256, Seed: 1, Evaluator: ev, Train: loadMNIST(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.IsNaN(r.FID) || r.N != 256 {
+		t.Fatalf("evaluation of the job's checkpoint: %+v", r)
+	}
+	// Go on here for 10 steps, in the same run folder.
+	o := training.Options{Steps: 30, StartStep: ck.Info.Step, Seed: ck.Info.Seed, PreviewEvery: 5, CheckpointSteps: 10,
+		RunDir: run, PreviewDir: filepath.Join(run, training.SamplesFolder), CheckpointDir: filepath.Join(run, training.CkptFolder),
+		MetricsPath: filepath.Join(run, training.MetricsFile)}
+	w, err := training.NewWorker(ck.Model, data, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Start(context.Background())
+	if _, _, _, done := drain(w); done.Err != nil || done.Step != 30 {
+		t.Fatalf("training on here: step %d, %v", done.Step, done.Err)
+	}
+	recs, err := training.ReadMetrics(filepath.Join(run, training.MetricsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 30 {
+		t.Fatalf("%d metrics lines, want 30", len(recs))
+	}
+	for i, rec := range recs {
+		if rec.Step != i+1 || len(rec.Losses) != 2 || !(rec.LR > 0) {
+			t.Fatalf("metrics line %d: %+v", i, rec)
+		}
+	}
+	if s, _ := training.SummarizeRun(run); s.State != training.RunFinished || s.Step != 30 || len(s.Checkpoints) != 3 {
+		t.Fatalf("after training on: %+v", s)
+	}
+}
+
+// TestTorchJobForwardAndStep: the exported model.py computes Gen Studio's
+// generator output on the same weights and noise (within 1e-4), and one
+// step of the exported recipe from a Gen Studio checkpoint gives Gen
+// Studio's next-step losses (within 1e-3) on the same batch and noise.
+func TestTorchJobForwardAndStep(t *testing.T) {
+	requireTorch(t)
+	cfg := strings.Replace(torchJobGAN, `"batch":16`, `"batch":16,"dropout":0`, 1)
+	m, err := models.New("gan", []byte(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	data := loadMNIST(t).Subset(64)
+	n := data.ImageSize()
+	batch := func(k int) []uint8 { return data.Pixels[k*16*n : (k+1)*16*n] }
+	tr := m
+	for k := 0; k < 3; k++ { // Adam's moments and the average are not zero
+		if _, err := tr.TrainStep(batch(k), rand.New(rand.NewPCG(uint64(k), 9))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	job := t.TempDir()
+	if err := training.ExportTorchJob(job, m, data, training.TorchJobOptions{Steps: 10, Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	ck := filepath.Join(job, "ck.safetensors")
+	if err := training.SaveCheckpoint(ck, m, training.CheckpointInfo{Step: 3}); err != nil {
+		t.Fatal(err)
+	}
+	// The forward pass: the live generator (the average is what Sample
+	// draws from, so compare with the live weights through a fresh model
+	// without EMA).
+	z := make([]float32, 8*100)
+	models.FillNormal(z, rand.New(rand.NewPCG(5, 5)))
+	os.WriteFile(filepath.Join(job, "z.npy"), npyFloat32(z, 8, 100), 0o644)
+	got, err := m.Sample(z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(job, "want.npy"), npyFloat32(got, 8, n), 0o644)
+	out := pyJob(t, job, `
+import numpy as np, torch, train, model
+t, meta = train.read_safetensors("ck.safetensors")
+g = model.Model().generator
+g.load_state_dict({k[len("generator_ema.generator."):]: v for k, v in t.items() if k.startswith("generator_ema.generator.")}, strict=True)
+x = ((g(torch.from_numpy(np.load("z.npy"))) + 1) / 2).detach().numpy()
+print(float(np.abs(x - np.load("want.npy")).max()))
+`)
+	if d, err := parseFloat(out); err != nil || d > 1e-4 {
+		t.Errorf("model.py's generator differs from Gen Studio's by %s", out)
+	}
+
+	// One step: the same batch and noise on both sides.
+	rng := rand.New(rand.NewPCG(77, 1))
+	z16 := make([]float32, 16*100)
+	models.FillNormal(z16, rand.New(rand.NewPCG(77, 1))) // TrainStep's first draw
+	want, err := tr.TrainStep(batch(3), rng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := make([]float32, 16*n)
+	for i, p := range batch(3) {
+		real[i] = float32(p)/127.5 - 1
+	}
+	os.WriteFile(filepath.Join(job, "real.npy"), npyFloat32(real, 16, n), 0o644)
+	os.WriteFile(filepath.Join(job, "z16.npy"), npyFloat32(z16, 16, 100), 0o644)
+	out = pyJob(t, job, `
+import json, numpy as np, torch, train
+job = json.load(open("job.json"))
+tr = train.Trainer(job, torch.device("cpu"), 1, 0)
+t, meta = train.read_safetensors("ck.safetensors")
+tr.load_state(t, json.loads(meta["genstudio"])["opt_step"])
+losses, lr = tr.step(torch.from_numpy(np.load("real.npy")), torch.from_numpy(np.load("z16.npy")), 3, 0)
+print(json.dumps(losses))
+`)
+	var gotL []float64
+	if err := json.Unmarshal([]byte(out), &gotL); err != nil || len(gotL) != 2 {
+		t.Fatalf("train.py's step printed %q", out)
+	}
+	for i, name := range []string{"D loss", "G loss"} {
+		if math.Abs(gotL[i]-want[i]) > 1e-3 {
+			t.Errorf("%s: train.py %.6f, Gen Studio %.6f", name, gotL[i], want[i])
+		}
+	}
+	t.Logf("next step: Gen Studio %v, train.py %v", want, gotL)
+}
+
+func parseFloat(s string) (float64, error) {
+	var f float64
+	err := json.Unmarshal([]byte(strings.TrimSpace(s)), &f)
+	return f, err
+}
