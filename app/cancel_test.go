@@ -80,3 +80,32 @@ func TestExportAndExploreCancel(t *testing.T) {
 		}
 	})
 }
+
+// TestExportTorchJobFromTheWindow writes the form's MLP GAN as a PyTorch
+// job, and refuses a model the export does not describe yet by name.
+func TestExportTorchJobFromTheWindow(t *testing.T) {
+	s := newTestStudio(t)
+	loadSmallMNIST(t, s)
+	ui(func() { smallForm(s, "50") })
+	dir := filepath.Join(t.TempDir(), "job")
+	done := make(chan error, 1)
+	ui(func() { s.ExportTorchJob(dir, func(err error) { done <- err }) })
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"model.py", "train.py", "job.json", "data/images.npy"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "job.json"))
+	if !strings.Contains(string(b), `"g_hidden": [`) || !strings.Contains(string(b), `"Steps": 50`) {
+		t.Errorf("job.json does not hold the form's settings:\n%s", b)
+	}
+	// The DCGAN (the default recipe) is not described yet: a clear error.
+	ui(func() { s.form.preset.SetSelected(models.DefaultPreset().Name) })
+	ui(func() { s.ExportTorchJob(filepath.Join(t.TempDir(), "job2"), func(err error) { done <- err }) })
+	if err := <-done; !errors.Is(err, models.ErrNoTorchDescription) {
+		t.Fatalf("exporting the DCGAN: %v", err)
+	}
+}

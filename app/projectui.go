@@ -88,6 +88,7 @@ func (s *Studio) buildMenu() {
 		fyne.NewMenuItemSeparator(),
 		fyne.NewMenuItem(lang.L("Import data set…"), func() { s.openBtn.OnTapped() }),
 		item(lang.L("Export gallery…"), ctrl(fyne.KeyE), export),
+		fyne.NewMenuItem(lang.L("Export training job (PyTorch)…"), s.exportTorchJobDialog),
 		fyne.NewMenuItem(lang.L("Save checkpoint…"), func() {
 			if s.model != nil {
 				s.saveBtn.OnTapped()
