@@ -102,10 +102,16 @@ func TestExportTorchJobFromTheWindow(t *testing.T) {
 	if !strings.Contains(string(b), `"g_hidden": [`) || !strings.Contains(string(b), `"Steps": 50`) {
 		t.Errorf("job.json does not hold the form's settings:\n%s", b)
 	}
-	// The DCGAN (the default recipe) is not described yet: a clear error.
+	// The default recipe (a DCGAN) exports too.
 	ui(func() { s.form.preset.SetSelected(models.DefaultPreset().Name) })
+	ui(func() { s.ExportTorchJob(filepath.Join(t.TempDir(), "dcgan"), func(err error) { done <- err }) })
+	if err := <-done; err != nil {
+		t.Fatalf("exporting the default recipe: %v", err)
+	}
+	// A VAE is not described yet: a clear error.
+	ui(func() { s.form.family.SetSelected(variants[variantIndex("vae", "mlp")].Label) })
 	ui(func() { s.ExportTorchJob(filepath.Join(t.TempDir(), "job2"), func(err error) { done <- err }) })
 	if err := <-done; !errors.Is(err, models.ErrNoTorchDescription) {
-		t.Fatalf("exporting the DCGAN: %v", err)
+		t.Fatalf("exporting a VAE: %v", err)
 	}
 }

@@ -3,6 +3,9 @@ package models
 import (
 	"errors"
 	"fmt"
+	"strings"
+
+	"github.com/genstudio/genstudio/models/nn"
 )
 
 // TorchLayer is one torch.nn module of a network: its kind and the
@@ -10,17 +13,29 @@ import (
 // (training.ExportTorchJob) writes each as one module of an nn.Sequential,
 // at the index that gives the model's state_dict names.
 type TorchLayer struct {
-	Kind    string  // "Linear", "ReLU", "LeakyReLU", "Dropout", "Tanh" or "Sigmoid"
-	In, Out int     // Linear
-	Bias    bool    // Linear
-	Slope   float64 // LeakyReLU's negative slope
-	P       float64 // Dropout's probability
+	// Kind is a module ("Linear", "Conv2d", "BatchNorm2d", "Dropout") or an
+	// operation ("ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Upsample2x",
+	// nearest; "View" to Shape per sample; "Flatten").
+	Kind string
+	// Name is the module's attribute in a named net ("fc", "bn0"); empty
+	// in a Sequential, where the index names it.
+	Name           string
+	In, Out        int     // Linear, Conv2d; BatchNorm2d's channels are In
+	K, Stride, Pad int     // Conv2d
+	Bias           bool    // Linear, Conv2d
+	Slope          float64 // LeakyReLU's negative slope
+	P              float64 // Dropout's probability
+	Momentum, Eps  float64 // BatchNorm2d
+	Shape          []int   // View: the shape of one sample
 }
 
-// TorchNet is one of a model's networks as an nn.Sequential named Name
-// ("generator", "discriminator"): its layers in order.
+// TorchNet is one of a model's networks, named Name ("generator",
+// "discriminator"): an nn.Sequential of its layers in order, or, when
+// Named, a module whose named layers are attributes and whose forward
+// applies Layers in order. Both take and give flat rows (one sample each).
 type TorchNet struct {
 	Name   string
+	Named  bool
 	Layers []TorchLayer
 }
 
@@ -99,5 +114,46 @@ func (g *GAN) TorchNets() ([]TorchNet, error) {
 	if err != nil {
 		return nil, err
 	}
+	return []TorchNet{gen, disc}, nil
+}
+
+// TorchNets describes the DCGAN's generator and discriminator as named
+// modules (generator.fc, generator.bn0, …). Settings the export does not
+// carry yet are refused by name.
+func (g *DCGAN) TorchNets() ([]TorchNet, error) {
+	c := g.cfg
+	switch {
+	case c.Pack > 1:
+		return nil, fmt.Errorf("PacGAN packing: %w", ErrNoTorchDescription)
+	case c.DiffAugment:
+		return nil, fmt.Errorf("DiffAugment: %w", ErrNoTorchDescription)
+	case c.MSWeight > 0:
+		return nil, fmt.Errorf("mode seeking: %w", ErrNoTorchDescription)
+	case c.MinibatchStd:
+		return nil, fmt.Errorf("the minibatch standard deviation layer: %w", ErrNoTorchDescription)
+	case c.SpectralNorm:
+		return nil, fmt.Errorf("spectral normalisation: %w", ErrNoTorchDescription)
+	}
+	short := func(full string) string { return full[strings.LastIndexByte(full, '.')+1:] }
+	lin := func(l *nn.Linear) TorchLayer {
+		return TorchLayer{Kind: "Linear", Name: short(l.Name), In: l.In, Out: l.Out, Bias: l.B != nil}
+	}
+	conv := func(l *nn.Conv2d) TorchLayer {
+		return TorchLayer{Kind: "Conv2d", Name: short(l.Name), In: l.In, Out: l.Out, K: l.K, Stride: l.Stride, Pad: l.Pad, Bias: l.B != nil}
+	}
+	bn := func(l *nn.BatchNorm2d) TorchLayer {
+		return TorchLayer{Kind: "BatchNorm2d", Name: short(l.Name), In: l.C, Momentum: l.Momentum, Eps: l.Eps}
+	}
+	gn, d := g.gen, g.disc
+	gen := TorchNet{Name: "generator", Named: true, Layers: []TorchLayer{
+		lin(gn.FC), {Kind: "View", Shape: []int{gn.F2, gn.S4, gn.S4}}, bn(gn.BN0),
+		{Kind: "ReLU"}, {Kind: "Upsample2x"}, conv(gn.Conv1), bn(gn.BN1),
+		{Kind: "ReLU"}, {Kind: "Upsample2x"}, conv(gn.Conv2), {Kind: "Tanh"}, {Kind: "Flatten"},
+	}}
+	disc := TorchNet{Name: "discriminator", Named: true, Layers: []TorchLayer{
+		{Kind: "View", Shape: []int{c.Channels, c.Height, c.Width}},
+		conv(d.Conv1), {Kind: "LeakyReLU", Slope: d.Slope}, conv(d.Conv2), {Kind: "LeakyReLU", Slope: d.Slope},
+		{Kind: "Flatten"}, lin(d.FC),
+	}}
 	return []TorchNet{gen, disc}, nil
 }

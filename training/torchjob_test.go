@@ -16,7 +16,12 @@ import (
 	"github.com/genstudio/genstudio/training"
 )
 
-const torchJobGAN = `{"g_hidden":[32,64],"d_hidden":[64,32],"batch":16,"ema":0.9,"lr_schedule":"cosine","clip":5}`
+// The exported variants: the MLP GAN and the DCGAN, small, with the
+// settings the job carries.
+var torchJobGANs = []struct{ name, config string }{
+	{"mlp", `{"g_hidden":[32,64],"d_hidden":[64,32],"batch":16,"ema":0.9,"lr_schedule":"cosine","clip":5}`},
+	{"conv", `{"arch":"conv","g_features":8,"d_features":8,"batch":16,"ema":0.9,"lr_schedule":"warmup","loss":"hinge","d_lr":4e-4}`},
+}
 
 // requireTorchrun skips where torchrun is missing, except in CI.
 func requireTorchrun(t *testing.T) string {
@@ -73,7 +78,13 @@ func TestTorchJobRoundTrip(t *testing.T) {
 		t.Skip("torchrun")
 	}
 	torchrun := requireTorchrun(t)
-	m, err := models.New("gan", []byte(torchJobGAN))
+	for _, v := range torchJobGANs {
+		t.Run(v.name, func(t *testing.T) { torchJobRoundTrip(t, torchrun, v.config) })
+	}
+}
+
+func torchJobRoundTrip(t *testing.T, torchrun, config string) {
+	m, err := models.New("gan", []byte(config))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +184,15 @@ func TestTorchJobRoundTrip(t *testing.T) {
 // Studio's next-step losses (within 1e-3) on the same batch and noise.
 func TestTorchJobForwardAndStep(t *testing.T) {
 	requireTorch(t)
-	cfg := strings.Replace(torchJobGAN, `"batch":16`, `"batch":16,"dropout":0`, 1)
+	for _, v := range torchJobGANs {
+		t.Run(v.name, func(t *testing.T) {
+			// The MLP's dropout draws its masks from each side's own generator.
+			torchJobForwardAndStep(t, strings.Replace(v.config, `"batch":16`, `"batch":16,"dropout":0`, 1))
+		})
+	}
+}
+
+func torchJobForwardAndStep(t *testing.T, cfg string) {
 	m, err := models.New("gan", []byte(cfg))
 	if err != nil {
 		t.Fatal(err)
@@ -196,9 +215,8 @@ func TestTorchJobForwardAndStep(t *testing.T) {
 	if err := training.SaveCheckpoint(ck, m, training.CheckpointInfo{Step: 3}); err != nil {
 		t.Fatal(err)
 	}
-	// The forward pass: the live generator (the average is what Sample
-	// draws from, so compare with the live weights through a fresh model
-	// without EMA).
+	// The forward pass: Sample draws from G's weight average (and the
+	// running batch-norm statistics), and so does model.py given them.
 	z := make([]float32, 8*100)
 	models.FillNormal(z, rand.New(rand.NewPCG(5, 5)))
 	os.WriteFile(filepath.Join(job, "z.npy"), npyFloat32(z, 8, 100), 0o644)
@@ -211,7 +229,10 @@ func TestTorchJobForwardAndStep(t *testing.T) {
 import numpy as np, torch, train, model
 t, meta = train.read_safetensors("ck.safetensors")
 g = model.Model().generator
-g.load_state_dict({k[len("generator_ema.generator."):]: v for k, v in t.items() if k.startswith("generator_ema.generator.")}, strict=True)
+sd = {k[len("generator."):]: v for k, v in t.items() if k.startswith("generator.")}
+sd.update({k[len("generator_ema.generator."):]: v for k, v in t.items() if k.startswith("generator_ema.generator.")})
+g.load_state_dict(sd, strict=True)
+g.eval()
 x = ((g(torch.from_numpy(np.load("z.npy"))) + 1) / 2).detach().numpy()
 print(float(np.abs(x - np.load("want.npy")).max()))
 `)

@@ -15,6 +15,7 @@ metadata. Gen Studio opens that folder like one of its own runs, and its
 checkpoints go on training in the studio (or here, with --resume).
 """
 import argparse
+import copy
 import datetime
 import json
 import math
@@ -137,7 +138,7 @@ def g_loss(kind, fake):
 
 
 class Trainer:
-    """The MLP GAN's recipe, step for step as Gen Studio's: fake = G(z) once,
+    """The GAN recipe, step for step as Gen Studio's: fake = G(z) once,
     a D step on the real batch and fake.detach(), then a G step through the
     updated D; Adam; the LR schedule; gradient clipping; G's weight average."""
 
@@ -232,9 +233,9 @@ class Trainer:
     @torch.no_grad()
     def sample(self, z):
         gen = self.gen
-        if self.ema is not None:
-            gen = Model().generator.to(self.device)
-            gen.load_state_dict(self.ema)
+        if self.ema is not None:  # the average's weights, the live batch-norm statistics
+            gen = copy.deepcopy(self.gen)
+            gen.load_state_dict(self.ema, strict=False)
         gen.eval()
         x = gen(z)
         gen.train()
@@ -243,8 +244,8 @@ class Trainer:
 
 def main():
     job = json.load(open(os.path.join(HERE, "job.json")))
-    if job["format"] != "genstudio-torch-job-1" or job["family"] != "gan" or job["arch"] != "mlp":
-        sys.exit(f"this train.py trains the MLP GAN, not {job['family']}/{job['arch']}")
+    if job["format"] != "genstudio-torch-job-1" or job["family"] != "gan":
+        sys.exit(f"this train.py trains GANs, not {job['family']}/{job['arch']}")
     run = job["run"]
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=run["Steps"], help="train until this step")
