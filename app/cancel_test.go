@@ -108,10 +108,10 @@ func TestExportTorchJobFromTheWindow(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("exporting the default recipe: %v", err)
 	}
-	// A VAE is not described yet: a clear error.
-	ui(func() { s.form.family.SetSelected(variants[variantIndex("vae", "mlp")].Label) })
+	// A diffusion model is not described yet: a clear error.
+	ui(func() { s.form.family.SetSelected(variants[variantIndex("ddpm", "mlp")].Label) })
 	ui(func() { s.ExportTorchJob(filepath.Join(t.TempDir(), "job2"), func(err error) { done <- err }) })
 	if err := <-done; !errors.Is(err, models.ErrNoTorchDescription) {
-		t.Fatalf("exporting a VAE: %v", err)
+		t.Fatalf("exporting a DDPM: %v", err)
 	}
 }

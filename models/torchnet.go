@@ -33,6 +33,8 @@ type TorchLayer struct {
 // "discriminator"): an nn.Sequential of its layers in order, or, when
 // Named, a module whose named layers are attributes and whose forward
 // applies Layers in order. Both take and give flat rows (one sample each).
+// A net without a name holds layers at the root of the state_dict, which
+// the family's recipe applies itself.
 type TorchNet struct {
 	Name   string
 	Named  bool
@@ -156,4 +158,15 @@ func (g *DCGAN) TorchNets() ([]TorchNet, error) {
 		{Kind: "Flatten"}, lin(d.FC),
 	}}
 	return []TorchNet{gen, disc}, nil
+}
+
+// TorchNets describes the MLP VAE: its five layers sit at the root of the
+// state_dict (fc1, fc21, fc22, fc3, fc4), so it is one unnamed net whose
+// layers are the model's own attributes; the exported recipe applies them
+// (encode, reparameterise, decode) as VAE.TrainStep does.
+func (v *VAE) TorchNets() ([]TorchNet, error) {
+	lin := func(l *Linear) TorchLayer {
+		return TorchLayer{Kind: "Linear", Name: l.Name, In: l.In, Out: l.Out, Bias: l.B != nil}
+	}
+	return []TorchNet{{Named: true, Layers: []TorchLayer{lin(v.FC1), lin(v.FC21), lin(v.FC22), lin(v.FC3), lin(v.FC4)}}}, nil
 }

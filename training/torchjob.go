@@ -62,7 +62,7 @@ const TorchJobFormat = "genstudio-torch-job-1"
 func ExportTorchJob(dir string, m models.Model, ds *project.Dataset, opts TorchJobOptions) error {
 	d, ok := m.(models.TorchDescriber)
 	if !ok {
-		return fmt.Errorf("export torch: %s: %w (the MLP GAN and the DCGAN are)", ModelName(m), models.ErrNoTorchDescription)
+		return fmt.Errorf("export torch: %s: %w (the GANs and the MLP VAE are)", ModelName(m), models.ErrNoTorchDescription)
 	}
 	nets, err := d.TorchNets()
 	if err != nil {
@@ -149,7 +149,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 `)
 	for _, n := range nets {
-		if !n.Named {
+		if !n.Named || n.Name == "" {
 			continue
 		}
 		fmt.Fprintf(&b, "\n\nclass %s(nn.Module):\n    def __init__(self):\n        super().__init__()\n", pyClass(n.Name))
@@ -173,6 +173,12 @@ class Model(nn.Module):
         super().__init__()
 `)
 	for _, n := range nets {
+		if n.Name == "" { // layers at the root of the state_dict
+			for _, l := range n.Layers {
+				fmt.Fprintf(&b, "        self.%s = %s\n", l.Name, torchLayerPy(l))
+			}
+			continue
+		}
 		if n.Named {
 			fmt.Fprintf(&b, "        self.%s = %s()\n", n.Name, pyClass(n.Name))
 			continue

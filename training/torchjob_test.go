@@ -18,9 +18,10 @@ import (
 
 // The exported variants: the MLP GAN and the DCGAN, small, with the
 // settings the job carries.
-var torchJobGANs = []struct{ name, config string }{
-	{"mlp", `{"g_hidden":[32,64],"d_hidden":[64,32],"batch":16,"ema":0.9,"lr_schedule":"cosine","clip":5}`},
-	{"conv", `{"arch":"conv","g_features":8,"d_features":8,"batch":16,"ema":0.9,"lr_schedule":"warmup","loss":"hinge","d_lr":4e-4}`},
+var torchJobGANs = []struct{ name, family, config string }{
+	{"gan-mlp", "gan", `{"g_hidden":[32,64],"d_hidden":[64,32],"batch":16,"ema":0.9,"lr_schedule":"cosine","clip":5}`},
+	{"gan-conv", "gan", `{"arch":"conv","g_features":8,"d_features":8,"batch":16,"ema":0.9,"lr_schedule":"warmup","loss":"hinge","d_lr":4e-4}`},
+	{"vae-mlp", "vae", `{"hidden":64,"latent":8,"batch":16,"ema":0.9,"kl_warmup_steps":10,"free_bits":0.1,"clip":5,"lr_schedule":"linear"}`},
 }
 
 // requireTorchrun skips where torchrun is missing, except in CI.
@@ -79,12 +80,12 @@ func TestTorchJobRoundTrip(t *testing.T) {
 	}
 	torchrun := requireTorchrun(t)
 	for _, v := range torchJobGANs {
-		t.Run(v.name, func(t *testing.T) { torchJobRoundTrip(t, torchrun, v.config) })
+		t.Run(v.name, func(t *testing.T) { torchJobRoundTrip(t, torchrun, v.family, v.config) })
 	}
 }
 
-func torchJobRoundTrip(t *testing.T, torchrun, config string) {
-	m, err := models.New("gan", []byte(config))
+func torchJobRoundTrip(t *testing.T, torchrun, family, config string) {
+	m, err := models.New(family, []byte(config))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +123,7 @@ func torchJobRoundTrip(t *testing.T, torchrun, config string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.State != training.RunFinished || s.Step != 20 || len(s.Checkpoints) != 2 || s.Family != "gan" {
+	if s.State != training.RunFinished || s.Step != 20 || len(s.Checkpoints) != 2 || s.Family != family {
 		t.Fatalf("the job's run: %+v", s)
 	}
 	if ps, _ := training.ListPreviews(filepath.Join(run, training.SamplesFolder)); len(ps) != 5 {
@@ -169,7 +170,7 @@ func torchJobRoundTrip(t *testing.T, torchrun, config string) {
 		t.Fatalf("%d metrics lines, want 30", len(recs))
 	}
 	for i, rec := range recs {
-		if rec.Step != i+1 || len(rec.Losses) != 2 || !(rec.LR > 0) {
+		if rec.Step != i+1 || len(rec.Losses) != len(m.LossNames()) || !(rec.LR > 0) {
 			t.Fatalf("metrics line %d: %+v", i, rec)
 		}
 	}
@@ -187,13 +188,17 @@ func TestTorchJobForwardAndStep(t *testing.T) {
 	for _, v := range torchJobGANs {
 		t.Run(v.name, func(t *testing.T) {
 			// The MLP's dropout draws its masks from each side's own generator.
-			torchJobForwardAndStep(t, strings.Replace(v.config, `"batch":16`, `"batch":16,"dropout":0`, 1))
+			cfg := v.config
+			if v.name == "gan-mlp" {
+				cfg = strings.Replace(cfg, `"batch":16`, `"batch":16,"dropout":0`, 1)
+			}
+			torchJobForwardAndStep(t, v.family, cfg)
 		})
 	}
 }
 
-func torchJobForwardAndStep(t *testing.T, cfg string) {
-	m, err := models.New("gan", []byte(cfg))
+func torchJobForwardAndStep(t *testing.T, family, cfg string) {
+	m, err := models.New(family, []byte(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,33 +222,34 @@ func torchJobForwardAndStep(t *testing.T, cfg string) {
 	}
 	// The forward pass: Sample draws from G's weight average (and the
 	// running batch-norm statistics), and so does model.py given them.
-	z := make([]float32, 8*100)
+	dim := m.NoiseDim()
+	z := make([]float32, 8*dim)
 	models.FillNormal(z, rand.New(rand.NewPCG(5, 5)))
-	os.WriteFile(filepath.Join(job, "z.npy"), npyFloat32(z, 8, 100), 0o644)
+	os.WriteFile(filepath.Join(job, "z.npy"), npyFloat32(z, 8, dim), 0o644)
 	got, err := m.Sample(z)
 	if err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(job, "want.npy"), npyFloat32(got, 8, n), 0o644)
-	out := pyJob(t, job, `
-import numpy as np, torch, train, model
+	const trainer = `
+import json, numpy as np, torch, train
+job = json.load(open("job.json"))
+tr = (train.VAETrainer if job["family"] == "vae" else train.Trainer)(job, torch.device("cpu"), 1, 0)
 t, meta = train.read_safetensors("ck.safetensors")
-g = model.Model().generator
-sd = {k[len("generator."):]: v for k, v in t.items() if k.startswith("generator.")}
-sd.update({k[len("generator_ema.generator."):]: v for k, v in t.items() if k.startswith("generator_ema.generator.")})
-g.load_state_dict(sd, strict=True)
-g.eval()
-x = ((g(torch.from_numpy(np.load("z.npy"))) + 1) / 2).detach().numpy()
+tr.load_state(t, json.loads(meta["genstudio"])["opt_step"])
+`
+	out := pyJob(t, job, trainer+`
+x = tr.sample(torch.from_numpy(np.load("z.npy")))
 print(float(np.abs(x - np.load("want.npy")).max()))
 `)
 	if d, err := parseFloat(out); err != nil || d > 1e-4 {
-		t.Errorf("model.py's generator differs from Gen Studio's by %s", out)
+		t.Errorf("model.py's samples differ from Gen Studio's by %s", out)
 	}
 
 	// One step: the same batch and noise on both sides.
 	rng := rand.New(rand.NewPCG(77, 1))
-	z16 := make([]float32, 16*100)
-	models.FillNormal(z16, rand.New(rand.NewPCG(77, 1))) // TrainStep's first draw
+	z16 := make([]float32, 16*dim)
+	models.FillNormal(z16, rand.New(rand.NewPCG(77, 1))) // TrainStep's first draw: z, or the VAE's eps
 	want, err := tr.TrainStep(batch(3), rng)
 	if err != nil {
 		t.Fatal(err)
@@ -251,24 +257,22 @@ print(float(np.abs(x - np.load("want.npy")).max()))
 	real := make([]float32, 16*n)
 	for i, p := range batch(3) {
 		real[i] = float32(p)/127.5 - 1
+		if family == "vae" {
+			real[i] = float32(p) / 255
+		}
 	}
 	os.WriteFile(filepath.Join(job, "real.npy"), npyFloat32(real, 16, n), 0o644)
-	os.WriteFile(filepath.Join(job, "z16.npy"), npyFloat32(z16, 16, 100), 0o644)
-	out = pyJob(t, job, `
-import json, numpy as np, torch, train
-job = json.load(open("job.json"))
-tr = train.Trainer(job, torch.device("cpu"), 1, 0)
-t, meta = train.read_safetensors("ck.safetensors")
-tr.load_state(t, json.loads(meta["genstudio"])["opt_step"])
+	os.WriteFile(filepath.Join(job, "z16.npy"), npyFloat32(z16, 16, dim), 0o644)
+	out = pyJob(t, job, trainer+`
 losses, lr = tr.step(torch.from_numpy(np.load("real.npy")), torch.from_numpy(np.load("z16.npy")), 3, 0)
 print(json.dumps(losses))
 `)
 	var gotL []float64
-	if err := json.Unmarshal([]byte(out), &gotL); err != nil || len(gotL) != 2 {
+	if err := json.Unmarshal([]byte(out), &gotL); err != nil || len(gotL) != len(want) {
 		t.Fatalf("train.py's step printed %q", out)
 	}
-	for i, name := range []string{"D loss", "G loss"} {
-		if math.Abs(gotL[i]-want[i]) > 1e-3 {
+	for i, name := range m.LossNames() {
+		if math.Abs(gotL[i]-want[i]) > 1e-3*max(1, math.Abs(want[i])) {
 			t.Errorf("%s: train.py %.6f, Gen Studio %.6f", name, gotL[i], want[i])
 		}
 	}

@@ -161,6 +161,10 @@ class Trainer:
             self.ema = {n: p.detach().clone() for n, p in self.gen.named_parameters()}
         self.opt_step = 0
 
+    @staticmethod
+    def scale(images):
+        return images.float() / 127.5 - 1  # Gen Studio's GAN pixel scale
+
     # --- Gen Studio's state names --------------------------------------
     def state(self):
         out = {}
@@ -242,10 +246,115 @@ class Trainer:
         return ((x + 1) / 2).clamp(0, 1).cpu().numpy()
 
 
+class VAENet(torch.nn.Module):
+    """The MLP VAE's pass, as Gen Studio's: encode, reparameterise, decode."""
+
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, x, eps):
+        h = F.relu(self.m.fc1(x))
+        mu, logvar = self.m.fc21(h), self.m.fc22(h)
+        z = mu + eps * torch.exp(0.5 * logvar)
+        return self.m.fc4(F.relu(self.m.fc3(z))), mu, logvar
+
+
+class VAETrainer:
+    """The MLP VAE's recipe, step for step as Gen Studio's: the summed loss
+    BCE(sigmoid(logits), x) + w·KL with w = β·min(1, step/warm-up), free
+    bits per latent dimension, Adam, the LR schedule, clipping and the
+    weights' average."""
+
+    def __init__(self, job, device, world, rank):
+        self.job, self.cfg, self.device, self.world, self.rank = job, job["config"], device, world, rank
+        cfg = self.cfg
+        if cfg["batch"] % world:
+            sys.exit(f"the batch ({cfg['batch']}) must be a multiple of the processes ({world})")
+        self.local_batch = cfg["batch"] // world
+        self.model = Model().to(device)
+        net = VAENet(self.model)
+        self.net = DDP(net) if world > 1 else net
+        self.lr = cfg["lr"]
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=self.lr, betas=(cfg["beta1"], cfg["beta2"]))
+        self.ema = None
+        if cfg.get("ema", 0) > 0:
+            self.ema = {n: p.detach().clone() for n, p in self.model.named_parameters()}
+        self.opt_step = 0
+
+    @staticmethod
+    def scale(images):
+        return images.float() / 255  # Gen Studio's VAE pixel scale
+
+    def state(self):
+        out = dict(self.model.state_dict())
+        for n, p in self.model.named_parameters():
+            st = self.opt.state.get(p, {})
+            out[f"optim.{n}.exp_avg"] = st.get("exp_avg", torch.zeros_like(p))
+            out[f"optim.{n}.exp_avg_sq"] = st.get("exp_avg_sq", torch.zeros_like(p))
+        if self.ema is not None:
+            for n, t in self.ema.items():
+                out[f"ema.{n}"] = t
+        return out
+
+    def load_state(self, tensors, opt_step):
+        self.model.load_state_dict({n: tensors[n] for n in self.model.state_dict()}, strict=True)
+        self.opt_step = opt_step
+        for n, p in self.model.named_parameters():
+            self.opt.state[p] = {"step": torch.tensor(float(opt_step)),
+                                 "exp_avg": tensors[f"optim.{n}.exp_avg"].to(self.device).clone(),
+                                 "exp_avg_sq": tensors[f"optim.{n}.exp_avg_sq"].to(self.device).clone()}
+        if self.ema is not None:
+            for n in self.ema:
+                self.ema[n] = tensors[f"ema.{n}"].to(self.device).clone()
+
+    def step(self, x, eps, step, total):
+        cfg = self.cfg
+        f = lr_factor(cfg.get("lr_schedule") or "constant", cfg.get("lr_warmup", 0), step, total)
+        for grp in self.opt.param_groups:
+            grp["lr"] = self.lr * f
+        beta, warm = cfg.get("kl_beta", 1), cfg.get("kl_warmup_steps", 0)
+        w = beta * min(1, self.opt_step / warm) if warm > 0 else beta
+        logits, mu, logvar = self.net(x, eps)
+        recon = F.binary_cross_entropy_with_logits(logits, x, reduction="sum")
+        t = mu ** 2 + logvar.exp() - logvar - 1
+        kl = 0.5 * t.sum()
+        fb = cfg.get("free_bits", 0)
+        klcost = kl
+        if fb > 0:  # Σ_j max(fb·b, KL_j), KL_j summed over this process's images
+            klcost = F.relu(0.5 * t.sum(0) - fb * len(x)).sum() + fb * len(x) * t.shape[1]
+        loss = recon + w * klcost
+        self.opt.zero_grad(set_to_none=True)
+        (loss * self.world).backward()  # DDP averages: this gives the whole batch's summed gradient
+        if cfg.get("clip", 0) > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg["clip"])
+        self.opt.step()
+        self.opt_step += 1
+        if self.ema is not None:
+            b = min(cfg["ema"], (1 + self.opt_step) / (10 + self.opt_step))
+            with torch.no_grad():
+                for n, p in self.model.named_parameters():
+                    self.ema[n].mul_(b).add_(p.detach(), alpha=1 - b)
+        losses = torch.stack([loss.detach(), recon.detach(), kl.detach()]) / len(x)
+        if self.world > 1:
+            dist.all_reduce(losses)
+            losses /= self.world
+        return [float(v) for v in losses], self.lr * f
+
+    @torch.no_grad()
+    def sample(self, z):
+        m = self.model
+        if self.ema is not None:
+            m = copy.deepcopy(self.model)
+            m.load_state_dict(self.ema)
+        x = m.fc4(F.relu(m.fc3(z * self.cfg.get("temperature", 1))))
+        return torch.sigmoid(x).cpu().numpy()
+
+
 def main():
     job = json.load(open(os.path.join(HERE, "job.json")))
-    if job["format"] != "genstudio-torch-job-1" or job["family"] != "gan":
-        sys.exit(f"this train.py trains GANs, not {job['family']}/{job['arch']}")
+    if job["format"] != "genstudio-torch-job-1" or (job["family"], job["arch"]) not in (("gan", "mlp"), ("gan", "conv"), ("vae", "mlp")):
+        sys.exit(f"this train.py trains the GANs and the MLP VAE, not {job['family']}/{job['arch']}")
     run = job["run"]
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=run["Steps"], help="train until this step")
@@ -268,7 +377,7 @@ def main():
     if cuda:
         torch.cuda.set_device(device)
     torch.manual_seed(args.seed)  # the same initial weights on every rank
-    tr = Trainer(job, device, world, rank)
+    tr = (VAETrainer if job["family"] == "vae" else Trainer)(job, device, world, rank)
     start, info = 0, None
     if args.resume:
         tensors, meta = read_safetensors(args.resume)
@@ -290,7 +399,7 @@ def main():
              ("nccl" if cuda else "gloo") if world > 1 else "none"}, indent=2).encode())
 
     images = torch.from_numpy(np.load(os.path.join(HERE, "data", "images.npy")))
-    data = images.float() / 127.5 - 1  # Gen Studio's pixel scale
+    data = tr.scale(images)
     flip = run["Flip"]
     gen = torch.Generator().manual_seed(args.seed * 1000003 + rank)
     preview_z = torch.randn(64, job["config"]["latent"], generator=torch.Generator().manual_seed(args.seed)).to(device)
