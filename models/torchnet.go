@@ -170,3 +170,28 @@ func (v *VAE) TorchNets() ([]TorchNet, error) {
 	}
 	return []TorchNet{{Named: true, Layers: []TorchLayer{lin(v.FC1), lin(v.FC21), lin(v.FC22), lin(v.FC3), lin(v.FC4)}}}, nil
 }
+
+// TorchNets describes the conv VAE: its encoder and decoder as named nets
+// (encoder.conv1, decoder.fc, …) and the heads fc_mu and fc_logvar at the
+// root of the state_dict, which the exported recipe applies between them.
+func (v *ConvVAE) TorchNets() ([]TorchNet, error) {
+	c := v.cfg
+	short := func(full string) string { return full[strings.LastIndexByte(full, '.')+1:] }
+	conv := func(l *nn.Conv2d) TorchLayer {
+		return TorchLayer{Kind: "Conv2d", Name: short(l.Name), In: l.In, Out: l.Out, K: l.K, Stride: l.Stride, Pad: l.Pad, Bias: l.B != nil}
+	}
+	lin := func(l *Linear, name string) TorchLayer {
+		return TorchLayer{Kind: "Linear", Name: name, In: l.In, Out: l.Out, Bias: l.B != nil}
+	}
+	enc := TorchNet{Name: "encoder", Named: true, Layers: []TorchLayer{
+		{Kind: "View", Shape: []int{c.Channels, c.Height, c.Width}},
+		conv(v.encConv1), {Kind: "ReLU"}, conv(v.encConv2), {Kind: "ReLU"}, {Kind: "Flatten"},
+	}}
+	dec := TorchNet{Name: "decoder", Named: true, Layers: []TorchLayer{
+		lin(v.decFC, "fc"), {Kind: "View", Shape: []int{2 * c.Features, c.Height / 4, c.Width / 4}},
+		{Kind: "ReLU"}, {Kind: "Upsample2x"}, conv(v.decConv1),
+		{Kind: "ReLU"}, {Kind: "Upsample2x"}, conv(v.decConv2), {Kind: "Flatten"},
+	}}
+	heads := TorchNet{Named: true, Layers: []TorchLayer{lin(v.fcMu, "fc_mu"), lin(v.fcLogvar, "fc_logvar")}}
+	return []TorchNet{enc, heads, dec}, nil
+}

@@ -62,7 +62,7 @@ const TorchJobFormat = "genstudio-torch-job-1"
 func ExportTorchJob(dir string, m models.Model, ds *project.Dataset, opts TorchJobOptions) error {
 	d, ok := m.(models.TorchDescriber)
 	if !ok {
-		return fmt.Errorf("export torch: %s: %w (the GANs and the MLP VAE are)", ModelName(m), models.ErrNoTorchDescription)
+		return fmt.Errorf("export torch: %s: %w (the GANs and the VAEs are)", ModelName(m), models.ErrNoTorchDescription)
 	}
 	nets, err := d.TorchNets()
 	if err != nil {

@@ -22,6 +22,7 @@ var torchJobGANs = []struct{ name, family, config string }{
 	{"gan-mlp", "gan", `{"g_hidden":[32,64],"d_hidden":[64,32],"batch":16,"ema":0.9,"lr_schedule":"cosine","clip":5}`},
 	{"gan-conv", "gan", `{"arch":"conv","g_features":8,"d_features":8,"batch":16,"ema":0.9,"lr_schedule":"warmup","loss":"hinge","d_lr":4e-4}`},
 	{"vae-mlp", "vae", `{"hidden":64,"latent":8,"batch":16,"ema":0.9,"kl_warmup_steps":10,"free_bits":0.1,"clip":5,"lr_schedule":"linear"}`},
+	{"vae-conv", "vae", `{"arch":"conv","features":8,"latent":8,"batch":16,"ema":0.9,"kl_beta":2,"temperature":0.8}`},
 }
 
 // requireTorchrun skips where torchrun is missing, except in CI.

@@ -246,22 +246,38 @@ class Trainer:
         return ((x + 1) / 2).clamp(0, 1).cpu().numpy()
 
 
+def vae_encode(m, x):
+    """mu and logvar of x: the MLP VAE's fc1 → fc21, fc22, or the conv VAE's
+    encoder → fc_mu, fc_logvar."""
+    if hasattr(m, "encoder"):
+        h = m.encoder(x)
+        return m.fc_mu(h), m.fc_logvar(h)
+    h = F.relu(m.fc1(x))
+    return m.fc21(h), m.fc22(h)
+
+
+def vae_decode(m, z):
+    """The decoder's logits of z (flat rows)."""
+    if hasattr(m, "decoder"):
+        return m.decoder(z)
+    return m.fc4(F.relu(m.fc3(z)))
+
+
 class VAENet(torch.nn.Module):
-    """The MLP VAE's pass, as Gen Studio's: encode, reparameterise, decode."""
+    """A VAE's pass, as Gen Studio's: encode, reparameterise, decode."""
 
     def __init__(self, m):
         super().__init__()
         self.m = m
 
     def forward(self, x, eps):
-        h = F.relu(self.m.fc1(x))
-        mu, logvar = self.m.fc21(h), self.m.fc22(h)
+        mu, logvar = vae_encode(self.m, x)
         z = mu + eps * torch.exp(0.5 * logvar)
-        return self.m.fc4(F.relu(self.m.fc3(z))), mu, logvar
+        return vae_decode(self.m, z), mu, logvar
 
 
 class VAETrainer:
-    """The MLP VAE's recipe, step for step as Gen Studio's: the summed loss
+    """The VAEs' recipe, step for step as Gen Studio's: the summed loss
     BCE(sigmoid(logits), x) + w·KL with w = β·min(1, step/warm-up), free
     bits per latent dimension, Adam, the LR schedule, clipping and the
     weights' average."""
@@ -347,14 +363,13 @@ class VAETrainer:
         if self.ema is not None:
             m = copy.deepcopy(self.model)
             m.load_state_dict(self.ema)
-        x = m.fc4(F.relu(m.fc3(z * self.cfg.get("temperature", 1))))
-        return torch.sigmoid(x).cpu().numpy()
+        return torch.sigmoid(vae_decode(m, z * self.cfg.get("temperature", 1))).cpu().numpy()
 
 
 def main():
     job = json.load(open(os.path.join(HERE, "job.json")))
-    if job["format"] != "genstudio-torch-job-1" or (job["family"], job["arch"]) not in (("gan", "mlp"), ("gan", "conv"), ("vae", "mlp")):
-        sys.exit(f"this train.py trains the GANs and the MLP VAE, not {job['family']}/{job['arch']}")
+    if job["format"] != "genstudio-torch-job-1" or (job["family"], job["arch"]) not in (("gan", "mlp"), ("gan", "conv"), ("vae", "mlp"), ("vae", "conv")):
+        sys.exit(f"this train.py trains the GANs and the VAEs, not {job['family']}/{job['arch']}")
     run = job["run"]
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=run["Steps"], help="train until this step")
