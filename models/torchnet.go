@@ -119,6 +119,17 @@ func (g *GAN) TorchNets() ([]TorchNet, error) {
 	return []TorchNet{gen, disc}, nil
 }
 
+// lastName is the last part of a dotted state_dict name ("generator.fc" → "fc").
+func lastName(full string) string { return full[strings.LastIndexByte(full, '.')+1:] }
+
+func torchConv(l *nn.Conv2d) TorchLayer {
+	return TorchLayer{Kind: "Conv2d", Name: lastName(l.Name), In: l.In, Out: l.Out, K: l.K, Stride: l.Stride, Pad: l.Pad, Bias: l.B != nil}
+}
+
+func torchLinear(l *nn.Linear) TorchLayer {
+	return TorchLayer{Kind: "Linear", Name: lastName(l.Name), In: l.In, Out: l.Out, Bias: l.B != nil}
+}
+
 // TorchNets describes the DCGAN's generator and discriminator as named
 // modules (generator.fc, generator.bn0, …). Settings the export does not
 // carry yet are refused by name.
@@ -136,15 +147,9 @@ func (g *DCGAN) TorchNets() ([]TorchNet, error) {
 	case c.SpectralNorm:
 		return nil, fmt.Errorf("spectral normalisation: %w", ErrNoTorchDescription)
 	}
-	short := func(full string) string { return full[strings.LastIndexByte(full, '.')+1:] }
-	lin := func(l *nn.Linear) TorchLayer {
-		return TorchLayer{Kind: "Linear", Name: short(l.Name), In: l.In, Out: l.Out, Bias: l.B != nil}
-	}
-	conv := func(l *nn.Conv2d) TorchLayer {
-		return TorchLayer{Kind: "Conv2d", Name: short(l.Name), In: l.In, Out: l.Out, K: l.K, Stride: l.Stride, Pad: l.Pad, Bias: l.B != nil}
-	}
+	lin, conv := torchLinear, torchConv
 	bn := func(l *nn.BatchNorm2d) TorchLayer {
-		return TorchLayer{Kind: "BatchNorm2d", Name: short(l.Name), In: l.C, Momentum: l.Momentum, Eps: l.Eps}
+		return TorchLayer{Kind: "BatchNorm2d", Name: lastName(l.Name), In: l.C, Momentum: l.Momentum, Eps: l.Eps}
 	}
 	gn, d := g.gen, g.disc
 	gen := TorchNet{Name: "generator", Named: true, Layers: []TorchLayer{
@@ -165,9 +170,7 @@ func (g *DCGAN) TorchNets() ([]TorchNet, error) {
 // layers are the model's own attributes; the exported recipe applies them
 // (encode, reparameterise, decode) as VAE.TrainStep does.
 func (v *VAE) TorchNets() ([]TorchNet, error) {
-	lin := func(l *Linear) TorchLayer {
-		return TorchLayer{Kind: "Linear", Name: l.Name, In: l.In, Out: l.Out, Bias: l.B != nil}
-	}
+	lin := torchLinear
 	return []TorchNet{{Named: true, Layers: []TorchLayer{lin(v.FC1), lin(v.FC21), lin(v.FC22), lin(v.FC3), lin(v.FC4)}}}, nil
 }
 
@@ -176,12 +179,11 @@ func (v *VAE) TorchNets() ([]TorchNet, error) {
 // root of the state_dict, which the exported recipe applies between them.
 func (v *ConvVAE) TorchNets() ([]TorchNet, error) {
 	c := v.cfg
-	short := func(full string) string { return full[strings.LastIndexByte(full, '.')+1:] }
-	conv := func(l *nn.Conv2d) TorchLayer {
-		return TorchLayer{Kind: "Conv2d", Name: short(l.Name), In: l.In, Out: l.Out, K: l.K, Stride: l.Stride, Pad: l.Pad, Bias: l.B != nil}
-	}
+	conv := torchConv
 	lin := func(l *Linear, name string) TorchLayer {
-		return TorchLayer{Kind: "Linear", Name: name, In: l.In, Out: l.Out, Bias: l.B != nil}
+		t := torchLinear(l)
+		t.Name = name
+		return t
 	}
 	enc := TorchNet{Name: "encoder", Named: true, Layers: []TorchLayer{
 		{Kind: "View", Shape: []int{c.Channels, c.Height, c.Width}},

@@ -137,75 +137,122 @@ def g_loss(kind, fake):
     return F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))
 
 
-class Trainer:
-    """The GAN recipe, step for step as Gen Studio's: fake = G(z) once,
-    a D step on the real batch and fake.detach(), then a G step through the
-    updated D; Adam; the LR schedule; gradient clipping; G's weight average."""
+class Recipe:
+    """What the recipes share: the model, the per-process batch, Adam's
+    moments and the weights' average under Gen Studio's names, the LR
+    schedule, clipping, and the mean of the losses over the processes."""
+
+    ema_prefix = "ema"
 
     def __init__(self, job, device, world, rank):
         self.job, self.cfg, self.device, self.world, self.rank = job, job["config"], device, world, rank
-        cfg = self.cfg
-        if cfg["batch"] % world:
-            sys.exit(f"the batch ({cfg['batch']}) must be a multiple of the processes ({world})")
-        self.local_batch = cfg["batch"] // world
+        if self.cfg["batch"] % world:
+            sys.exit(f"the batch ({self.cfg['batch']}) must be a multiple of the processes ({world})")
+        self.local_batch = self.cfg["batch"] // world
         self.model = Model().to(device)
+        self.optims = []  # (state name prefix, optimizer, base learning rate, [(parameter name, parameter)])
+        self.ema_params = []  # the averaged parameters, by their state_dict names
+        self.ema = None
+        self.opt_step = 0
+
+    def adam(self, prefix, named, lr):
+        named = list(named)
+        opt = torch.optim.Adam([p for _, p in named], lr=lr, betas=(self.cfg["beta1"], self.cfg["beta2"]))
+        self.optims.append((prefix, opt, lr, named))
+        return opt
+
+    def average(self, named):
+        self.ema_params = list(named)
+        if self.cfg.get("ema", 0) > 0:
+            self.ema = {n: p.detach().clone() for n, p in self.ema_params}
+
+    def state(self):
+        out = dict(self.model.state_dict())
+        for prefix, opt, _, named in self.optims:
+            for n, p in named:
+                st = opt.state.get(p, {})
+                out[f"{prefix}.{n}.exp_avg"] = st.get("exp_avg", torch.zeros_like(p))
+                out[f"{prefix}.{n}.exp_avg_sq"] = st.get("exp_avg_sq", torch.zeros_like(p))
+        if self.ema is not None:
+            for n, t in self.ema.items():
+                out[f"{self.ema_prefix}.{n}"] = t
+        return out
+
+    def load_state(self, tensors, opt_step):
+        self.model.load_state_dict({n: tensors[n] for n in self.model.state_dict()}, strict=True)
+        self.opt_step = opt_step
+        for prefix, opt, _, named in self.optims:
+            for n, p in named:
+                opt.state[p] = {"step": torch.tensor(float(opt_step)),
+                                "exp_avg": tensors[f"{prefix}.{n}.exp_avg"].to(self.device).clone(),
+                                "exp_avg_sq": tensors[f"{prefix}.{n}.exp_avg_sq"].to(self.device).clone()}
+        if self.ema is not None:
+            for n in self.ema:
+                self.ema[n] = tensors[f"{self.ema_prefix}.{n}"].to(self.device).clone()
+
+    def schedule(self, step, total):
+        """Sets every learning rate for step of total; returns the first."""
+        f = lr_factor(self.cfg.get("lr_schedule") or "constant", self.cfg.get("lr_warmup", 0), step, total)
+        for _, opt, lr, _ in self.optims:
+            for grp in opt.param_groups:
+                grp["lr"] = lr * f
+        return self.optims[0][2] * f
+
+    def clip(self, params):
+        if self.cfg.get("clip", 0) > 0:
+            torch.nn.utils.clip_grad_norm_(params, self.cfg["clip"])
+
+    def stepped(self, losses):
+        """After the updates: the average (Gen Studio's warm-up formula) and
+        the losses, averaged over the processes."""
+        self.opt_step += 1
+        if self.ema is not None:
+            b = min(self.cfg["ema"], (1 + self.opt_step) / (10 + self.opt_step))
+            with torch.no_grad():
+                for n, p in self.ema_params:
+                    self.ema[n].mul_(b).add_(p.detach(), alpha=1 - b)
+        losses = torch.stack([x.detach() for x in losses])
+        if self.world > 1:
+            dist.all_reduce(losses)
+            losses /= self.world
+        return [float(x) for x in losses]
+
+    def averaged(self):
+        """A copy of the model with the average's weights (and the live
+        batch-norm statistics), or the model itself without an average."""
+        if self.ema is None:
+            return self.model
+        m = copy.deepcopy(self.model)
+        m.load_state_dict(self.ema, strict=False)
+        return m
+
+
+class Trainer(Recipe):
+    """The GAN recipe, step for step as Gen Studio's: fake = G(z) once,
+    a D step on the real batch and fake.detach(), then a G step through the
+    updated D; Adam (D with its own learning rate); G's weight average."""
+
+    ema_prefix = "generator_ema"
+
+    def __init__(self, job, device, world, rank):
+        super().__init__(job, device, world, rank)
         self.gen, self.disc = self.model.generator, self.model.discriminator
         self.g = DDP(self.gen) if world > 1 else self.gen
         self.d = DDP(self.disc) if world > 1 else self.disc
-        betas = (cfg["beta1"], cfg["beta2"])
-        self.lr_g, self.lr_d = cfg["lr"], cfg.get("d_lr") or cfg["lr"]
-        self.opt_g = torch.optim.Adam(self.gen.parameters(), lr=self.lr_g, betas=betas)
-        self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=self.lr_d, betas=betas)
-        self.ema = None
-        if cfg.get("ema", 0) > 0:
-            self.ema = {n: p.detach().clone() for n, p in self.gen.named_parameters()}
-        self.opt_step = 0
+        named = list(self.model.named_parameters())
+        gp = [(n, p) for n, p in named if n.startswith("generator.")]
+        self.opt_g = self.adam("optim_g", gp, self.cfg["lr"])
+        self.opt_d = self.adam("optim_d", [(n, p) for n, p in named if n.startswith("discriminator.")],
+                               self.cfg.get("d_lr") or self.cfg["lr"])
+        self.average(gp)
 
     @staticmethod
     def scale(images):
         return images.float() / 127.5 - 1  # Gen Studio's GAN pixel scale
 
-    # --- Gen Studio's state names --------------------------------------
-    def state(self):
-        out = {}
-        for n, t in self.model.state_dict().items():
-            out[n] = t
-        for prefix, opt, net, name in (("optim_g", self.opt_g, self.gen, "generator"),
-                                       ("optim_d", self.opt_d, self.disc, "discriminator")):
-            for n, p in net.named_parameters():
-                st = opt.state.get(p, {})
-                out[f"{prefix}.{name}.{n}.exp_avg"] = st.get("exp_avg", torch.zeros_like(p))
-                out[f"{prefix}.{name}.{n}.exp_avg_sq"] = st.get("exp_avg_sq", torch.zeros_like(p))
-        if self.ema is not None:
-            for n, t in self.ema.items():
-                out[f"generator_ema.generator.{n}"] = t
-        return out
-
-    def load_state(self, tensors, opt_step):
-        sd = {n: tensors[n] for n in self.model.state_dict()}
-        self.model.load_state_dict(sd, strict=True)
-        self.opt_step = opt_step
-        for prefix, opt, net, name in (("optim_g", self.opt_g, self.gen, "generator"),
-                                       ("optim_d", self.opt_d, self.disc, "discriminator")):
-            for n, p in net.named_parameters():
-                opt.state[p] = {"step": torch.tensor(float(opt_step)),
-                                "exp_avg": tensors[f"{prefix}.{name}.{n}.exp_avg"].to(self.device).clone(),
-                                "exp_avg_sq": tensors[f"{prefix}.{name}.{n}.exp_avg_sq"].to(self.device).clone()}
-        if self.ema is not None:
-            for n in self.ema:
-                self.ema[n] = tensors[f"generator_ema.generator.{n}"].to(self.device).clone()
-
-    # --- one step --------------------------------------------------------
-    def clip(self, params):
-        if self.cfg.get("clip", 0) > 0:
-            torch.nn.utils.clip_grad_norm_(params, self.cfg["clip"])
-
     def step(self, real, z, step, total):
-        cfg, loss = self.cfg, self.cfg.get("loss") or "ns"
-        f = lr_factor(cfg.get("lr_schedule") or "constant", cfg.get("lr_warmup", 0), step, total)
-        for opt, lr in ((self.opt_g, self.lr_g), (self.opt_d, self.lr_d)):
-            for grp in opt.param_groups:
-                grp["lr"] = lr * f
+        loss = self.cfg.get("loss") or "ns"
+        lr = self.schedule(step, total)
         fake = self.g(z)
         # D on the real batch and the detached fakes, in one forward.
         out = self.d(torch.cat([real, fake.detach()]))
@@ -222,24 +269,11 @@ class Trainer:
         self.clip(self.gen.parameters())
         self.opt_g.step()
         self.disc.zero_grad(set_to_none=True)
-        self.opt_step += 1
-        if self.ema is not None:
-            b = min(cfg["ema"], (1 + self.opt_step) / (10 + self.opt_step))
-            with torch.no_grad():
-                for n, p in self.gen.named_parameters():
-                    self.ema[n].mul_(b).add_(p.detach(), alpha=1 - b)
-        losses = torch.stack([ld.detach(), lg.detach()])
-        if self.world > 1:
-            dist.all_reduce(losses)
-            losses /= self.world
-        return [float(x) for x in losses], self.lr_g * f
+        return self.stepped([ld, lg]), lr
 
     @torch.no_grad()
     def sample(self, z):
-        gen = self.gen
-        if self.ema is not None:  # the average's weights, the live batch-norm statistics
-            gen = copy.deepcopy(self.gen)
-            gen.load_state_dict(self.ema, strict=False)
+        gen = self.averaged().generator
         gen.eval()
         x = gen(z)
         gen.train()
@@ -276,59 +310,26 @@ class VAENet(torch.nn.Module):
         return vae_decode(self.m, z), mu, logvar
 
 
-class VAETrainer:
+class VAETrainer(Recipe):
     """The VAEs' recipe, step for step as Gen Studio's: the summed loss
     BCE(sigmoid(logits), x) + w·KL with w = β·min(1, step/warm-up), free
-    bits per latent dimension, Adam, the LR schedule, clipping and the
-    weights' average."""
+    bits per latent dimension, Adam and the weights' average."""
 
     def __init__(self, job, device, world, rank):
-        self.job, self.cfg, self.device, self.world, self.rank = job, job["config"], device, world, rank
-        cfg = self.cfg
-        if cfg["batch"] % world:
-            sys.exit(f"the batch ({cfg['batch']}) must be a multiple of the processes ({world})")
-        self.local_batch = cfg["batch"] // world
-        self.model = Model().to(device)
+        super().__init__(job, device, world, rank)
         net = VAENet(self.model)
         self.net = DDP(net) if world > 1 else net
-        self.lr = cfg["lr"]
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=self.lr, betas=(cfg["beta1"], cfg["beta2"]))
-        self.ema = None
-        if cfg.get("ema", 0) > 0:
-            self.ema = {n: p.detach().clone() for n, p in self.model.named_parameters()}
-        self.opt_step = 0
+        named = list(self.model.named_parameters())
+        self.opt = self.adam("optim", named, self.cfg["lr"])
+        self.average(named)
 
     @staticmethod
     def scale(images):
         return images.float() / 255  # Gen Studio's VAE pixel scale
 
-    def state(self):
-        out = dict(self.model.state_dict())
-        for n, p in self.model.named_parameters():
-            st = self.opt.state.get(p, {})
-            out[f"optim.{n}.exp_avg"] = st.get("exp_avg", torch.zeros_like(p))
-            out[f"optim.{n}.exp_avg_sq"] = st.get("exp_avg_sq", torch.zeros_like(p))
-        if self.ema is not None:
-            for n, t in self.ema.items():
-                out[f"ema.{n}"] = t
-        return out
-
-    def load_state(self, tensors, opt_step):
-        self.model.load_state_dict({n: tensors[n] for n in self.model.state_dict()}, strict=True)
-        self.opt_step = opt_step
-        for n, p in self.model.named_parameters():
-            self.opt.state[p] = {"step": torch.tensor(float(opt_step)),
-                                 "exp_avg": tensors[f"optim.{n}.exp_avg"].to(self.device).clone(),
-                                 "exp_avg_sq": tensors[f"optim.{n}.exp_avg_sq"].to(self.device).clone()}
-        if self.ema is not None:
-            for n in self.ema:
-                self.ema[n] = tensors[f"ema.{n}"].to(self.device).clone()
-
     def step(self, x, eps, step, total):
         cfg = self.cfg
-        f = lr_factor(cfg.get("lr_schedule") or "constant", cfg.get("lr_warmup", 0), step, total)
-        for grp in self.opt.param_groups:
-            grp["lr"] = self.lr * f
+        lr = self.schedule(step, total)
         beta, warm = cfg.get("kl_beta", 1), cfg.get("kl_warmup_steps", 0)
         w = beta * min(1, self.opt_step / warm) if warm > 0 else beta
         logits, mu, logvar = self.net(x, eps)
@@ -342,27 +343,13 @@ class VAETrainer:
         loss = recon + w * klcost
         self.opt.zero_grad(set_to_none=True)
         (loss * self.world).backward()  # DDP averages: this gives the whole batch's summed gradient
-        if cfg.get("clip", 0) > 0:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg["clip"])
+        self.clip(self.model.parameters())
         self.opt.step()
-        self.opt_step += 1
-        if self.ema is not None:
-            b = min(cfg["ema"], (1 + self.opt_step) / (10 + self.opt_step))
-            with torch.no_grad():
-                for n, p in self.model.named_parameters():
-                    self.ema[n].mul_(b).add_(p.detach(), alpha=1 - b)
-        losses = torch.stack([loss.detach(), recon.detach(), kl.detach()]) / len(x)
-        if self.world > 1:
-            dist.all_reduce(losses)
-            losses /= self.world
-        return [float(v) for v in losses], self.lr * f
+        return self.stepped([loss / len(x), recon / len(x), kl / len(x)]), lr
 
     @torch.no_grad()
     def sample(self, z):
-        m = self.model
-        if self.ema is not None:
-            m = copy.deepcopy(self.model)
-            m.load_state_dict(self.ema)
+        m = self.averaged()
         return torch.sigmoid(vae_decode(m, z * self.cfg.get("temperature", 1))).cpu().numpy()
 
 
