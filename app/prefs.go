@@ -16,7 +16,6 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
-	"github.com/genstudio/genstudio/internal/posixlocale"
 	"github.com/genstudio/genstudio/project"
 )
 
@@ -152,7 +151,6 @@ func applyTheme(a fyne.App) {
 // startLanguage reads the language preference of the app ID and loads the
 // translations; call it before any window text is built.
 func startLanguage(a fyne.App) {
-	_ = posixlocale.IsPOSIX // the locale fix is imported for its init
 	setupLanguage(a.Preferences().StringWithFallback(prefLanguage, "system"))
 }
 
