@@ -95,6 +95,25 @@ func staleXLock(path string) bool {
 	return syscall.Kill(pid, 0) == syscall.ESRCH
 }
 
+// runSelftest runs the binary's window self-test into out and returns its
+// report, failing on a self-test error.
+func runSelftest(t *testing.T, env []string, bin, out string) app.SelftestReport {
+	t.Helper()
+	run(t, env, bin, "--selftest", out)
+	b, err := os.ReadFile(filepath.Join(out, "selftest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep app.SelftestReport
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Error != "" {
+		t.Fatalf("self-test failed: %s", rep.Error)
+	}
+	return rep
+}
+
 func decodePNG(t *testing.T, path string) image.Image {
 	t.Helper()
 	f, err := os.Open(path)
@@ -133,18 +152,7 @@ func TestEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "selftest")
 	env := []string{"DISPLAY=" + disp, "GENSTUDIO_HOME=" + filepath.Join(dir, "home"), "GENSTUDIO_SELFTEST_STEPS=30", "GENSTUDIO_NATIVE_DIALOGS=0"}
-	run(t, env, bin, "--selftest", out)
-	b, err := os.ReadFile(filepath.Join(out, "selftest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep app.SelftestReport
-	if err := json.Unmarshal(b, &rep); err != nil {
-		t.Fatal(err)
-	}
-	if rep.Error != "" {
-		t.Fatalf("self-test failed: %s", rep.Error)
-	}
+	rep := runSelftest(t, env, bin, out)
 	if rep.Steps != 30 || rep.Images != 64 || rep.Previews < 2 {
 		t.Fatalf("self-test report %+v", rep)
 	}
@@ -374,18 +382,7 @@ func TestChineseWindow(t *testing.T) {
 		}
 		shot <- fmt.Errorf("the self-test never held the window")
 	}()
-	run(t, env, bin, "--selftest", out)
-	b, err := os.ReadFile(filepath.Join(out, "selftest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep app.SelftestReport
-	if err := json.Unmarshal(b, &rep); err != nil {
-		t.Fatal(err)
-	}
-	if rep.Error != "" {
-		t.Fatalf("self-test failed: %s", rep.Error)
-	}
+	rep := runSelftest(t, env, bin, out)
 	t.Logf("language %s, font %s, %d texts, missing %q", rep.Language, rep.Font, rep.Texts, rep.MissingGlyphs)
 	if rep.Language != "zh-Hans" {
 		t.Fatalf("LANG=zh_CN gives a %q window", rep.Language)

@@ -99,14 +99,8 @@ func (m *MLP) torchSequential(name string) (TorchNet, error) {
 // the export does not carry yet (packing, spectral norm, the minibatch
 // standard deviation, DiffAugment, mode seeking) are refused by name.
 func (g *GAN) TorchNets() ([]TorchNet, error) {
-	c := g.cfg
-	switch {
-	case c.Pack > 1:
-		return nil, fmt.Errorf("PacGAN packing: %w", ErrNoTorchDescription)
-	case c.DiffAugment:
-		return nil, fmt.Errorf("DiffAugment: %w", ErrNoTorchDescription)
-	case c.MSWeight > 0:
-		return nil, fmt.Errorf("mode seeking: %w", ErrNoTorchDescription)
+	if err := g.cfg.GANOptions.torchRefusal(); err != nil {
+		return nil, err
 	}
 	gen, err := g.Gen.torchSequential("generator")
 	if err != nil {
@@ -117,6 +111,21 @@ func (g *GAN) TorchNets() ([]TorchNet, error) {
 		return nil, err
 	}
 	return []TorchNet{gen, disc}, nil
+}
+
+// torchRefusal names the first GAN setting the PyTorch export does not
+// carry yet.
+func (o GANOptions) torchRefusal() error {
+	for _, r := range []struct {
+		on   bool
+		what string
+	}{{o.Pack > 1, "PacGAN packing"}, {o.DiffAugment, "DiffAugment"}, {o.MSWeight > 0, "mode seeking"},
+		{o.MinibatchStd, "the minibatch standard deviation layer"}, {o.SpectralNorm, "spectral normalisation"}} {
+		if r.on {
+			return fmt.Errorf("%s: %w", r.what, ErrNoTorchDescription)
+		}
+	}
+	return nil
 }
 
 // lastName is the last part of a dotted state_dict name ("generator.fc" → "fc").
@@ -135,17 +144,8 @@ func torchLinear(l *nn.Linear) TorchLayer {
 // carry yet are refused by name.
 func (g *DCGAN) TorchNets() ([]TorchNet, error) {
 	c := g.cfg
-	switch {
-	case c.Pack > 1:
-		return nil, fmt.Errorf("PacGAN packing: %w", ErrNoTorchDescription)
-	case c.DiffAugment:
-		return nil, fmt.Errorf("DiffAugment: %w", ErrNoTorchDescription)
-	case c.MSWeight > 0:
-		return nil, fmt.Errorf("mode seeking: %w", ErrNoTorchDescription)
-	case c.MinibatchStd:
-		return nil, fmt.Errorf("the minibatch standard deviation layer: %w", ErrNoTorchDescription)
-	case c.SpectralNorm:
-		return nil, fmt.Errorf("spectral normalisation: %w", ErrNoTorchDescription)
+	if err := c.GANOptions.torchRefusal(); err != nil {
+		return nil, err
 	}
 	lin, conv := torchLinear, torchConv
 	bn := func(l *nn.BatchNorm2d) TorchLayer {
