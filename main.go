@@ -129,7 +129,7 @@ Usage:
   genstudio runs   --project DIR [--json]   the project's runs: state, step, last losses and evaluation
   genstudio gif    --run DIR --out progress.gif [--frames N] [--delay CS]   a run's previews as an animation
   genstudio export torch --project DIR [--out JOBDIR] [--steps N] [--flip]
-                            the project as a PyTorch DistributedDataParallel job for torchrun (the GANs and VAEs so far)
+                            the project as a PyTorch DistributedDataParallel job for torchrun (every family and arch)
   genstudio sample --checkpoint FILE --n 64 --seed S --out grid.png [--gallery DIR]
                    [--truncation ψ] [--temperature T] [--sampler ddim --steps K --eta η]
   genstudio sample --from IMAGE.png [--checkpoint FILE] [--out FILE]

@@ -81,8 +81,8 @@ func TestExportAndExploreCancel(t *testing.T) {
 	})
 }
 
-// TestExportTorchJobFromTheWindow writes the form's MLP GAN as a PyTorch
-// job, and refuses a model the export does not describe yet by name.
+// TestExportTorchJobFromTheWindow writes the form's MLP GAN, the default
+// recipe, the U-Net and a GAN with remedies as PyTorch jobs.
 func TestExportTorchJobFromTheWindow(t *testing.T) {
 	s := newTestStudio(t)
 	loadSmallMNIST(t, s)
@@ -108,10 +108,31 @@ func TestExportTorchJobFromTheWindow(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("exporting the default recipe: %v", err)
 	}
-	// A diffusion model is not described yet: a clear error.
-	ui(func() { s.form.family.SetSelected(variants[variantIndex("ddpm", "mlp")].Label) })
-	ui(func() { s.ExportTorchJob(filepath.Join(t.TempDir(), "job2"), func(err error) { done <- err }) })
-	if err := <-done; !errors.Is(err, models.ErrNoTorchDescription) {
-		t.Fatalf("exporting a DDPM: %v", err)
+	// So does the U-Net diffusion model, its residual blocks as modules.
+	unet := filepath.Join(t.TempDir(), "unet")
+	ui(func() { s.form.family.SetSelected(variants[variantIndex("ddpm", "conv")].Label) })
+	ui(func() { s.ExportTorchJob(unet, func(err error) { done <- err }) })
+	if err := <-done; err != nil {
+		t.Fatalf("exporting the U-Net: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(unet, "model.py")); !strings.Contains(string(b), "self.down1 = ResBlock(") {
+		t.Errorf("the U-Net's model.py:\n%s", b)
+	}
+	// And a GAN with the remedies for mode collapse, which the recipe carries.
+	rem := filepath.Join(t.TempDir(), "remedies")
+	ui(func() {
+		s.form.family.SetSelected(variants[variantIndex("gan", "mlp")].Label)
+		s.form.fill(variantIndex("gan", "mlp"), map[string]any{"diff_augment": true, "spectral_norm": true, "pack": 2})
+	})
+	ui(func() { s.ExportTorchJob(rem, func(err error) { done <- err }) })
+	if err := <-done; err != nil {
+		t.Fatalf("exporting a GAN with remedies: %v", err)
+	}
+	b, _ = os.ReadFile(filepath.Join(rem, "job.json"))
+	if !strings.Contains(string(b), `"diff_augment": true`) || !strings.Contains(string(b), `"pack": 2`) {
+		t.Errorf("job.json lacks the remedies:\n%s", b)
+	}
+	if b, _ := os.ReadFile(filepath.Join(rem, "model.py")); !strings.Contains(string(b), "nn.utils.spectral_norm(nn.Linear(") {
+		t.Errorf("the remedies' model.py:\n%s", b)
 	}
 }

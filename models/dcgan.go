@@ -613,7 +613,9 @@ func (m *DCGAN) TrainStep(batch []uint8, rng *rand.Rand) ([]float64, error) {
 		return nil, err
 	}
 	m.ema.update(m.optG.Step)
-	return []float64{m.lossD, lossG}, nil
+	// The G loss as the MLP GAN reports it: the adversarial loss plus the
+	// mode-seeking term.
+	return []float64{m.lossD, lossG + s.ms.value()}, nil
 }
 
 // LRSchedule implements Scheduled.

@@ -275,6 +275,17 @@ const msEps = 1e-5
 type modeSeeking struct {
 	weight float64
 	dz     *G.Node
+	term   G.Value // the term's value after a run
+}
+
+// value is the term's value in the last run (0 before one, or without
+// mode seeking).
+func (ms *modeSeeking) value() float64 {
+	if ms == nil || ms.term == nil {
+		return 0
+	}
+	v, _ := scalar(ms.term)
+	return v
 }
 
 // add returns cost + weight/(r + ε) for fake (batch first, even batch).
@@ -310,6 +321,7 @@ func (ms *modeSeeking) add(cost, fake *G.Node) (*G.Node, error) {
 		d, err = G.Div(vaeConst(dt, ms.weight), d)
 	}
 	if err == nil {
+		G.Read(d, &ms.term)
 		cost, err = G.Add(cost, d)
 	}
 	if err != nil {

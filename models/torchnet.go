@@ -13,9 +13,13 @@ import (
 // (training.ExportTorchJob) writes each as one module of an nn.Sequential,
 // at the index that gives the model's state_dict names.
 type TorchLayer struct {
-	// Kind is a module ("Linear", "Conv2d", "BatchNorm2d", "Dropout") or an
-	// operation ("ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Upsample2x",
-	// nearest; "View" to Shape per sample; "Flatten").
+	// Kind is a module ("Linear", "Conv2d", "BatchNorm2d", "Dropout";
+	// "ResBlock", the U-Net's residual block: skip(x) + conv2(SiLU(conv1(
+	// SiLU(x)) + temb(e))), its skip a 1×1 Conv2d when In ≠ Out) or an
+	// operation ("ReLU", "LeakyReLU", "SiLU", "Tanh", "Sigmoid",
+	// "Upsample2x", nearest; "View" to Shape per sample; "Flatten";
+	// "MinibatchStd", nn.MinibatchStd over each of the net's std_groups
+	// parts of the batch).
 	Kind string
 	// Name is the module's attribute in a named net ("fc", "bn0"); empty
 	// in a Sequential, where the index names it.
@@ -27,6 +31,10 @@ type TorchLayer struct {
 	P              float64 // Dropout's probability
 	Momentum, Eps  float64 // BatchNorm2d
 	Shape          []int   // View: the shape of one sample
+	Emb            int     // ResBlock: the width of the embedding it adds
+	// SN: a Linear's or Conv2d's weight is spectrally normalised (as
+	// torch.nn.utils.spectral_norm: weight_orig, weight_u, weight_v).
+	SN bool
 }
 
 // TorchNet is one of a model's networks, named Name ("generator",
@@ -54,10 +62,10 @@ var ErrNoTorchDescription = errors.New("not in the PyTorch export yet")
 
 // torchSequential describes an MLP as the nn.Sequential its state_dict
 // names index: Linear, then the activation (and Dropout) after each layer.
+// With the minibatch standard deviation before the last layer, which has
+// no slot in those indices, it is a named net whose layers keep the
+// Sequential's index names ("0", "3", …).
 func (m *MLP) torchSequential(name string) (TorchNet, error) {
-	if m.StdBeforeLast {
-		return TorchNet{}, fmt.Errorf("the minibatch standard deviation layer: %w", ErrNoTorchDescription)
-	}
 	act := func(a Activation) []TorchLayer {
 		switch a {
 		case ActReLU:
@@ -71,37 +79,44 @@ func (m *MLP) torchSequential(name string) (TorchNet, error) {
 		}
 		return nil
 	}
-	net := TorchNet{Name: name}
+	net := TorchNet{Name: name, Named: m.StdBeforeLast}
+	slot := 0 // the Sequential index of the next layer
+	add := func(ls ...TorchLayer) {
+		net.Layers = append(net.Layers, ls...)
+		slot += len(ls)
+	}
 	for i, l := range m.Layers {
-		if l.SN != nil {
-			return TorchNet{}, fmt.Errorf("spectral normalisation: %w", ErrNoTorchDescription)
-		}
-		want := fmt.Sprintf("%s.%d", name, len(net.Layers))
+		want := fmt.Sprintf("%s.%d", name, slot)
 		if l.Name != want {
 			return TorchNet{}, fmt.Errorf("layer %s sits at %s of the Sequential", l.Name, want)
 		}
-		net.Layers = append(net.Layers, TorchLayer{Kind: "Linear", In: l.In, Out: l.Out, Bias: l.B != nil})
+		if m.StdBeforeLast && i+1 == len(m.Layers) {
+			net.Layers = append(net.Layers, TorchLayer{Kind: "MinibatchStd"})
+		}
+		lin := torchLinear(l)
+		lin.Name = ""
+		if net.Named {
+			lin.Name = fmt.Sprint(slot)
+		}
+		add(lin)
 		if i+1 < len(m.Layers) {
-			net.Layers = append(net.Layers, act(m.Hidden)...)
+			add(act(m.Hidden)...)
 			// A Dropout slot (p may be 0) where the next layer's name
 			// leaves one, as the seed's discriminator has.
-			if m.DropoutP > 0 || m.Layers[i+1].Name == fmt.Sprintf("%s.%d", name, len(net.Layers)+1) {
-				net.Layers = append(net.Layers, TorchLayer{Kind: "Dropout", P: m.DropoutP})
+			if m.DropoutP > 0 || m.Layers[i+1].Name == fmt.Sprintf("%s.%d", name, slot+1) {
+				add(TorchLayer{Kind: "Dropout", P: m.DropoutP})
 			}
 		} else {
-			net.Layers = append(net.Layers, act(m.Output)...)
+			add(act(m.Output)...)
 		}
 	}
 	return net, nil
 }
 
-// TorchNets describes the MLP GAN's generator and discriminator. Settings
-// the export does not carry yet (packing, spectral norm, the minibatch
-// standard deviation, DiffAugment, mode seeking) are refused by name.
+// TorchNets describes the MLP GAN's generator and discriminator (D's
+// layers spectrally normalised, and the minibatch standard deviation, as
+// the settings say).
 func (g *GAN) TorchNets() ([]TorchNet, error) {
-	if err := g.cfg.GANOptions.torchRefusal(); err != nil {
-		return nil, err
-	}
 	gen, err := g.Gen.torchSequential("generator")
 	if err != nil {
 		return nil, err
@@ -113,40 +128,22 @@ func (g *GAN) TorchNets() ([]TorchNet, error) {
 	return []TorchNet{gen, disc}, nil
 }
 
-// torchRefusal names the first GAN setting the PyTorch export does not
-// carry yet.
-func (o GANOptions) torchRefusal() error {
-	for _, r := range []struct {
-		on   bool
-		what string
-	}{{o.Pack > 1, "PacGAN packing"}, {o.DiffAugment, "DiffAugment"}, {o.MSWeight > 0, "mode seeking"},
-		{o.MinibatchStd, "the minibatch standard deviation layer"}, {o.SpectralNorm, "spectral normalisation"}} {
-		if r.on {
-			return fmt.Errorf("%s: %w", r.what, ErrNoTorchDescription)
-		}
-	}
-	return nil
-}
-
 // lastName is the last part of a dotted state_dict name ("generator.fc" → "fc").
 func lastName(full string) string { return full[strings.LastIndexByte(full, '.')+1:] }
 
 func torchConv(l *nn.Conv2d) TorchLayer {
-	return TorchLayer{Kind: "Conv2d", Name: lastName(l.Name), In: l.In, Out: l.Out, K: l.K, Stride: l.Stride, Pad: l.Pad, Bias: l.B != nil}
+	return TorchLayer{Kind: "Conv2d", Name: lastName(l.Name), In: l.In, Out: l.Out, K: l.K, Stride: l.Stride, Pad: l.Pad,
+		Bias: l.B != nil, SN: l.SN != nil}
 }
 
 func torchLinear(l *nn.Linear) TorchLayer {
-	return TorchLayer{Kind: "Linear", Name: lastName(l.Name), In: l.In, Out: l.Out, Bias: l.B != nil}
+	return TorchLayer{Kind: "Linear", Name: lastName(l.Name), In: l.In, Out: l.Out, Bias: l.B != nil, SN: l.SN != nil}
 }
 
 // TorchNets describes the DCGAN's generator and discriminator as named
-// modules (generator.fc, generator.bn0, …). Settings the export does not
-// carry yet are refused by name.
+// modules (generator.fc, generator.bn0, …).
 func (g *DCGAN) TorchNets() ([]TorchNet, error) {
 	c := g.cfg
-	if err := c.GANOptions.torchRefusal(); err != nil {
-		return nil, err
-	}
 	lin, conv := torchLinear, torchConv
 	bn := func(l *nn.BatchNorm2d) TorchLayer {
 		return TorchLayer{Kind: "BatchNorm2d", Name: lastName(l.Name), In: l.C, Momentum: l.Momentum, Eps: l.Eps}
@@ -157,11 +154,15 @@ func (g *DCGAN) TorchNets() ([]TorchNet, error) {
 		{Kind: "ReLU"}, {Kind: "Upsample2x"}, conv(gn.Conv1), bn(gn.BN1),
 		{Kind: "ReLU"}, {Kind: "Upsample2x"}, conv(gn.Conv2), {Kind: "Tanh"}, {Kind: "Flatten"},
 	}}
+	// D takes Pack images at once, stacked along the channels.
 	disc := TorchNet{Name: "discriminator", Named: true, Layers: []TorchLayer{
-		{Kind: "View", Shape: []int{c.Channels, c.Height, c.Width}},
+		{Kind: "View", Shape: []int{c.Channels * d.Pack, c.Height, c.Width}},
 		conv(d.Conv1), {Kind: "LeakyReLU", Slope: d.Slope}, conv(d.Conv2), {Kind: "LeakyReLU", Slope: d.Slope},
-		{Kind: "Flatten"}, lin(d.FC),
 	}}
+	if d.Std {
+		disc.Layers = append(disc.Layers, TorchLayer{Kind: "MinibatchStd"})
+	}
+	disc.Layers = append(disc.Layers, TorchLayer{Kind: "Flatten"}, lin(d.FC))
 	return []TorchNet{gen, disc}, nil
 }
 
@@ -196,4 +197,35 @@ func (v *ConvVAE) TorchNets() ([]TorchNet, error) {
 	}}
 	heads := TorchNet{Named: true, Layers: []TorchLayer{lin(v.fcMu, "fc_mu"), lin(v.fcLogvar, "fc_logvar")}}
 	return []TorchNet{enc, heads, dec}, nil
+}
+
+// TorchNets describes the diffusion model's noise predictor. The MLP's
+// four layers sit at the root of the state_dict (temb, inp, mid, out);
+// the U-Net's are its root modules (inc, the residual blocks down1 … dec1,
+// pool1, pool2, out) and the Sequentials temb, up2 and up1. Both are
+// wired by the exported recipe (eps_net in train.py), as epsNet and
+// unNet.build wire them here.
+func (d *DDPM) TorchNets() ([]TorchNet, error) {
+	if d.unet == nil {
+		lin := torchLinear
+		return []TorchNet{{Named: true, Layers: []TorchLayer{lin(d.Temb), lin(d.Inp), lin(d.Mid), lin(d.Out)}}}, nil
+	}
+	u := d.unet
+	res := func(name string, r *unResBlock) TorchLayer {
+		return TorchLayer{Kind: "ResBlock", Name: name, In: r.conv1.In, Out: r.conv1.Out, Emb: r.temb.In}
+	}
+	conv := torchConv
+	seq := func(name string, ls ...TorchLayer) TorchNet {
+		for i := range ls {
+			ls[i].Name = ""
+		}
+		return TorchNet{Name: name, Layers: ls}
+	}
+	return []TorchNet{
+		seq("temb", torchLinear(u.temb0), TorchLayer{Kind: "SiLU"}, torchLinear(u.temb2)),
+		{Named: true, Layers: []TorchLayer{conv(u.inc), res("down1", u.down1), conv(u.pool1), res("down2", u.down2),
+			conv(u.pool2), res("mid", u.mid), res("dec2", u.dec2), res("dec1", u.dec1), conv(u.out)}},
+		seq("up2", TorchLayer{Kind: "Upsample2x"}, conv(u.up2)),
+		seq("up1", TorchLayer{Kind: "Upsample2x"}, conv(u.up1)),
+	}, nil
 }

@@ -45,7 +45,8 @@ type torchJob struct {
 	Config    json.RawMessage   `json:"config"`
 	Nets      []models.TorchNet `json:"nets"`
 	LossNames []string          `json:"loss_names"`
-	Shape     [3]int            `json:"shape"` // width, height, channels
+	Shape     [3]int            `json:"shape"`     // width, height, channels
+	NoiseDim  int               `json:"noise_dim"` // values of noise per sample (Model.NoiseDim)
 	Dataset   string            `json:"dataset"`
 	Images    int               `json:"images"`
 	Run       TorchJobOptions   `json:"run"`
@@ -62,7 +63,7 @@ const TorchJobFormat = "genstudio-torch-job-1"
 func ExportTorchJob(dir string, m models.Model, ds *project.Dataset, opts TorchJobOptions) error {
 	d, ok := m.(models.TorchDescriber)
 	if !ok {
-		return fmt.Errorf("export torch: %s: %w (the GANs and the VAEs are)", ModelName(m), models.ErrNoTorchDescription)
+		return fmt.Errorf("export torch: %s: %w", ModelName(m), models.ErrNoTorchDescription)
 	}
 	nets, err := d.TorchNets()
 	if err != nil {
@@ -81,7 +82,7 @@ func ExportTorchJob(dir string, m models.Model, ds *project.Dataset, opts TorchJ
 		return fmt.Errorf("export torch: %w", err)
 	}
 	job := torchJob{Format: TorchJobFormat, Family: m.Family(), Arch: models.ArchOf(cfg), Config: cfg, Nets: nets,
-		LossNames: m.LossNames(), Shape: [3]int{sh.Width, sh.Height, sh.Channels}, Dataset: ds.Source, Images: ds.Len(), Run: opts}
+		LossNames: m.LossNames(), Shape: [3]int{sh.Width, sh.Height, sh.Channels}, NoiseDim: m.NoiseDim(), Dataset: ds.Source, Images: ds.Len(), Run: opts}
 	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
 		return fmt.Errorf("export torch: %w", err)
 	}
@@ -148,14 +149,23 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 `)
+	if usesKind(nets, "ResBlock") {
+		b.WriteString(torchResBlockPy)
+	}
+	if usesKind(nets, "MinibatchStd") {
+		b.WriteString(torchMinibatchStdPy)
+	}
 	for _, n := range nets {
 		if !n.Named || n.Name == "" {
 			continue
 		}
 		fmt.Fprintf(&b, "\n\nclass %s(nn.Module):\n    def __init__(self):\n        super().__init__()\n", pyClass(n.Name))
+		if usesKind([]models.TorchNet{n}, "MinibatchStd") {
+			b.WriteString("        self.std_groups = 1  # the batch parts minibatch_std keeps apart (the D step's real and fake)\n")
+		}
 		for _, l := range n.Layers {
 			if l.Name != "" {
-				fmt.Fprintf(&b, "        self.%s = %s\n", l.Name, torchLayerPy(l))
+				fmt.Fprintf(&b, "        %s\n", pyAttr(l.Name, torchLayerPy(l)))
 			}
 		}
 		b.WriteString("\n    def forward(self, x):\n")
@@ -200,11 +210,89 @@ class Model(nn.Module):
 	return b.String()
 }
 
+// torchResBlockPy is the U-Net's residual block (models/unet.go).
+const torchResBlockPy = `
+
+class ResBlock(nn.Module):
+    """skip(x) + conv2(SiLU(conv1(SiLU(x)) + temb(e))), skip a 1x1 conv
+    when the channel counts differ (else the identity)."""
+
+    def __init__(self, cin, cout, emb):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
+        self.temb = nn.Linear(emb, cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
+        self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else None
+
+    def forward(self, x, e):
+        h = self.conv1(F.silu(x)) + self.temb(e)[:, :, None, None]
+        h = self.conv2(F.silu(h))
+        return (x if self.skip is None else self.skip(x)) + h
+`
+
+// torchMinibatchStdPy is nn.MinibatchStd (models/nn/mbstd.go).
+const torchMinibatchStdPy = `
+
+def minibatch_std(x, groups=1):
+    """Appends to every sample the mean over features of each feature's
+    standard deviation across the batch (biased, + 1e-8 under the root),
+    as a column or a constant channel; each of groups equal parts of the
+    batch has its own."""
+    out = []
+    for p in x.chunk(groups):
+        s = torch.sqrt(p.var(0, unbiased=False) + 1e-8).mean()
+        out.append(torch.cat([p, s.expand(p.shape[0], 1, *p.shape[2:])], 1))
+    return torch.cat(out)
+`
+
+// pyAttr is the line that makes module expr the attribute name (one that
+// is no Python identifier, a Sequential index, through add_module).
+func pyAttr(name, expr string) string {
+	if isIdent(name) {
+		return "self." + name + " = " + expr
+	}
+	return fmt.Sprintf("self.add_module(%q, %s)", name, expr)
+}
+
+// pyCall calls the attribute name on x.
+func pyCall(name string) string {
+	if isIdent(name) {
+		return "self." + name + "(x)"
+	}
+	return fmt.Sprintf("self._modules[%q](x)", name)
+}
+
+func isIdent(s string) bool {
+	for i, r := range s {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// usesKind tells whether any layer of nets is of kind.
+func usesKind(nets []models.TorchNet, kind string) bool {
+	for _, n := range nets {
+		for _, l := range n.Layers {
+			if l.Kind == kind {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // pyClass is a net's class name ("generator" → "Generator").
 func pyClass(name string) string { return strings.ToUpper(name[:1]) + name[1:] }
 
-// torchLayerPy is the constructor of a layer's module.
+// torchLayerPy is the constructor of a layer's module, spectrally
+// normalised when it says so.
 func torchLayerPy(l models.TorchLayer) string {
+	if l.SN {
+		l.SN = false
+		return "nn.utils.spectral_norm(" + torchLayerPy(l) + ")"
+	}
 	bias := ""
 	if !l.Bias {
 		bias = ", bias=False"
@@ -222,6 +310,8 @@ func torchLayerPy(l models.TorchLayer) string {
 		return fmt.Sprintf("nn.Dropout(%v)", l.P)
 	case "Upsample2x":
 		return `nn.Upsample(scale_factor=2, mode="nearest")`
+	case "ResBlock":
+		return fmt.Sprintf("ResBlock(%d, %d, %d)", l.In, l.Out, l.Emb)
 	}
 	return "nn." + l.Kind + "()"
 }
@@ -229,11 +319,17 @@ func torchLayerPy(l models.TorchLayer) string {
 // torchOpPy is a named net's forward line for a layer.
 func torchOpPy(l models.TorchLayer) string {
 	if l.Name != "" {
-		return "self." + l.Name + "(x)"
+		return pyCall(l.Name)
 	}
 	switch l.Kind {
 	case "ReLU":
 		return "F.relu(x)"
+	case "SiLU":
+		return "F.silu(x)"
+	case "Dropout":
+		return fmt.Sprintf("F.dropout(x, %v, self.training)", l.P)
+	case "MinibatchStd":
+		return "minibatch_std(x, self.std_groups)"
 	case "LeakyReLU":
 		return fmt.Sprintf("F.leaky_relu(x, %v)", l.Slope)
 	case "Tanh":

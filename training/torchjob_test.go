@@ -13,16 +13,23 @@ import (
 	"testing"
 
 	"github.com/genstudio/genstudio/models"
+	"github.com/genstudio/genstudio/models/nn"
 	"github.com/genstudio/genstudio/training"
 )
 
-// The exported variants: the MLP GAN and the DCGAN, small, with the
-// settings the job carries.
+// The exported variants: every family and arch, small, with the settings
+// the job carries.
 var torchJobGANs = []struct{ name, family, config string }{
 	{"gan-mlp", "gan", `{"g_hidden":[32,64],"d_hidden":[64,32],"batch":16,"ema":0.9,"lr_schedule":"cosine","clip":5}`},
 	{"gan-conv", "gan", `{"arch":"conv","g_features":8,"d_features":8,"batch":16,"ema":0.9,"lr_schedule":"warmup","loss":"hinge","d_lr":4e-4}`},
 	{"vae-mlp", "vae", `{"hidden":64,"latent":8,"batch":16,"ema":0.9,"kl_warmup_steps":10,"free_bits":0.1,"clip":5,"lr_schedule":"linear"}`},
 	{"vae-conv", "vae", `{"arch":"conv","features":8,"latent":8,"batch":16,"ema":0.9,"kl_beta":2,"temperature":0.8}`},
+	// The remedies for mode collapse the recipe carries: PacGAN, spectral
+	// norm, the minibatch std, mode seeking and DiffAugment.
+	{"gan-mlp-remedies", "gan", `{"g_hidden":[32,64],"d_hidden":[64,32],"batch":16,"pack":2,"spectral_norm":true,"minibatch_std":true,"ms_weight":1,"diff_augment":true}`},
+	{"gan-conv-remedies", "gan", `{"arch":"conv","g_features":8,"d_features":8,"batch":16,"pack":2,"spectral_norm":true,"minibatch_std":true,"ms_weight":0.5,"loss":"lsgan","diff_augment":true}`},
+	{"ddpm-mlp", "ddpm", `{"t":100,"hidden":64,"temb":16,"batch":16,"ema":0.9,"classes":10,"label_dropout":0.2,"guidance":2,"sampler":"ddim","sample_steps":5,"lr_schedule":"cosine","clip":5}`},
+	{"ddpm-conv", "ddpm", `{"arch":"conv","features":8,"t":100,"temb":16,"batch":16,"ema":0.9,"schedule":"cosine","sampler":"ddim","sample_steps":4,"eta":0,"temperature":0.9}`},
 }
 
 // requireTorchrun skips where torchrun is missing, except in CI.
@@ -190,7 +197,7 @@ func TestTorchJobForwardAndStep(t *testing.T) {
 		t.Run(v.name, func(t *testing.T) {
 			// The MLP's dropout draws its masks from each side's own generator.
 			cfg := v.config
-			if v.name == "gan-mlp" {
+			if strings.HasPrefix(v.name, "gan-mlp") {
 				cfg = strings.Replace(cfg, `"batch":16`, `"batch":16,"dropout":0`, 1)
 			}
 			torchJobForwardAndStep(t, v.family, cfg)
@@ -235,7 +242,7 @@ func torchJobForwardAndStep(t *testing.T, family, cfg string) {
 	const trainer = `
 import json, numpy as np, torch, train
 job = json.load(open("job.json"))
-tr = (train.VAETrainer if job["family"] == "vae" else train.Trainer)(job, torch.device("cpu"), 1, 0)
+tr = train.TRAINERS[job["family"]](job, torch.device("cpu"), 1, 0)
 t, meta = train.read_safetensors("ck.safetensors")
 tr.load_state(t, json.loads(meta["genstudio"])["opt_step"])
 `
@@ -246,12 +253,46 @@ print(float(np.abs(x - np.load("want.npy")).max()))
 	if d, err := parseFloat(out); err != nil || d > 1e-4 {
 		t.Errorf("model.py's samples differ from Gen Studio's by %s", out)
 	}
+	t.Logf("samples: largest difference %s", strings.TrimSpace(out))
+
+	if d, ok := m.(*models.DDPM); ok {
+		torchJobDenoiser(t, job, trainer, d, z)
+	}
 
 	// One step: the same batch and noise on both sides.
 	rng := rand.New(rand.NewPCG(77, 1))
 	z16 := make([]float32, 16*dim)
-	models.FillNormal(z16, rand.New(rand.NewPCG(77, 1))) // TrainStep's first draw: z, or the VAE's eps
-	want, err := tr.TrainStep(batch(3), rng)
+	noise := `torch.from_numpy(np.load("z16.npy"))`
+	var want []float64
+	if d, ok := m.(*models.DDPM); ok {
+		// TrainStepLabels draws the timesteps, then ε, then the label
+		// dropout; train.py's step takes them as they came out.
+		c := d.Config().(models.DDPMConfig)
+		draw := rand.New(rand.NewPCG(77, 1))
+		ts, lab := make([]int64, 16), make([]int64, 16)
+		for i := range ts {
+			ts[i] = int64(draw.IntN(c.T))
+		}
+		models.FillNormal(z16, draw)
+		labels := data.Labels[48:64]
+		for i := range lab {
+			lab[i] = -1
+			if c.Classes > 0 && draw.Float64() >= c.LabelDropout {
+				lab[i] = int64(labels[i])
+			}
+		}
+		os.WriteFile(filepath.Join(job, "ts.npy"), npyInt64(ts), 0o644)
+		os.WriteFile(filepath.Join(job, "lab.npy"), npyInt64(lab), 0o644)
+		noise = `(torch.from_numpy(np.load("ts.npy")), ` + noise + `, torch.from_numpy(np.load("lab.npy")))`
+		want, err = d.TrainStepLabels(batch(3), labels, rng)
+	} else {
+		models.FillNormal(z16, rand.New(rand.NewPCG(77, 1))) // TrainStep's first draw: z, or the VAE's eps
+		if strings.Contains(cfg, `"diff_augment":true`) {
+			noise = "(" + noise + `, list(torch.from_numpy(np.load("aug.npy")).view(3, 16, 7)))`
+			os.WriteFile(filepath.Join(job, "aug.npy"), npyFloat64(diffAugmentDraws(m, 3, 16), 3*16, 7), 0o644)
+		}
+		want, err = tr.TrainStep(batch(3), rng)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +306,7 @@ print(float(np.abs(x - np.load("want.npy")).max()))
 	os.WriteFile(filepath.Join(job, "real.npy"), npyFloat32(real, 16, n), 0o644)
 	os.WriteFile(filepath.Join(job, "z16.npy"), npyFloat32(z16, 16, dim), 0o644)
 	out = pyJob(t, job, trainer+`
-losses, lr = tr.step(torch.from_numpy(np.load("real.npy")), torch.from_numpy(np.load("z16.npy")), 3, 0)
+losses, lr = tr.step(torch.from_numpy(np.load("real.npy")), `+noise+`, 3, 0)
 print(json.dumps(losses))
 `)
 	var gotL []float64
@@ -278,6 +319,94 @@ print(json.dumps(losses))
 		}
 	}
 	t.Logf("next step: Gen Studio %v, train.py %v", want, gotL)
+}
+
+// diffAugmentDraws replays the DiffAugment parameters a GAN's TrainStep
+// draws at optimizer step (0-based) for its three augmentations of b
+// images (D's real batch, D's fakes, G's fakes): the stream the model
+// reseeds each step (models/ganloss.go, augmenters.next), in order.
+func diffAugmentDraws(m models.Model, step, b int) []float64 {
+	var c struct{ Seed uint64 }
+	cb, _ := json.Marshal(m.Config())
+	json.Unmarshal(cb, &c)
+	rng := rand.New(rand.NewPCG(c.Seed, 0xd1ffa06^(uint64(step)*0x9e3779b97f4a7c15)))
+	sh := m.Shape()
+	var out []float64
+	for range 3 {
+		for _, d := range nn.NewAugment(b, sh.Channels, sh.Height, sh.Width, rng).Draws() {
+			out = append(out, d.Bright, d.Sat, d.Con, float64(d.DX), float64(d.DY), float64(d.CX), float64(d.CY))
+		}
+	}
+	return out
+}
+
+func npyFloat64(v []float64, rows, cols int) []byte {
+	h := "{'descr': '<f8', 'fortran_order': False, 'shape': (" + itoa(rows) + ", " + itoa(cols) + "), }"
+	h += strings.Repeat(" ", 63-(10+len(h))%64) + "\n"
+	out := append([]byte("\x93NUMPY\x01\x00"), byte(len(h)), byte(len(h)>>8))
+	out = append(out, h...)
+	for _, x := range v {
+		out = binary.LittleEndian.AppendUint64(out, math.Float64bits(x))
+	}
+	return out
+}
+
+// torchJobDenoiser checks the exported noise predictor and the ancestral
+// sampler: ε_θ of the live weights at two timesteps, with and without a
+// label, and a 5-step ancestral chain given the same per-step noise.
+func torchJobDenoiser(t *testing.T, job, trainer string, d *models.DDPM, z []float32) {
+	n := d.NoiseDim()
+	c := d.Config().(models.DDPMConfig)
+	for _, ts := range []int{0, c.T - 1} {
+		want, err := d.PredictNoise(z, ts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(job, "want.npy"), npyFloat32(want, 8, n), 0o644)
+		out := pyJob(t, job, trainer+`
+x = torch.from_numpy(np.load("z.npy"))
+ts = torch.full((8,), `+itoa(ts)+`, dtype=torch.int64)
+e = train.eps_net(tr.model, x, tr.embedding(ts, torch.full_like(ts, -1)), job["shape"])
+print(float(np.abs(e.detach().numpy() - np.load("want.npy")).max()))
+`)
+		if v, err := parseFloat(out); err != nil || v > 1e-4 {
+			t.Errorf("t = %d: train.py's ε differs from Gen Studio's by %s", ts, out)
+		}
+		t.Logf("ε at t = %d: largest difference %s", ts, strings.TrimSpace(out))
+	}
+	// The ancestral sampler, 5 respaced steps, with the noise Gen Studio
+	// draws (4 steps draw 8 images' worth each).
+	opts := d.DefaultSampleOptions()
+	opts.Sampler, opts.Steps = models.SamplerDDPM, 5
+	want, err := d.SampleWith(z, opts, rand.New(rand.NewPCG(3, 3)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	draw := rand.New(rand.NewPCG(3, 3))
+	noises := make([]float32, 4*len(z))
+	models.FillNormal(noises, draw)
+	os.WriteFile(filepath.Join(job, "noises.npy"), npyFloat32(noises, 4*8, n), 0o644)
+	os.WriteFile(filepath.Join(job, "want.npy"), npyFloat32(want, 8, n), 0o644)
+	out := pyJob(t, job, trainer+`
+tr.cfg["sampler"], tr.cfg["sample_steps"] = "ddpm", 5
+x = tr.sample(torch.from_numpy(np.load("z.npy")), list(torch.from_numpy(np.load("noises.npy")).view(4, 8, -1)))
+print(float(np.abs(x * 2 - 1 - np.load("want.npy")).max()))
+`)
+	if v, err := parseFloat(out); err != nil || v > 1e-3 {
+		t.Errorf("the ancestral sampler: train.py's samples differ from Gen Studio's by %s", out)
+	}
+	t.Logf("ancestral sampler: largest difference %s", strings.TrimSpace(out))
+}
+
+func npyInt64(v []int64) []byte {
+	h := "{'descr': '<i8', 'fortran_order': False, 'shape': (" + itoa(len(v)) + ",), }"
+	h += strings.Repeat(" ", 63-(10+len(h))%64) + "\n"
+	out := append([]byte("\x93NUMPY\x01\x00"), byte(len(h)), byte(len(h)>>8))
+	out = append(out, h...)
+	for _, x := range v {
+		out = binary.LittleEndian.AppendUint64(out, uint64(x))
+	}
+	return out
 }
 
 func parseFloat(s string) (float64, error) {

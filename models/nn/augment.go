@@ -53,6 +53,24 @@ func (a *Augment) Next() {
 	}
 }
 
+// AugmentDraw is one image's DiffAugment parameters: the brightness
+// shift, the saturation and contrast factors, the translation and the
+// cutout square's top-left corner.
+type AugmentDraw struct {
+	Bright, Sat, Con float64
+	DX, DY, CX, CY   int
+}
+
+// Draws lists the parameters the next run uses, one per image (the
+// exported PyTorch recipe's test replays them).
+func (a *Augment) Draws() []AugmentDraw {
+	out := make([]AugmentDraw, a.N)
+	for i := range out {
+		out[i] = AugmentDraw{a.bright[i], a.sat[i], a.con[i], a.dx[i], a.dy[i], a.cx[i], a.cy[i]}
+	}
+	return out
+}
+
 // Apply adds the augmentation of x (N rows of C·H·W values, any shape) to
 // x's graph.
 func (a *Augment) Apply(x *G.Node) (*G.Node, error) {

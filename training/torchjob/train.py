@@ -137,6 +137,47 @@ def g_loss(kind, fake):
     return F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))
 
 
+def augment_draws(n, shape, gen):
+    """DiffAugment's parameters for n images (rows of brightness, saturation,
+    contrast, dx, dy and the cutout corner cx, cy), as Gen Studio draws them:
+    U(-1/2, 1/2), U(0, 2), U(1/2, 3/2), shifts up to 1/8 of the side, a
+    square of half the side inside the image."""
+    w, h, _ = shape
+    sx, sy, cut = int(w * 0.125 + 0.5), int(h * 0.125 + 0.5), int(min(h, w) * 0.5 + 0.5)
+    u = torch.rand(n, 3, generator=gen, dtype=torch.float64)
+    ints = [torch.randint(-sx, sx + 1, (n,), generator=gen), torch.randint(-sy, sy + 1, (n,), generator=gen),
+            torch.randint(0, w + 1 - cut, (n,), generator=gen), torch.randint(0, h + 1 - cut, (n,), generator=gen)]
+    return torch.cat([u[:, :1] - 0.5, 2 * u[:, 1:2], u[:, 2:] + 0.5] + [i[:, None].double() for i in ints], 1)
+
+
+def diff_augment(x, d, shape):
+    """DiffAugment's colour, translation and cutout of flat rows x (values in
+    [-1, 1]) with the draws d (augment_draws); linear in x, so gradients
+    flow through it."""
+    w, h, c = shape
+    n = len(x)
+    d = d.to(x.device)
+    x = x.view(n, c, h, w)
+    col = lambda k: d[:, k].to(x.dtype)[:, None, None, None]
+    x = x + col(0)
+    if c > 1:
+        m = x.mean(1, keepdim=True)
+        x = (x - m) * col(1) + m
+    m = x.mean((1, 2, 3), keepdim=True)
+    x = (x - m) * col(2) + m
+    dx, dy, cx, cy = (d[:, k].long() for k in range(3, 7))
+    cut = int(min(h, w) * 0.5 + 0.5)
+    r = torch.arange(h, device=x.device)[None, :]
+    q = torch.arange(w, device=x.device)[None, :]
+    sr, sq = r - dy[:, None], q - dx[:, None]  # the source pixel of each output pixel
+    inside = ((sr >= 0) & (sr < h))[:, None, :, None] & ((sq >= 0) & (sq < w))[:, None, None, :]
+    cutout = ((r >= cy[:, None]) & (r < cy[:, None] + cut))[:, None, :, None] & \
+        ((q >= cx[:, None]) & (q < cx[:, None] + cut))[:, None, None, :]
+    out = x[torch.arange(n, device=x.device)[:, None, None, None], torch.arange(c, device=x.device)[None, :, None, None],
+            sr.clamp(0, h - 1)[:, None, :, None], sq.clamp(0, w - 1)[:, None, None, :]]
+    return (out * (inside & ~cutout).to(x.dtype)).reshape(n, -1)
+
+
 class Recipe:
     """What the recipes share: the model, the per-process batch, Adam's
     moments and the weights' average under Gen Studio's names, the LR
@@ -190,6 +231,10 @@ class Recipe:
             for n in self.ema:
                 self.ema[n] = tensors[f"{self.ema_prefix}.{n}"].to(self.device).clone()
 
+    def draw(self, n, gen, labels):
+        """The step's noise: z for a GAN, the reparameterisation's ε for a VAE."""
+        return torch.randn(n, self.job["noise_dim"], generator=gen)
+
     def schedule(self, step, total):
         """Sets every learning rate for step of total; returns the first."""
         f = lr_factor(self.cfg.get("lr_schedule") or "constant", self.cfg.get("lr_warmup", 0), step, total)
@@ -230,13 +275,25 @@ class Recipe:
 class Trainer(Recipe):
     """The GAN recipe, step for step as Gen Studio's: fake = G(z) once,
     a D step on the real batch and fake.detach(), then a G step through the
-    updated D; Adam (D with its own learning rate); G's weight average."""
+    updated D; Adam (D with its own learning rate); G's weight average. D
+    judges PacGAN packs of `pack` images (consecutive images of the batch,
+    stacked), each image augmented first with DiffAugment (drawn afresh for
+    the real batch, the fakes of D's step and those of G's), and the G
+    loss takes MSGAN's mode-seeking term over the batch's two halves. Under DDP both act on each process's share of the
+    batch, as the minibatch standard deviation does: with more than one
+    process they are an approximation of the one-process recipe."""
 
     ema_prefix = "generator_ema"
 
     def __init__(self, job, device, world, rank):
         super().__init__(job, device, world, rank)
         self.gen, self.disc = self.model.generator, self.model.discriminator
+        self.pack = self.cfg.get("pack") or 1
+        self.ms = self.cfg.get("ms_weight") or 0
+        self.diffaug = bool(self.cfg.get("diff_augment"))
+        if self.local_batch % self.pack or (self.ms and self.local_batch % 2):
+            sys.exit(f"each process's batch ({self.local_batch}) must split into PacGAN packs of {self.pack}"
+                     + (" and into two halves for mode seeking" if self.ms else ""))
         self.g = DDP(self.gen) if world > 1 else self.gen
         self.d = DDP(self.disc) if world > 1 else self.disc
         named = list(self.model.named_parameters())
@@ -250,12 +307,35 @@ class Trainer(Recipe):
     def scale(images):
         return images.float() / 127.5 - 1  # Gen Studio's GAN pixel scale
 
+    def packed(self, x):
+        """PacGAN: rows of `pack` consecutive images."""
+        return x.reshape(len(x) // self.pack, -1) if self.pack > 1 else x
+
+    def draw(self, n, gen, labels):
+        """z, and with DiffAugment the draws of its three augmentations."""
+        z = super().draw(n, gen, labels)
+        if not self.diffaug:
+            return z
+        return z, [augment_draws(n, self.job["shape"], gen) for _ in range(3)]
+
+    def augmented(self, x, augs, k):
+        return diff_augment(x, augs[k], self.job["shape"]) if augs is not None else x
+
     def step(self, real, z, step, total):
         loss = self.cfg.get("loss") or "ns"
         lr = self.schedule(step, total)
+        z, augs = z if isinstance(z, tuple) else (z, None)
+        z = z.to(self.device)
         fake = self.g(z)
-        # D on the real batch and the detached fakes, in one forward.
-        out = self.d(torch.cat([real, fake.detach()]))
+        # D on the real batch and the detached fakes, in one forward (the
+        # minibatch standard deviation keeps the two halves apart).
+        real = self.packed(self.augmented(real, augs, 0))
+        fd = self.packed(self.augmented(fake.detach(), augs, 1))
+        if hasattr(self.disc, "std_groups"):
+            self.disc.std_groups = 2
+        out = self.d(torch.cat([real, fd]))
+        if hasattr(self.disc, "std_groups"):
+            self.disc.std_groups = 1
         ld = d_loss(loss, out[:len(real)], out[len(real):])
         self.opt_d.zero_grad(set_to_none=True)
         ld.backward()
@@ -263,7 +343,11 @@ class Trainer(Recipe):
         self.opt_d.step()
         # G through the updated D (D's own module: its gradients are not
         # wanted, and every rank holds the same D).
-        lg = g_loss(loss, self.disc(fake))
+        lg = g_loss(loss, self.disc(self.packed(self.augmented(fake, augs, 2))))
+        if self.ms:  # MSGAN: weight / (mean|G(z1) - G(z2)| / mean|z1 - z2| + 1e-5)
+            h = len(fake) // 2
+            r = (fake[:h] - fake[h:]).abs().mean() / (z[:h] - z[h:]).abs().mean()
+            lg = lg + self.ms / (r + 1e-5)
         self.opt_g.zero_grad(set_to_none=True)
         lg.backward()
         self.clip(self.gen.parameters())
@@ -332,7 +416,7 @@ class VAETrainer(Recipe):
         lr = self.schedule(step, total)
         beta, warm = cfg.get("kl_beta", 1), cfg.get("kl_warmup_steps", 0)
         w = beta * min(1, self.opt_step / warm) if warm > 0 else beta
-        logits, mu, logvar = self.net(x, eps)
+        logits, mu, logvar = self.net(x, eps.to(self.device))
         recon = F.binary_cross_entropy_with_logits(logits, x, reduction="sum")
         t = mu ** 2 + logvar.exp() - logvar - 1
         kl = 0.5 * t.sum()
@@ -353,10 +437,179 @@ class VAETrainer(Recipe):
         return torch.sigmoid(vae_decode(m, z * self.cfg.get("temperature", 1))).cpu().numpy()
 
 
+def ddpm_betas(schedule, T):
+    """Gen Studio's noise schedules in float64: linear 1e-4..0.02, or the
+    cosine schedule of Nichol & Dhariwal (s = 0.008, β capped at 0.999)."""
+    if schedule == "linear":
+        return torch.linspace(1e-4, 0.02, T, dtype=torch.float64)
+    if schedule != "cosine":
+        sys.exit(f"unknown noise schedule {schedule!r}")
+
+    def f(u):
+        return math.cos((u + 0.008) / 1.008 * math.pi / 2) ** 2
+
+    return torch.tensor([min(1 - f((i + 1) / T) / f(i / T), 0.999) for i in range(T)], dtype=torch.float64)
+
+
+def timestep_embedding(T, dim):
+    """The T × dim table of sinusoidal embeddings [sin(t·f_k), cos(t·f_k)],
+    f_k = exp(-ln(10000)·k/(dim/2)), rounded as Gen Studio rounds them."""
+    half = dim // 2
+    e = (torch.tensor(-math.log(10000.0), dtype=torch.float32) * torch.arange(half, dtype=torch.float32)) / half
+    f = torch.exp(e.double()).float()
+    arg = (torch.arange(T, dtype=torch.float32)[:, None] * f[None, :]).double()
+    return torch.cat([torch.sin(arg), torch.cos(arg)], 1).float()
+
+
+def eps_net(m, x, emb, shape):
+    """The noise predictor: the MLP (temb, inp, mid, out) or the U-Net."""
+    if not hasattr(m, "inc"):
+        e = F.silu(m.temb(emb))
+        h1 = F.silu(m.inp(x) + e)
+        h2 = h1 + F.silu(m.mid(h1) + e)
+        return m.out(h2)
+    w, h, c = shape
+    x = x.view(-1, c, h, w)
+    e = F.silu(m.temb(emb))
+    h1 = m.down1(m.inc(x), e)
+    h2 = m.down2(m.pool1(h1), e)
+    y = m.mid(m.pool2(h2), e)
+    y = m.dec2(torch.cat([m.up2(y), h2], 1), e)
+    y = m.dec1(torch.cat([m.up1(y), h1], 1), e)
+    return m.out(F.silu(y)).flatten(1)
+
+
+class EpsNet(torch.nn.Module):
+    """The noise predictor as one module, for DistributedDataParallel."""
+
+    def __init__(self, m, shape):
+        super().__init__()
+        self.m, self.shape = m, shape
+
+    def forward(self, x, emb):
+        return eps_net(self.m, x, emb, self.shape)
+
+
+class DDPMTrainer(Recipe):
+    """The diffusion recipe, step for step as Gen Studio's: t uniform in
+    0..T-1 and ε ~ N(0, I) per image, x_t = √ᾱ_t·x_0 + √(1-ᾱ_t)·ε in
+    float32, MSE(ε_θ(x_t, t), ε); a conditional model sees a one-hot of the
+    label (or of "no label", with label dropout) beside the time embedding.
+    Adam and the denoiser's weight average; previews with the configured
+    sampler (DDPM or DDIM, steps, η, temperature, guidance)."""
+
+    def __init__(self, job, device, world, rank):
+        super().__init__(job, device, world, rank)
+        cfg = self.cfg
+        self.T, self.classes = cfg["t"], cfg.get("classes", 0)
+        betas = ddpm_betas(cfg["schedule"], self.T)
+        self.betas, self.abar = betas, torch.cumprod(1 - betas, 0)
+        self.betas32, self.alphas32 = betas.float(), (1 - betas).float()
+        self.sqrt_abar32 = self.abar.sqrt().float().to(device)
+        self.sqrt_1m_abar32 = (1 - self.abar).sqrt().float().to(device)
+        self.temb = timestep_embedding(self.T, cfg["temb"]).to(device)
+        net = EpsNet(self.model, job["shape"])
+        self.net = DDP(net) if world > 1 else net
+        named = list(self.model.named_parameters())
+        self.opt = self.adam("optim", named, cfg["lr"])
+        self.average(named)
+
+    @staticmethod
+    def scale(images):
+        return images.float() / 127.5 - 1  # Gen Studio's diffusion pixel scale
+
+    def embedding(self, ts, labels):
+        """The predictor's embedding input for timesteps ts and labels (−1: none)."""
+        e = self.temb[ts]
+        if self.classes > 0:
+            lab = torch.where((labels >= 0) & (labels < self.classes), labels, torch.full_like(labels, self.classes))
+            e = torch.cat([e, F.one_hot(lab, self.classes + 1).to(e.dtype)], 1)
+        return e
+
+    def draw(self, n, gen, labels):
+        """The step's draws: timesteps, noise, and the labels kept."""
+        ts = torch.randint(self.T, (n,), generator=gen)
+        eps = torch.randn(n, self.job["noise_dim"], generator=gen)
+        keep = torch.rand(n, generator=gen) >= self.cfg.get("label_dropout", 0)
+        lab = torch.where(keep, labels, torch.full_like(labels, -1)) if self.classes > 0 else torch.full_like(labels, -1)
+        return ts, eps, lab
+
+    def step(self, x0, noise, step, total):
+        ts, eps, lab = (v.to(self.device) for v in noise)
+        lr = self.schedule(step, total)
+        xt = self.sqrt_abar32[ts][:, None] * x0 + self.sqrt_1m_abar32[ts][:, None] * eps
+        loss = F.mse_loss(self.net(xt, self.embedding(ts, lab)), eps)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.clip(self.model.parameters())
+        self.opt.step()
+        return self.stepped([loss]), lr
+
+    def plan(self):
+        """The sampler's reverse steps, first to last, as Gen Studio plans them."""
+        cfg, T = self.cfg, self.T
+        k = cfg.get("sample_steps") or T
+        ts = [(i + 1) * T // k - 1 for i in range(k)]
+        tau = cfg.get("temperature") or 1
+        f32 = lambda v: float(np.float32(v))
+        out = []
+        for i in reversed(range(k)):
+            t = ts[i]
+            prev = ts[i - 1] if i > 0 else -1
+            ap = float(self.abar[prev]) if i > 0 else 1.0
+            at = float(self.abar[t])
+            if cfg["sampler"] == "ddpm":
+                beta, alpha = float(self.betas32[t]), float(self.alphas32[t])
+                if prev != t - 1:  # respaced
+                    beta, alpha = f32(1 - at / ap), f32(at / ap)
+                c1 = f32(np.float32(beta) / np.float32(self.sqrt_1m_abar32[t].item()))
+                sigma = f32(math.sqrt(beta)) if i > 0 else 0.0
+                out.append((t, True, c1, f32(math.sqrt(alpha)), f32(sigma * tau)))
+            else:
+                sigma = cfg.get("eta", 0) * math.sqrt((1 - ap) / (1 - at)) * math.sqrt(max(0, 1 - at / ap))
+                cx = math.sqrt(ap / at)
+                ce = math.sqrt(max(0, 1 - ap - sigma * sigma)) - math.sqrt(ap) * math.sqrt(1 - at) / math.sqrt(at)
+                out.append((t, False, f32(cx), f32(ce), f32(f32(sigma) * tau)))
+        return out
+
+    def predict(self, m, x, t, labels):
+        """ε at timestep t, with classifier-free guidance for a conditional model."""
+        ts = torch.full((len(x),), t, dtype=torch.int64, device=x.device)
+        none = torch.full_like(ts, -1)
+        s = self.cfg.get("guidance", 1)
+        if self.classes == 0 or s == 0:
+            return eps_net(m, x, self.embedding(ts, none), self.job["shape"])
+        cond = eps_net(m, x, self.embedding(ts, labels), self.job["shape"])
+        if s == 1:
+            return cond
+        unc = eps_net(m, x, self.embedding(ts, none), self.job["shape"])
+        return unc + s * (cond - unc)
+
+    @torch.no_grad()
+    def sample(self, z, noises=None):
+        """Images in [0, 1] from x_T = z (times the temperature); noises, when
+        given, are the per-step noises in order, else a seeded stream's."""
+        m = self.averaged()
+        tau = self.cfg.get("temperature") or 1
+        x = z.to(self.device) * tau if tau != 1 else z.to(self.device).clone()
+        labels = torch.arange(len(x), device=x.device) % max(1, self.classes)
+        gen = torch.Generator().manual_seed(0x6a09e667)
+        for t, ancestral, a, b, sigma in self.plan():
+            eps = self.predict(m, x, t, labels)
+            x = (x - a * eps) / b if ancestral else a * x + b * eps
+            if sigma > 0:
+                noise = noises.pop(0) if noises is not None else torch.randn(x.shape, generator=gen)
+                x = x + sigma * noise.to(x.device)
+        return ((x.clamp(-1, 1) + 1) / 2).cpu().numpy()
+
+
+TRAINERS = {"gan": Trainer, "vae": VAETrainer, "ddpm": DDPMTrainer}
+
+
 def main():
     job = json.load(open(os.path.join(HERE, "job.json")))
-    if job["format"] != "genstudio-torch-job-1" or (job["family"], job["arch"]) not in (("gan", "mlp"), ("gan", "conv"), ("vae", "mlp"), ("vae", "conv")):
-        sys.exit(f"this train.py trains the GANs and the VAEs, not {job['family']}/{job['arch']}")
+    if job["format"] != "genstudio-torch-job-1" or job["family"] not in TRAINERS:
+        sys.exit(f"this train.py trains Gen Studio's GANs, VAEs and diffusion models, not {job['family']}")
     run = job["run"]
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=run["Steps"], help="train until this step")
@@ -379,7 +632,7 @@ def main():
     if cuda:
         torch.cuda.set_device(device)
     torch.manual_seed(args.seed)  # the same initial weights on every rank
-    tr = (VAETrainer if job["family"] == "vae" else Trainer)(job, device, world, rank)
+    tr = TRAINERS[job["family"]](job, device, world, rank)
     start, info = 0, None
     if args.resume:
         tensors, meta = read_safetensors(args.resume)
@@ -402,9 +655,10 @@ def main():
 
     images = torch.from_numpy(np.load(os.path.join(HERE, "data", "images.npy")))
     data = tr.scale(images)
+    labels = torch.from_numpy(np.load(os.path.join(HERE, "data", "labels.npy")))
     flip = run["Flip"]
     gen = torch.Generator().manual_seed(args.seed * 1000003 + rank)
-    preview_z = torch.randn(64, job["config"]["latent"], generator=torch.Generator().manual_seed(args.seed)).to(device)
+    preview_z = torch.randn(64, job["noise_dim"], generator=torch.Generator().manual_seed(args.seed)).to(device)
     metrics = open(os.path.join(out, "metrics.jsonl"), "a") if rank == 0 else None
     t0 = time.time()
 
@@ -451,8 +705,8 @@ def main():
         if flip:
             m = torch.rand(len(real), generator=gen) < 0.5
             real[m] = real[m].reshape(-1, c, h, w).flip(-1).reshape(int(m.sum()), -1)
-        z = torch.randn(tr.local_batch, job["config"]["latent"], generator=gen)
-        losses, lr = tr.step(real.to(device), z.to(device), step, args.steps)
+        noise = tr.draw(tr.local_batch, gen, labels[idx])
+        losses, lr = tr.step(real.to(device), noise, step, args.steps)
         if not all(math.isfinite(v) for v in losses):
             status("diverged", step)
             sys.exit(f"training diverged at step {step + 1}: losses {losses}")
