@@ -59,7 +59,7 @@ func cmdStudy(args []string) error {
 	fs := flag.NewFlagSet("study", flag.ContinueOnError)
 	family := fs.String("family", "gan", "model family")
 	arch := fs.String("arch", "mlp", "architecture: mlp or conv")
-	techniques := fs.String("techniques", "plain", "comma-separated techniques: plain, hinge, lsgan, ttur, pacgan2, pacgan4, sn, msgan, mbstd, diffaug; a+b combines")
+	techniques := fs.String("techniques", "plain", "comma-separated techniques: "+strings.Join(models.TechniqueNames(), ", ")+"; a+b combines")
 	steps := fs.Int("steps", 3000, "training steps of each run")
 	seeds := fs.Int("seeds", 3, "runs per technique, seeds 1..N (weights, batches, sample noise)")
 	n := fs.Int("n", 2000, "samples each evaluation scores")

@@ -92,7 +92,7 @@ func (c DCGANConfig) validate(strict bool) error {
 	if n := max(c.Batch*c.GFeatures*side*side, c.Batch*c.DFeatures*side*side/4); n > dcMaxActivation {
 		return fmt.Errorf("batch %d with %d/%d feature maps needs too much memory; lower the batch or the feature maps", c.Batch, c.GFeatures, c.DFeatures)
 	}
-	if err := checkPack(c.Batch, c.Pack); err != nil {
+	if err := c.GANOptions.check(c.Batch); err != nil {
 		return err
 	}
 	return validateOptim(c.LR, c.Beta1, c.Beta2, c.Batch, c.LRSchedule)
@@ -427,6 +427,7 @@ func (m *DCGAN) sample(z []float32) ([]float32, error) {
 type dcDStepGraph struct {
 	vm         G.VM
 	real, fake *tensor.Dense
+	eps        *gpEps // WGAN-GP's ε (nil without)
 	weights    G.Nodes
 	loss       G.Value
 }
@@ -450,6 +451,13 @@ func (m *DCGAN) buildDStep() (*dcDStepGraph, error) {
 	if err != nil {
 		return nil, err
 	}
+	if m.cfg.R1 > 0 {
+		// A node of its own, which D's first layer differentiates (the
+		// graph's inputs take no gradient).
+		if xr, err = G.Reshape(xr, s.real.Shape().Clone()); err != nil {
+			return nil, err
+		}
+	}
 	lr, err := m.disc.forward(g, xr)
 	if err != nil {
 		return nil, err
@@ -460,6 +468,14 @@ func (m *DCGAN) buildDStep() (*dcDStepGraph, error) {
 	}
 	cost, err := ganDLoss(m.cfg.Loss, lr, lf)
 	if err != nil {
+		return nil, err
+	}
+	var eps *G.Node
+	if m.cfg.GP > 0 {
+		s.eps = &gpEps{tensor.New(tensor.WithShape(m.imageShape(m.cfg.Batch)...), tensor.Of(m.dt))}
+		eps = g.Input("gp_eps", s.eps.t)
+	}
+	if cost, err = m.cfg.dPenalties(cost, xr, xf, lr, eps, func(x *G.Node) (*G.Node, error) { return m.disc.forward(g, x) }); err != nil {
 		return nil, err
 	}
 	if s.vm, err = compileStep(g.ExprGraph, cost, &s.loss, s.weights, true, "D loss"); err != nil {
@@ -588,6 +604,7 @@ func (m *DCGAN) TrainStep(batch []uint8, rng *rand.Rand) ([]float64, error) {
 		return nil, fmt.Errorf("gan step: batch has %d values, want %d (%d images of %d)", len(batch), b*n, b, n)
 	}
 	FillNormal(m.z, rng)
+	m.dstep.eps.draw(rng)
 	m.aug.next(m.optG.Step)
 	s := m.gstep
 	if err := s.ms.setDZ(m.z); err != nil {

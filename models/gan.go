@@ -54,7 +54,7 @@ func (c GANConfig) Validate() error {
 	case !(c.DropoutP >= 0 && c.DropoutP < 1):
 		return fmt.Errorf("dropout must be in [0, 1), got %g", c.DropoutP)
 	}
-	if err := checkPack(c.Batch, c.Pack); err != nil {
+	if err := c.GANOptions.check(c.Batch); err != nil {
 		return err
 	}
 	return validateOptim(c.LR, c.Beta1, c.Beta2, c.Batch, c.LRSchedule)
@@ -262,6 +262,8 @@ type dStepGraph struct {
 	vm          G.VM
 	real, fake  *tensor.Dense
 	mReal, mFak *dropoutMasks
+	mHat        *dropoutMasks // D's masks at WGAN-GP's interpolates (nil without)
+	eps         *gpEps        // WGAN-GP's ε (nil without)
 	weights     G.Nodes
 	loss        G.Value
 }
@@ -285,23 +287,36 @@ func (g *GAN) buildDStep() (*dStepGraph, error) {
 	if xf, err = g.aug.apply(xf); err != nil {
 		return nil, err
 	}
-	if xr, err = packRows(xr, g.cfg.Pack); err != nil {
-		return nil, err
+	d := func(x *G.Node) (*G.Node, *dropoutMasks, error) {
+		x, err := packRows(x, g.cfg.Pack)
+		if err != nil {
+			return nil, nil, err
+		}
+		return g.Disc.forward(eg, dn, x, pb, true)
 	}
-	if xf, err = packRows(xf, g.cfg.Pack); err != nil {
-		return nil, err
-	}
-	lr, mr, err := g.Disc.forward(eg, dn, xr, pb, true)
+	lr, mr, err := d(xr)
 	if err != nil {
 		return nil, err
 	}
-	lf, mf, err := g.Disc.forward(eg, dn, xf, pb, true)
+	lf, mf, err := d(xf)
 	if err != nil {
 		return nil, err
 	}
 	s.mReal, s.mFak = mr, mf
 	cost, err := ganDLoss(g.cfg.Loss, lr, lf)
 	if err != nil {
+		return nil, err
+	}
+	var eps *G.Node
+	if g.cfg.GP > 0 {
+		s.eps = &gpEps{tensor.New(tensor.WithShape(b, n), tensor.Of(g.dt))}
+		eps = G.NewMatrix(eg, g.dt, G.WithShape(b, n), G.WithValue(s.eps.t), G.WithName("gp_eps"))
+	}
+	if cost, err = g.cfg.dPenalties(cost, xr, xf, lr, eps, func(x *G.Node) (*G.Node, error) {
+		l, m, err := d(x)
+		s.mHat = m
+		return l, err
+	}); err != nil {
 		return nil, err
 	}
 	if s.vm, err = compileStep(eg, cost, &s.loss, s.weights, true, "D loss"); err != nil {
@@ -397,8 +412,9 @@ func (g *GAN) TrainStep(batch []uint8, rng *rand.Rand) ([]float64, error) {
 	if len(batch) != b*n {
 		return nil, fmt.Errorf("gan step: batch has %d values, want %d (%d images of %d)", len(batch), b*n, b, n)
 	}
-	// fake = G(z), once.
+	// fake = G(z), once; then WGAN-GP's ε.
 	FillNormal(g.z, rng)
+	g.dstep.eps.draw(rng)
 	g.aug.next(g.optG.Step)
 	if err := g.generate(g.z, b, g.fake); err != nil {
 		return nil, err
@@ -424,6 +440,7 @@ func (g *GAN) discStep(batch []uint8, rng *rand.Rand) (float64, error) {
 	}
 	s.mReal.fill(g.cfg.DropoutP, rng)
 	s.mFak.fill(g.cfg.DropoutP, rng)
+	s.mHat.fill(g.cfg.DropoutP, rng)
 	return optimizeStep(s.vm, s.weights, &s.loss, g.optD, "discriminator step", "D loss")
 }
 

@@ -1,6 +1,7 @@
 package models
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -8,6 +9,7 @@ import (
 	"github.com/genstudio/genstudio/models/nn"
 
 	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
 )
 
 // GANOptions are the settings both image GANs share: the loss, TTUR and
@@ -29,6 +31,13 @@ type GANOptions struct {
 	MinibatchStd bool `json:"minibatch_std"`
 	// DiffAugment augments D's real and fake inputs alike.
 	DiffAugment bool `json:"diff_augment"`
+	// R1 is the weight γ of the R1 penalty (Mescheder et al. 2018):
+	// D's loss takes γ/2·E‖∇ₓD(x)‖² on the real batch (0 = off).
+	R1 float64 `json:"r1"`
+	// GP is the weight λ of WGAN-GP's gradient penalty (Gulrajani et al.
+	// 2017): λ·E(‖∇D(x̂)‖ − 1)² at x̂ between a real and a fake image
+	// (0 = off; 10 with the wgan loss is WGAN-GP).
+	GP float64 `json:"gp"`
 	// EMA is the decay of the generator's weight average that samples
 	// use (0 = off).
 	EMA float64 `json:"ema"`
@@ -60,12 +69,20 @@ const (
 	// GANLossLS is the least-squares loss (Mao et al., LSGAN, a = 0, b = c = 1):
 	// D minimises ½mean((D(x) − 1)²) + ½mean(D(G(z))²), G ½mean((D(G(z)) − 1)²).
 	GANLossLS = "lsgan"
+	// GANLossWGAN is the Wasserstein critic's loss (Arjovsky et al.): D
+	// minimises mean(D(G(z))) − mean(D(x)), G −mean(D(G(z))); with the
+	// gradient penalty (GP) it is WGAN-GP.
+	GANLossWGAN = "wgan"
 )
 
 // fieldGANLoss and fieldDLR are the settings both GANs share.
 var (
-	fieldGANLoss = Field{Key: "loss", Label: "GAN loss", Help: "ns = the seed's non-saturating; hinge; lsgan = least squares",
-		Flag: "gan-loss", Kind: KindChoice, Choices: []string{GANLossNS, GANLossHinge, GANLossLS}}
+	fieldGANLoss = Field{Key: "loss", Label: "GAN loss", Help: "ns = the seed's non-saturating; hinge; lsgan = least squares; wgan = Wasserstein (with the gradient penalty: WGAN-GP)",
+		Flag: "gan-loss", Kind: KindChoice, Choices: []string{GANLossNS, GANLossHinge, GANLossLS, GANLossWGAN}}
+	fieldR1 = Field{Key: "r1", Label: "R1 penalty γ", Help: "D's loss takes γ/2 times its squared gradient on the real images (0 = off; 0.1–10)",
+		Flag: "r1", Kind: KindFloat, Lo: 0, Hi: 1000}
+	fieldGP = Field{Key: "gp", Label: "Gradient penalty λ", Help: "WGAN-GP: λ·(‖∇D‖ − 1)² between real and fake images (0 = off; 10 with the wgan loss)",
+		Flag: "gp", Kind: KindFloat, Lo: 0, Hi: 1000}
 	fieldPack = Field{Key: "pack", Label: "PacGAN packing", Help: "D judges this many samples at once (1 = off); the batch must be a multiple",
 		Flag: "pack", Kind: KindInt, Lo: 1, Hi: 8}
 	fieldSpectralNorm = Field{Key: "spectral_norm", Label: "Spectral norm", Help: "divide each D weight by its largest singular value (Miyato et al.)",
@@ -94,6 +111,16 @@ func layersOf(ls []*nn.Linear) []spectralLayer {
 		out[i] = l
 	}
 	return out
+}
+
+// check refuses a batch that does not split into packs, and gradient
+// penalties beside the minibatch standard deviation, whose backward they
+// cannot differentiate.
+func (o GANOptions) check(batch int) error {
+	if (o.R1 > 0 || o.GP > 0) && o.MinibatchStd {
+		return errors.New("the R1 and WGAN-GP penalties do not combine with the minibatch std")
+	}
+	return checkPack(batch, o.Pack)
 }
 
 // checkPack refuses a batch that does not split into packs.
@@ -164,6 +191,16 @@ func ganDLoss(kind string, lr, lf *G.Node) (*G.Node, error) {
 			return nil, err
 		}
 		return G.Add(a, b)
+	case GANLossWGAN:
+		a, err := G.Mean(lf)
+		if err != nil {
+			return nil, err
+		}
+		b, err := G.Mean(lr)
+		if err != nil {
+			return nil, err
+		}
+		return G.Sub(a, b)
 	}
 	return nil, fmt.Errorf("unknown GAN loss %q", kind)
 }
@@ -173,7 +210,7 @@ func ganGLoss(kind string, lf *G.Node) (*G.Node, error) {
 	switch kind {
 	case GANLossNS, "":
 		return bceWithLogits(lf, true)
-	case GANLossHinge:
+	case GANLossHinge, GANLossWGAN:
 		m, err := G.Mean(lf)
 		if err != nil {
 			return nil, err
@@ -341,4 +378,76 @@ func (ms *modeSeeking) setDZ(z []float32) error {
 		s += math.Abs(float64(z[i]) - float64(z[h+i]))
 	}
 	return G.Let(ms.dz, vaeScalar(ms.dz.Dtype(), s/float64(h)))
+}
+
+// gpEps are WGAN-GP's interpolation weights ε ~ U(0, 1), one per image,
+// repeated over the image's values (nil without the penalty).
+type gpEps struct{ t *tensor.Dense }
+
+// draw fills one ε per image from rng.
+func (e *gpEps) draw(rng *rand.Rand) {
+	if e == nil {
+		return
+	}
+	b := e.t.Shape()[0]
+	n := e.t.Shape().TotalSize() / b
+	for i := 0; i < b; i++ {
+		u := rng.Float64()
+		for j := i * n; j < (i+1)*n; j++ {
+			nn.SetAt(e.t, j, u)
+		}
+	}
+}
+
+// dPenalties adds the R1 and WGAN-GP penalties to D's cost. xr and xf are
+// D's real and fake inputs (after DiffAugment; one image a row or NCHW),
+// lr D's logits on xr, eps WGAN-GP's ε (a node of xr's shape), and d
+// applies D (its packing included) to a new input. Both penalties take
+// the gradient of each D input (a pack of images when packing), then the
+// mean over them.
+func (o GANOptions) dPenalties(cost, xr, xf, lr, eps *G.Node, d func(*G.Node) (*G.Node, error)) (*G.Node, error) {
+	// term is the penalty's mean over D's inputs, from D's output out at x.
+	term := func(out, x *G.Node, w float64, lipschitz bool) (*G.Node, error) {
+		g, err := nn.InputGrad(out, x)
+		if err != nil {
+			return nil, err
+		}
+		rows := x.Shape()[0] / max(1, o.Pack)
+		if g, err = G.Reshape(g, tensor.Shape{rows, x.Shape().TotalSize() / rows}); err != nil {
+			return nil, err
+		}
+		if g, err = nn.PenaltyRows(g, w, lipschitz); err != nil {
+			return nil, err
+		}
+		if g, err = G.Mean(g); err != nil {
+			return nil, err
+		}
+		return G.Add(cost, g)
+	}
+	var err error
+	if o.R1 > 0 {
+		if cost, err = term(lr, xr, o.R1, false); err != nil {
+			return nil, fmt.Errorf("R1 penalty: %w", err)
+		}
+	}
+	if o.GP > 0 {
+		xh, err := G.Sub(xr, xf)
+		if err == nil {
+			xh, err = G.HadamardProd(eps, xh)
+		}
+		if err == nil {
+			xh, err = G.Add(xf, xh)
+		}
+		var lh *G.Node
+		if err == nil {
+			lh, err = d(xh)
+		}
+		if err == nil {
+			cost, err = term(lh, xh, o.GP, true)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("gradient penalty: %w", err)
+		}
+	}
+	return cost, nil
 }

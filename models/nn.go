@@ -124,6 +124,9 @@ type dropoutMasks struct {
 
 // fill draws fresh inverted-dropout masks: 0 with probability p, else 1/(1-p).
 func (d *dropoutMasks) fill(p float64, rng *rand.Rand) {
+	if d == nil {
+		return
+	}
 	keep := 1 / (1 - p)
 	for _, t := range d.vals {
 		switch data := t.Data().(type) {

@@ -26,6 +26,13 @@ var Techniques = map[string]map[string]any{
 	"mbstd": {"minibatch_std": true},
 	// DiffAugment's colour, translation and cutout on D's inputs.
 	"diffaug": {"diff_augment": true},
+	// The R1 penalty on D's gradient at the real images, γ = 1 (Mescheder
+	// et al. 2018).
+	"r1": {"r1": 1.0},
+	// WGAN-GP (Gulrajani et al. 2017): the Wasserstein loss, the gradient
+	// penalty λ = 10 and the paper's Adam(1e-4, 0, 0.9); one D step per G
+	// step here, where the paper takes five.
+	"wgangp": {"loss": GANLossWGAN, "gp": 10.0, "lr": 1e-4, "beta1": 0.0, "beta2": 0.9},
 	// Samples from an exponential moving average of G's weights (β 0.999).
 	"ema": {"ema": 0.999},
 	// Adam at 1e-3, both learning rates decayed linearly to 0 over the run

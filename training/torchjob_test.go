@@ -28,6 +28,10 @@ var torchJobGANs = []struct{ name, family, config string }{
 	// norm, the minibatch std, mode seeking and DiffAugment.
 	{"gan-mlp-remedies", "gan", `{"g_hidden":[32,64],"d_hidden":[64,32],"batch":16,"pack":2,"spectral_norm":true,"minibatch_std":true,"ms_weight":1,"diff_augment":true}`},
 	{"gan-conv-remedies", "gan", `{"arch":"conv","g_features":8,"d_features":8,"batch":16,"pack":2,"spectral_norm":true,"minibatch_std":true,"ms_weight":0.5,"loss":"lsgan","diff_augment":true}`},
+	// The gradient penalties (R1, WGAN-GP), against PyTorch's double
+	// backward.
+	{"gan-mlp-penalties", "gan", `{"g_hidden":[32,64],"d_hidden":[64,32],"batch":16,"loss":"wgan","gp":10,"r1":1,"spectral_norm":true,"pack":2}`},
+	{"gan-conv-penalties", "gan", `{"arch":"conv","g_features":8,"d_features":8,"batch":16,"loss":"wgan","gp":10,"r1":1,"diff_augment":true,"spectral_norm":true}`},
 	{"ddpm-mlp", "ddpm", `{"t":100,"hidden":64,"temb":16,"batch":16,"ema":0.9,"classes":10,"label_dropout":0.2,"guidance":2,"sampler":"ddim","sample_steps":5,"lr_schedule":"cosine","clip":5}`},
 	{"ddpm-conv", "ddpm", `{"arch":"conv","features":8,"t":100,"temb":16,"batch":16,"ema":0.9,"schedule":"cosine","sampler":"ddim","sample_steps":4,"eta":0,"temperature":0.9}`},
 }
@@ -286,10 +290,24 @@ print(float(np.abs(x - np.load("want.npy")).max()))
 		noise = `(torch.from_numpy(np.load("ts.npy")), ` + noise + `, torch.from_numpy(np.load("lab.npy")))`
 		want, err = d.TrainStepLabels(batch(3), labels, rng)
 	} else {
-		models.FillNormal(z16, rand.New(rand.NewPCG(77, 1))) // TrainStep's first draw: z, or the VAE's eps
+		// TrainStep's first draw: z, or the VAE's eps; then WGAN-GP's ε.
+		draw := rand.New(rand.NewPCG(77, 1))
+		models.FillNormal(z16, draw)
+		extra := ""
+		if strings.Contains(cfg, `"gp":`) {
+			eps := make([]float64, 16)
+			for i := range eps {
+				eps[i] = draw.Float64()
+			}
+			os.WriteFile(filepath.Join(job, "eps.npy"), npyFloat64(eps, 16, 1), 0o644)
+			extra += `, "eps": torch.from_numpy(np.load("eps.npy")).view(-1)`
+		}
 		if strings.Contains(cfg, `"diff_augment":true`) {
-			noise = "(" + noise + `, list(torch.from_numpy(np.load("aug.npy")).view(3, 16, 7)))`
+			extra += `, "augs": list(torch.from_numpy(np.load("aug.npy")).view(3, 16, 7))`
 			os.WriteFile(filepath.Join(job, "aug.npy"), npyFloat64(diffAugmentDraws(m, 3, 16), 3*16, 7), 0o644)
+		}
+		if extra != "" {
+			noise = `{"z": ` + noise + extra + "}"
 		}
 		want, err = tr.TrainStep(batch(3), rng)
 	}

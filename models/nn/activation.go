@@ -6,6 +6,7 @@ import (
 	"math"
 
 	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
 )
 
 // LeakyReLU is x for x ≥ 0 and slope·x elsewhere (slope 0: ReLU), in one
@@ -44,15 +45,7 @@ func LeakyReLU(x *G.Node, slope float64, mask *G.Node) (*G.Node, error) {
 	return Apply(name, x.Shape(), fwd, wrt, func(in G.Nodes, _, gy *G.Node) (G.Nodes, error) {
 		args := append(G.Nodes{}, in...)
 		args = append(args, gy)
-		dx, err := Apply(name+"Grad", x.Shape(), Kernels(
-			func(out []float32, in [][]float32) error {
-				leakyParallel(in[0], maskOf(in, hasMask), in[len(in)-1], out, float32(slope))
-				return nil
-			},
-			func(out []float64, in [][]float64) error {
-				leakyParallel(in[0], maskOf(in, hasMask), in[len(in)-1], out, slope)
-				return nil
-			}), nil, nil, args...)
+		dx, err := leakyGrad(name, x.Shape(), slope, hasMask, args)
 		grads := make(G.Nodes, len(in))
 		grads[0] = dx
 		return grads, err
@@ -289,4 +282,29 @@ func Sigmoids32(s, x []float32) {
 		p = p*f + 1
 		s[i] = 1 / (1 + p*math.Float32frombits(uint32(n+127)<<23))
 	}
+}
+
+// leakyGrad is LeakyReLU's backward, gy scaled by the slope (and the
+// mask) where x is negative: args are x, the mask when there is one, and
+// gy. It is linear in gy, and differentiable in it by itself (the slopes
+// do not change with x but at 0), so a gradient penalty can differentiate
+// through it.
+func leakyGrad(name string, shape tensor.Shape, slope float64, hasMask bool, args G.Nodes) (*G.Node, error) {
+	wrt := make([]bool, len(args))
+	wrt[len(args)-1] = true
+	return Apply(name+"Grad", shape, Kernels(
+		func(out []float32, in [][]float32) error {
+			leakyParallel(in[0], maskOf(in, hasMask), in[len(in)-1], out, float32(slope))
+			return nil
+		},
+		func(out []float64, in [][]float64) error {
+			leakyParallel(in[0], maskOf(in, hasMask), in[len(in)-1], out, slope)
+			return nil
+		}), wrt, func(in G.Nodes, _, gg *G.Node) (G.Nodes, error) {
+		up := append(append(G.Nodes{}, in[:len(in)-1]...), gg)
+		d, err := leakyGrad(name+"'", shape, slope, hasMask, up)
+		grads := make(G.Nodes, len(in))
+		grads[len(in)-1] = d
+		return grads, err
+	}, args...)
 }

@@ -82,9 +82,7 @@ func (c *Conv2d) Forward(g *Graph, x *G.Node) (*G.Node, error) {
 		grads := make(G.Nodes, len(in))
 		var err error
 		if needDX {
-			if grads[0], err = Apply("ConvDX", xs, Kernels(
-				func(out []float32, in [][]float32) error { convDX(out, in[0], in[1], geo, sc); return nil },
-				func(out []float64, in [][]float64) error { convDX(out, in[0], in[1], geo, sc); return nil }), nil, nil, in[1], gy); err != nil {
+			if grads[0], err = convDXOp(xs, ws, geo, sc, in[1], gy); err != nil {
 				return nil, err
 			}
 		}
@@ -104,6 +102,28 @@ func (c *Conv2d) Forward(g *Graph, x *G.Node) (*G.Node, error) {
 		return grads, err
 	}, in...)
 	return y, wrap(c.Name, err)
+}
+
+// convDXOp is dx = conv_transpose(dy, w), itself differentiable, so that
+// a gradient penalty can differentiate D's input gradient: ∂/∂dy of
+// ⟨G, convᵀ(dy; w)⟩ is conv(G; w) (no bias), ∂/∂w is the weight gradient
+// of G against dy.
+func convDXOp(xs, ws tensor.Shape, geo convGeom, sc *scratch, w, gy *G.Node) (*G.Node, error) {
+	return Apply("ConvDX", xs, Kernels(
+		func(out []float32, in [][]float32) error { convDX(out, in[0], in[1], geo, sc); return nil },
+		func(out []float64, in [][]float64) error { convDX(out, in[0], in[1], geo, sc); return nil }),
+		[]bool{true, true}, func(_ G.Nodes, _, gg *G.Node) (G.Nodes, error) {
+			dw, err := Apply("ConvDX'W", ws, Kernels(
+				func(out []float32, in [][]float32) error { convDW(out, in[0], in[1], geo, sc); return nil },
+				func(out []float64, in [][]float64) error { convDW(out, in[0], in[1], geo, sc); return nil }), nil, nil, gg, gy)
+			if err != nil {
+				return nil, err
+			}
+			dgy, err := Apply("ConvDX'dy", gy.Shape(), Kernels(
+				func(out []float32, in [][]float32) error { convFwd(out, in[0], in[1], nil, geo, sc); return nil },
+				func(out []float64, in [][]float64) error { convFwd(out, in[0], in[1], nil, geo, sc); return nil }), nil, nil, gg, w)
+			return G.Nodes{dw, dgy}, err
+		}, w, gy)
 }
 
 // convGeom is one convolution's geometry: b images of cin×h×w, cout k×k

@@ -72,16 +72,7 @@ func (l *Linear) Forward(g *Graph, x *G.Node) (*G.Node, error) {
 		grads := make(G.Nodes, len(in2))
 		var err error
 		if needDX { // dx = dy·Wᵀ
-			if grads[0], err = Apply("LinearDX", tensor.Shape{n, in}, Kernels(
-				func(o []float32, v [][]float32) error {
-					Gemm(false, true, n, in, out, v[0], out, v[1], out, 0, o, in)
-					return nil
-				},
-				func(o []float64, v [][]float64) error {
-					Gemm(false, true, n, in, out, v[0], out, v[1], out, 0, o, in)
-					return nil
-				}),
-				nil, nil, gy, in2[1]); err != nil {
+			if grads[0], err = linearDX(n, in, out, gy, in2[1]); err != nil {
 				return nil, err
 			}
 		}
@@ -166,4 +157,44 @@ func (l *Linear) Nodes(g *G.ExprGraph) (w, b *G.Node) {
 		b = G.NewVector(g, l.B.Dtype(), G.WithShape(l.Out), G.WithValue(l.B), G.WithName(l.Name+".bias"))
 	}
 	return w, b
+}
+
+// linearDX is dx = dy·Wᵀ (n×in from dy n×out and W in×out), itself
+// differentiable, so that a gradient penalty can differentiate D's input
+// gradient: ∂/∂dy of ⟨G, dy·Wᵀ⟩ is G·W, ∂/∂W is Gᵀ·dy.
+func linearDX(n, in, out int, gy, w *G.Node) (*G.Node, error) {
+	return Apply("LinearDX", tensor.Shape{n, in}, Kernels(
+		func(o []float32, v [][]float32) error {
+			Gemm(false, true, n, in, out, v[0], out, v[1], out, 0, o, in)
+			return nil
+		},
+		func(o []float64, v [][]float64) error {
+			Gemm(false, true, n, in, out, v[0], out, v[1], out, 0, o, in)
+			return nil
+		}), []bool{true, true}, func(_ G.Nodes, _, gg *G.Node) (G.Nodes, error) {
+		dgy, err := Apply("LinearDX'dy", tensor.Shape{n, out}, Kernels(
+			func(o []float32, v [][]float32) error {
+				Gemm(false, false, n, out, in, v[0], in, v[1], out, 0, o, out)
+				return nil
+			},
+			func(o []float64, v [][]float64) error {
+				Gemm(false, false, n, out, in, v[0], in, v[1], out, 0, o, out)
+				return nil
+			}),
+			nil, nil, gg, w)
+		if err != nil {
+			return nil, err
+		}
+		dw, err := Apply("LinearDX'W", tensor.Shape{in, out}, Kernels(
+			func(o []float32, v [][]float32) error {
+				Gemm(true, false, in, out, n, v[0], in, v[1], out, 0, o, out)
+				return nil
+			},
+			func(o []float64, v [][]float64) error {
+				Gemm(true, false, in, out, n, v[0], in, v[1], out, 0, o, out)
+				return nil
+			}),
+			nil, nil, gg, gy)
+		return G.Nodes{dgy, dw}, err
+	}, gy, w)
 }

@@ -121,6 +121,8 @@ def lr_factor(schedule, warm, step, total):
 
 
 def d_loss(kind, real, fake):
+    if kind == "wgan":
+        return fake.mean() - real.mean()
     if kind == "hinge":
         return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
     if kind == "lsgan":
@@ -130,7 +132,7 @@ def d_loss(kind, real, fake):
 
 
 def g_loss(kind, fake):
-    if kind == "hinge":
+    if kind in ("hinge", "wgan"):
         return -fake.mean()
     if kind == "lsgan":
         return 0.5 * ((fake - 1) ** 2).mean()
@@ -278,8 +280,11 @@ class Trainer(Recipe):
     updated D; Adam (D with its own learning rate); G's weight average. D
     judges PacGAN packs of `pack` images (consecutive images of the batch,
     stacked), each image augmented first with DiffAugment (drawn afresh for
-    the real batch, the fakes of D's step and those of G's), and the G
-    loss takes MSGAN's mode-seeking term over the batch's two halves. Under DDP both act on each process's share of the
+    the real batch, the fakes of D's step and those of G's); D's loss takes
+    the R1 penalty at the real inputs and WGAN-GP's at interpolates
+    (through torch.autograd.grad, so with a penalty D is not wrapped in DDP
+    and its gradients are averaged by hand), and the G loss takes MSGAN's
+    mode-seeking term over the batch's two halves. Under DDP both act on each process's share of the
     batch, as the minibatch standard deviation does: with more than one
     process they are an approximation of the one-process recipe."""
 
@@ -291,11 +296,16 @@ class Trainer(Recipe):
         self.pack = self.cfg.get("pack") or 1
         self.ms = self.cfg.get("ms_weight") or 0
         self.diffaug = bool(self.cfg.get("diff_augment"))
+        self.r1, self.gp = self.cfg.get("r1") or 0, self.cfg.get("gp") or 0
+        penalties = self.r1 or self.gp
         if self.local_batch % self.pack or (self.ms and self.local_batch % 2):
             sys.exit(f"each process's batch ({self.local_batch}) must split into PacGAN packs of {self.pack}"
                      + (" and into two halves for mode seeking" if self.ms else ""))
         self.g = DDP(self.gen) if world > 1 else self.gen
-        self.d = DDP(self.disc) if world > 1 else self.disc
+        # DDP cannot differentiate a gradient (torch.autograd.grad): with a
+        # penalty D's gradients are averaged over the processes by hand.
+        self.d = DDP(self.disc) if world > 1 and not penalties else self.disc
+        self.reduce_d = world > 1 and penalties
         named = list(self.model.named_parameters())
         gp = [(n, p) for n, p in named if n.startswith("generator.")]
         self.opt_g = self.adam("optim_g", gp, self.cfg["lr"])
@@ -312,33 +322,72 @@ class Trainer(Recipe):
         return x.reshape(len(x) // self.pack, -1) if self.pack > 1 else x
 
     def draw(self, n, gen, labels):
-        """z, and with DiffAugment the draws of its three augmentations."""
+        """z, and the step's other draws: WGAN-GP's ε per image, then
+        DiffAugment's three augmentations."""
         z = super().draw(n, gen, labels)
-        if not self.diffaug:
+        if not (self.gp or self.diffaug):
             return z
-        return z, [augment_draws(n, self.job["shape"], gen) for _ in range(3)]
+        out = {"z": z}
+        if self.gp:
+            out["eps"] = torch.rand(n, generator=gen, dtype=torch.float64)
+        if self.diffaug:
+            out["augs"] = [augment_draws(n, self.job["shape"], gen) for _ in range(3)]
+        return out
 
     def augmented(self, x, augs, k):
         return diff_augment(x, augs[k], self.job["shape"]) if augs is not None else x
 
+    def sq_norms(self, out, x):
+        """‖∂ΣD/∂x‖² per D input (a pack of images), differentiable."""
+        g, = torch.autograd.grad(out.sum(), x, create_graph=True)
+        return g.reshape(len(g) // self.pack, -1).pow(2).sum(1)
+
+    def no_power_iteration(self, on):
+        """Spectral norm steps its power iteration once per graph in Gen
+        Studio: D's extra forward at WGAN-GP's interpolates reuses u, v."""
+        for m in self.disc.modules():
+            for hook in m._forward_pre_hooks.values():
+                if type(hook).__name__ == "SpectralNorm":
+                    if on:
+                        hook.saved_iterations, hook.n_power_iterations = hook.n_power_iterations, 0
+                    else:
+                        hook.n_power_iterations = hook.saved_iterations
+
     def step(self, real, z, step, total):
         loss = self.cfg.get("loss") or "ns"
         lr = self.schedule(step, total)
-        z, augs = z if isinstance(z, tuple) else (z, None)
-        z = z.to(self.device)
+        draws = z if isinstance(z, dict) else {"z": z}
+        z, augs = draws["z"].to(self.device), draws.get("augs")
         fake = self.g(z)
         # D on the real batch and the detached fakes, in one forward (the
         # minibatch standard deviation keeps the two halves apart).
-        real = self.packed(self.augmented(real, augs, 0))
-        fd = self.packed(self.augmented(fake.detach(), augs, 1))
+        real_in = self.augmented(real, augs, 0)
+        fake_in = self.augmented(fake.detach(), augs, 1)
+        if self.r1:
+            real_in = real_in.detach().requires_grad_(True)
         if hasattr(self.disc, "std_groups"):
             self.disc.std_groups = 2
-        out = self.d(torch.cat([real, fd]))
+        out = self.d(torch.cat([self.packed(real_in), self.packed(fake_in)]))
         if hasattr(self.disc, "std_groups"):
             self.disc.std_groups = 1
-        ld = d_loss(loss, out[:len(real)], out[len(real):])
+        nr = len(real_in) // self.pack
+        ld = d_loss(loss, out[:nr], out[nr:])
+        if self.r1:  # R1: γ/2·E‖∇D(x)‖² on the real images
+            ld = ld + self.r1 / 2 * self.sq_norms(out[:nr], real_in).mean()
+        if self.gp:  # WGAN-GP: λ·E(‖∇D(x̂)‖ − 1)², x̂ = x_fake + ε(x_real − x_fake)
+            eps = draws["eps"].to(self.device, real_in.dtype)[:, None]
+            xh = (fake_in + eps * (real_in.detach() - fake_in)).requires_grad_(True)
+            self.no_power_iteration(True)
+            lh = self.disc(self.packed(xh))
+            self.no_power_iteration(False)
+            ld = ld + self.gp * ((self.sq_norms(lh, xh) + 1e-12).sqrt() - 1).pow(2).mean()
         self.opt_d.zero_grad(set_to_none=True)
         ld.backward()
+        if self.reduce_d:
+            for p in self.disc.parameters():
+                if p.grad is not None:
+                    dist.all_reduce(p.grad)
+                    p.grad /= self.world
         self.clip(self.disc.parameters())
         self.opt_d.step()
         # G through the updated D (D's own module: its gradients are not
