@@ -69,72 +69,53 @@ func PenaltyRows(g *G.Node, w float64, lipschitz bool) (*G.Node, error) {
 		return nil, fmt.Errorf("PenaltyRows: input %v, want (rows, m)", s)
 	}
 	rows, m := s[0], s[1]
-	norm2 := func(row []float64) float64 {
-		var q float64
-		for _, v := range row {
-			q += v * v
-		}
-		return q
-	}
-	fwd := func(out, in []float64) {
-		for i := 0; i < rows; i++ {
-			q := norm2(in[i*m : (i+1)*m])
-			if lipschitz {
-				d := math.Sqrt(q+gpEps) - 1
-				out[i] = w * d * d
-			} else {
-				out[i] = w / 2 * q
-			}
-		}
-	}
-	bwd := func(out, in, gy []float64) {
-		for i := 0; i < rows; i++ {
-			row := in[i*m : (i+1)*m]
-			c := w
-			if lipschitz {
-				c = 2 * w * (1 - 1/math.Sqrt(norm2(row)+gpEps))
-			}
-			c *= gy[i]
-			for j, v := range row {
-				out[i*m+j] = c * v
-			}
-		}
-	}
-	return Apply(fmt.Sprintf("PenaltyRows{%g,%v}", w, lipschitz), tensor.Shape{rows}, Kernels(viaFloat64[float32](fwd), viaFloat64[float64](fwd)),
+	return Apply(fmt.Sprintf("PenaltyRows{%g,%v}", w, lipschitz), tensor.Shape{rows},
+		Kernels(penaltyFwd[float32](rows, m, w, lipschitz), penaltyFwd[float64](rows, m, w, lipschitz)),
 		[]bool{true}, func(in G.Nodes, _, gy *G.Node) (G.Nodes, error) {
-			d, err := Apply("PenaltyRowsGrad", s, Kernels(viaFloat64b[float32](bwd), viaFloat64b[float64](bwd)), nil, nil, in[0], gy)
+			d, err := Apply("PenaltyRowsGrad", s, Kernels(penaltyBwd[float32](rows, m, w, lipschitz), penaltyBwd[float64](rows, m, w, lipschitz)),
+				nil, nil, in[0], gy)
 			return G.Nodes{d}, err
 		}, g)
 }
 
-// viaFloat64 runs a one-input float64 kernel on T values.
-func viaFloat64[T Float](f func(out, in []float64)) func(out []T, in [][]T) error {
+// sumSquares is Σ v² in float64.
+func sumSquares[T Float](row []T) float64 {
+	var q float64
+	for _, v := range row {
+		q += float64(v) * float64(v)
+	}
+	return q
+}
+
+func penaltyFwd[T Float](rows, m int, w float64, lipschitz bool) func(out []T, in [][]T) error {
 	return func(out []T, in [][]T) error {
-		o := make([]float64, len(out))
-		f(o, toF64(in[0]))
-		for i, v := range o {
-			out[i] = T(v)
+		for i := 0; i < rows; i++ {
+			q := sumSquares(in[0][i*m : (i+1)*m])
+			if lipschitz {
+				d := math.Sqrt(q+gpEps) - 1
+				out[i] = T(w * d * d)
+			} else {
+				out[i] = T(w / 2 * q)
+			}
 		}
 		return nil
 	}
 }
 
-// viaFloat64b runs a two-input float64 kernel on T values.
-func viaFloat64b[T Float](f func(out, a, b []float64)) func(out []T, in [][]T) error {
+func penaltyBwd[T Float](rows, m int, w float64, lipschitz bool) func(out []T, in [][]T) error {
 	return func(out []T, in [][]T) error {
-		o := make([]float64, len(out))
-		f(o, toF64(in[0]), toF64(in[1]))
-		for i, v := range o {
-			out[i] = T(v)
+		g, gy := in[0], in[1]
+		for i := 0; i < rows; i++ {
+			row := g[i*m : (i+1)*m]
+			c := w
+			if lipschitz {
+				c = 2 * w * (1 - 1/math.Sqrt(sumSquares(row)+gpEps))
+			}
+			c *= float64(gy[i])
+			for j, v := range row {
+				out[i*m+j] = T(c * float64(v))
+			}
 		}
 		return nil
 	}
-}
-
-func toF64[T Float](x []T) []float64 {
-	out := make([]float64, len(x))
-	for i, v := range x {
-		out[i] = float64(v)
-	}
-	return out
 }

@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -113,5 +114,38 @@ func TestInputGradPenalty(t *testing.T) {
 			rng := newRNG()
 			checkGrad(t, c, c.ins(rng), rng)
 		})
+	}
+}
+
+// TestPenaltyRows: R1's and WGAN-GP's per-row terms against their
+// definitions, and their backward against central differences.
+func TestPenaltyRows(t *testing.T) {
+	for _, lip := range []bool{false, true} {
+		c := opCase{name: "PenaltyRows", data: []bool{false},
+			ins: func(rng *rand.Rand) []*tensor.Dense { return []*tensor.Dense{randTensor(rng, 0.5, 3, 5)} },
+			build: func(g *Graph, _ []*tensor.Dense, x G.Nodes) (*G.Node, error) {
+				return PenaltyRows(x[0], 2.5, lip)
+			}}
+		rng := newRNG()
+		ins := c.ins(rng)
+		got, err := forward(c, ins)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := ins[0].Float64s()
+		for i := 0; i < 3; i++ {
+			var q float64
+			for _, x := range v[i*5 : (i+1)*5] {
+				q += x * x
+			}
+			want := 2.5 / 2 * q
+			if lip {
+				want = 2.5 * (math.Sqrt(q) - 1) * (math.Sqrt(q) - 1)
+			}
+			if math.Abs(got[i]-want) > 1e-9 {
+				t.Errorf("lipschitz %v, row %d: %g, want %g", lip, i, got[i], want)
+			}
+		}
+		checkGrad(t, c, ins, rng)
 	}
 }
