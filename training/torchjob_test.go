@@ -68,13 +68,33 @@ func pyJob(t *testing.T, job, code string) string {
 	return string(out)
 }
 
-func npyFloat32(v []float32, rows, cols int) []byte {
-	h := "{'descr': '<f4', 'fortran_order': False, 'shape': (" + itoa(rows) + ", " + itoa(cols) + "), }"
+// npyHeader starts a .npy file of dtype descr and the given shape.
+func npyHeader(descr, shape string) []byte {
+	h := "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (" + shape + "), }"
 	h += strings.Repeat(" ", 63-(10+len(h))%64) + "\n"
-	out := append([]byte("\x93NUMPY\x01\x00"), byte(len(h)), byte(len(h)>>8))
-	out = append(out, h...)
+	return append(append([]byte("\x93NUMPY\x01\x00"), byte(len(h)), byte(len(h)>>8)), h...)
+}
+
+func npyFloat32(v []float32, rows, cols int) []byte {
+	out := npyHeader("<f4", itoa(rows)+", "+itoa(cols))
 	for _, x := range v {
 		out = binary.LittleEndian.AppendUint32(out, math.Float32bits(x))
+	}
+	return out
+}
+
+func npyFloat64(v []float64, rows, cols int) []byte {
+	out := npyHeader("<f8", itoa(rows)+", "+itoa(cols))
+	for _, x := range v {
+		out = binary.LittleEndian.AppendUint64(out, math.Float64bits(x))
+	}
+	return out
+}
+
+func npyInt64(v []int64) []byte {
+	out := npyHeader("<i8", itoa(len(v))+",")
+	for _, x := range v {
+		out = binary.LittleEndian.AppendUint64(out, uint64(x))
 	}
 	return out
 }
@@ -358,17 +378,6 @@ func diffAugmentDraws(m models.Model, step, b int) []float64 {
 	return out
 }
 
-func npyFloat64(v []float64, rows, cols int) []byte {
-	h := "{'descr': '<f8', 'fortran_order': False, 'shape': (" + itoa(rows) + ", " + itoa(cols) + "), }"
-	h += strings.Repeat(" ", 63-(10+len(h))%64) + "\n"
-	out := append([]byte("\x93NUMPY\x01\x00"), byte(len(h)), byte(len(h)>>8))
-	out = append(out, h...)
-	for _, x := range v {
-		out = binary.LittleEndian.AppendUint64(out, math.Float64bits(x))
-	}
-	return out
-}
-
 // torchJobDenoiser checks the exported noise predictor and the ancestral
 // sampler: ε_θ of the live weights at two timesteps, with and without a
 // label, and a 5-step ancestral chain given the same per-step noise.
@@ -414,17 +423,6 @@ print(float(np.abs(x * 2 - 1 - np.load("want.npy")).max()))
 		t.Errorf("the ancestral sampler: train.py's samples differ from Gen Studio's by %s", out)
 	}
 	t.Logf("ancestral sampler: largest difference %s", strings.TrimSpace(out))
-}
-
-func npyInt64(v []int64) []byte {
-	h := "{'descr': '<i8', 'fortran_order': False, 'shape': (" + itoa(len(v)) + ",), }"
-	h += strings.Repeat(" ", 63-(10+len(h))%64) + "\n"
-	out := append([]byte("\x93NUMPY\x01\x00"), byte(len(h)), byte(len(h)>>8))
-	out = append(out, h...)
-	for _, x := range v {
-		out = binary.LittleEndian.AppendUint64(out, uint64(x))
-	}
-	return out
 }
 
 func parseFloat(s string) (float64, error) {

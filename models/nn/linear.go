@@ -80,16 +80,7 @@ func (l *Linear) Forward(g *Graph, x *G.Node) (*G.Node, error) {
 			return grads, nil
 		}
 		// dW = xᵀ·dy
-		if grads[1], err = Apply("LinearDW", tensor.Shape{in, out}, Kernels(
-			func(o []float32, v [][]float32) error {
-				Gemm(true, false, in, out, n, v[0], in, v[1], out, 0, o, out)
-				return nil
-			},
-			func(o []float64, v [][]float64) error {
-				Gemm(true, false, in, out, n, v[0], in, v[1], out, 0, o, out)
-				return nil
-			}),
-			nil, nil, in2[0], gy); err != nil {
+		if grads[1], err = gemmOp("LinearDW", true, false, in, out, n, nil, nil, in2[0], gy); err != nil {
 			return nil, err
 		}
 		if hasB { // db = Σ_rows dy
@@ -163,38 +154,28 @@ func (l *Linear) Nodes(g *G.ExprGraph) (w, b *G.Node) {
 // differentiable, so that a gradient penalty can differentiate D's input
 // gradient: ∂/∂dy of ⟨G, dy·Wᵀ⟩ is G·W, ∂/∂W is Gᵀ·dy.
 func linearDX(n, in, out int, gy, w *G.Node) (*G.Node, error) {
-	return Apply("LinearDX", tensor.Shape{n, in}, Kernels(
-		func(o []float32, v [][]float32) error {
-			Gemm(false, true, n, in, out, v[0], out, v[1], out, 0, o, in)
-			return nil
-		},
-		func(o []float64, v [][]float64) error {
-			Gemm(false, true, n, in, out, v[0], out, v[1], out, 0, o, in)
-			return nil
-		}), []bool{true, true}, func(_ G.Nodes, _, gg *G.Node) (G.Nodes, error) {
-		dgy, err := Apply("LinearDX'dy", tensor.Shape{n, out}, Kernels(
-			func(o []float32, v [][]float32) error {
-				Gemm(false, false, n, out, in, v[0], in, v[1], out, 0, o, out)
-				return nil
-			},
-			func(o []float64, v [][]float64) error {
-				Gemm(false, false, n, out, in, v[0], in, v[1], out, 0, o, out)
-				return nil
-			}),
-			nil, nil, gg, w)
+	return gemmOp("LinearDX", false, true, n, in, out, []bool{true, true}, func(_ G.Nodes, _, gg *G.Node) (G.Nodes, error) {
+		dgy, err := gemmOp("LinearDX'dy", false, false, n, out, in, nil, nil, gg, w)
 		if err != nil {
 			return nil, err
 		}
-		dw, err := Apply("LinearDX'W", tensor.Shape{in, out}, Kernels(
-			func(o []float32, v [][]float32) error {
-				Gemm(true, false, in, out, n, v[0], in, v[1], out, 0, o, out)
-				return nil
-			},
-			func(o []float64, v [][]float64) error {
-				Gemm(true, false, in, out, n, v[0], in, v[1], out, 0, o, out)
-				return nil
-			}),
-			nil, nil, gg, gy)
+		dw, err := gemmOp("LinearDX'W", true, false, in, out, n, nil, nil, gg, gy)
 		return G.Nodes{dgy, dw}, err
 	}, gy, w)
+}
+
+// gemmOp is the op C = op(A)·op(B), m×n with inner size k, for row-major
+// A and B (transposed where ta, tb say), with the given gradient rule.
+func gemmOp(name string, ta, tb bool, m, n, k int, wrt []bool, diff Diff, a, b *G.Node) (*G.Node, error) {
+	lda, ldb := k, n
+	if ta {
+		lda = m
+	}
+	if tb {
+		ldb = k
+	}
+	return Apply(name, tensor.Shape{m, n}, Kernels(
+		func(o []float32, v [][]float32) error { Gemm(ta, tb, m, n, k, v[0], lda, v[1], ldb, 0, o, n); return nil },
+		func(o []float64, v [][]float64) error { Gemm(ta, tb, m, n, k, v[0], lda, v[1], ldb, 0, o, n); return nil }),
+		wrt, diff, a, b)
 }
