@@ -175,7 +175,13 @@ func gemmOp(name string, ta, tb bool, m, n, k int, wrt []bool, diff Diff, a, b *
 		ldb = k
 	}
 	return Apply(name, tensor.Shape{m, n}, Kernels(
-		func(o []float32, v [][]float32) error { Gemm(ta, tb, m, n, k, v[0], lda, v[1], ldb, 0, o, n); return nil },
-		func(o []float64, v [][]float64) error { Gemm(ta, tb, m, n, k, v[0], lda, v[1], ldb, 0, o, n); return nil }),
+		func(o []float32, v [][]float32) error {
+			Gemm(ta, tb, m, n, k, v[0], lda, v[1], ldb, 0, o, n)
+			return nil
+		},
+		func(o []float64, v [][]float64) error {
+			Gemm(ta, tb, m, n, k, v[0], lda, v[1], ldb, 0, o, n)
+			return nil
+		}),
 		wrt, diff, a, b)
 }
