@@ -89,9 +89,7 @@ func (c *Conv2d) Forward(g *Graph, x *G.Node) (*G.Node, error) {
 		if !needW {
 			return grads, nil
 		}
-		if grads[1], err = Apply("ConvDW", ws, Kernels(
-			func(out []float32, in [][]float32) error { convDW(out, in[0], in[1], geo, sc); return nil },
-			func(out []float64, in [][]float64) error { convDW(out, in[0], in[1], geo, sc); return nil }), nil, nil, in[0], gy); err != nil {
+		if grads[1], err = convDWOp("ConvDW", ws, geo, sc, in[0], gy); err != nil {
 			return nil, err
 		}
 		if hasB {
@@ -113,9 +111,7 @@ func convDXOp(xs, ws tensor.Shape, geo convGeom, sc *scratch, w, gy *G.Node) (*G
 		func(out []float32, in [][]float32) error { convDX(out, in[0], in[1], geo, sc); return nil },
 		func(out []float64, in [][]float64) error { convDX(out, in[0], in[1], geo, sc); return nil }),
 		[]bool{true, true}, func(_ G.Nodes, _, gg *G.Node) (G.Nodes, error) {
-			dw, err := Apply("ConvDX'W", ws, Kernels(
-				func(out []float32, in [][]float32) error { convDW(out, in[0], in[1], geo, sc); return nil },
-				func(out []float64, in [][]float64) error { convDW(out, in[0], in[1], geo, sc); return nil }), nil, nil, gg, gy)
+			dw, err := convDWOp("ConvDX'W", ws, geo, sc, gg, gy)
 			if err != nil {
 				return nil, err
 			}
@@ -124,6 +120,14 @@ func convDXOp(xs, ws tensor.Shape, geo convGeom, sc *scratch, w, gy *G.Node) (*G
 				func(out []float64, in [][]float64) error { convFwd(out, in[0], in[1], nil, geo, sc); return nil }), nil, nil, gg, w)
 			return G.Nodes{dw, dgy}, err
 		}, w, gy)
+}
+
+// convDWOp is the weight gradient of a convolution of x whose output's
+// gradient is gy.
+func convDWOp(name string, ws tensor.Shape, geo convGeom, sc *scratch, x, gy *G.Node) (*G.Node, error) {
+	return Apply(name, ws, Kernels(
+		func(out []float32, in [][]float32) error { convDW(out, in[0], in[1], geo, sc); return nil },
+		func(out []float64, in [][]float64) error { convDW(out, in[0], in[1], geo, sc); return nil }), nil, nil, x, gy)
 }
 
 // convGeom is one convolution's geometry: b images of cin×h×w, cout k×k
